@@ -1,0 +1,151 @@
+"""The mesh plan: every instance and proxy with its ports.
+
+A plan is data: which instances exist (service, version, index), which local
+ports each app and its sidecar use, and where the ingress gateway listens. The
+control plane turns a plan plus the policies in force into Envoy config; the
+runtime turns it into processes.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from meshsim.errors import MeshError
+
+INGRESS_NAME = "istio-ingressgateway"
+DEFAULT_INGRESS_PORT = 8080
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One app instance with its sidecar, like a Kubernetes pod."""
+
+    service: str
+    version: str
+    index: int
+    app_port: int
+    inbound_port: int
+    outbound_port: int
+    admin_port: int
+    host: str = "127.0.0.1"
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}-{self.version}-{self.index}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"app": self.service, "version": self.version}
+
+
+@dataclass(frozen=True)
+class Ingress:
+    port: int
+    admin_port: int
+    host: str = "127.0.0.1"
+    name: str = INGRESS_NAME
+
+
+@dataclass
+class MeshPlan:
+    instances: list[Instance]
+    ingress: Ingress
+    services: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def instance(self, name: str) -> Instance:
+        for inst in self.instances:
+            if inst.name == name:
+                return inst
+        raise KeyError(name)
+
+    def of_service(self, service: str) -> list[Instance]:
+        return [i for i in self.instances if i.service == service]
+
+    def select(self, target: str) -> list[Instance]:
+        """Instances addressed by `service`, `service:version` or an instance name."""
+        if ":" in target:
+            svc, ver = target.split(":", 1)
+            return [i for i in self.instances if i.service == svc and i.version == ver]
+        found = self.of_service(target)
+        if found:
+            return found
+        return [i for i in self.instances if i.name == target]
+
+    @property
+    def proxies(self) -> list[str]:
+        return [self.ingress.name] + [i.name for i in self.instances]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ingress": asdict(self.ingress),
+            "instances": [asdict(i) | {"name": i.name} for i in self.instances],
+            "services": self.services,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MeshPlan:
+        instances = []
+        for raw in data["instances"]:
+            raw = {k: v for k, v in raw.items() if k != "name"}
+            instances.append(Instance(**raw))
+        return cls(instances, Ingress(**data["ingress"]), data.get("services", {}))
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Ask the kernel for `count` distinct free ports (held open until all are
+    chosen, so the same port is not handed out twice)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def build_plan(services: dict[str, dict[str, int]], ingress_port: int | None = None) -> MeshPlan:
+    """Lay out instances and ports for `services` (service → version → replicas).
+
+    >>> plan = build_plan({"product": {"v1": 2}}, ingress_port=0)
+    >>> [i.name for i in plan.instances]
+    ['product-v1-0', 'product-v1-1']
+    """
+    layout = [
+        (svc, ver, idx)
+        for svc, versions in services.items()
+        for ver, replicas in versions.items()
+        for idx in range(replicas)
+    ]
+    ports = free_ports(4 * len(layout) + 2)
+    it = iter(ports)
+    instances = [
+        Instance(svc, ver, idx, next(it), next(it), next(it), next(it)) for svc, ver, idx in layout
+    ]
+    admin = next(it)
+    spare = next(it)
+    if ingress_port is None:
+        ingress_port = DEFAULT_INGRESS_PORT
+    if ingress_port == 0:
+        ingress_port = spare
+    elif not port_is_free(ingress_port):
+        raise MeshError(
+            f"port {ingress_port} is already in use; stop what holds it, run `meshsim down`, "
+            "or choose another with --ingress-port",
+            component="ingress gateway",
+        )
+    return MeshPlan(instances, Ingress(ingress_port, admin), services)

@@ -1,0 +1,119 @@
+"""The policies in force, with `kubectl apply` semantics across phases.
+
+A resource applied in a phase stays until a later phase applies one of the
+same kind and name (it is replaced) or lists it under `remove`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshsim.control.istio import (
+    DestinationRule,
+    Gateway,
+    Resource,
+    VirtualService,
+    parse_resource,
+    short_host,
+)
+
+GATEWAY_NAME = "meshsim-gateway"
+
+# What every mesh starts with, as in Istio's Bookinfo: the ingress Gateway and
+# a VirtualService bound to it that routes the shop's paths to its services.
+DEFAULT_RESOURCES: list[dict[str, Any]] = [
+    {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": GATEWAY_NAME},
+        "spec": {
+            "selector": {"istio": "ingressgateway"},
+            "servers": [
+                {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}
+            ],
+        },
+    },
+    {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "shop"},
+        "spec": {
+            "hosts": ["*"],
+            "gateways": [GATEWAY_NAME],
+            "http": [
+                {
+                    "match": [{"uri": {"prefix": "/products"}}],
+                    "route": [{"destination": {"host": "product"}}],
+                },
+                {
+                    "match": [{"uri": {"prefix": "/users"}}],
+                    "route": [{"destination": {"host": "user"}}],
+                },
+                {
+                    "match": [{"uri": {"prefix": "/orders"}}],
+                    "route": [{"destination": {"host": "order"}}],
+                },
+            ],
+        },
+    },
+]
+
+
+@dataclass
+class PolicyState:
+    """Resources in force, keyed "Kind/name", in the order they were first applied."""
+
+    resources: dict[str, Resource] = field(default_factory=dict)
+
+    @classmethod
+    def initial(cls) -> PolicyState:
+        state = cls()
+        state.apply([parse_resource(r) for r in DEFAULT_RESOURCES])
+        return state
+
+    def apply(self, resources: list[Resource]) -> None:
+        for r in resources:
+            self.resources[r.key] = r
+
+    def remove(self, keys: list[str]) -> list[str]:
+        """Withdraw resources; returns the keys that were not in force."""
+        missing = []
+        for key in keys:
+            if self.resources.pop(key, None) is None:
+                missing.append(key)
+        return missing
+
+    def copy(self) -> PolicyState:
+        return PolicyState(dict(self.resources))
+
+    def virtual_services(self) -> list[VirtualService]:
+        return [r for r in self.resources.values() if isinstance(r, VirtualService)]
+
+    def destination_rules(self) -> list[DestinationRule]:
+        return [r for r in self.resources.values() if isinstance(r, DestinationRule)]
+
+    def gateways(self) -> list[Gateway]:
+        return [r for r in self.resources.values() if isinstance(r, Gateway)]
+
+    def destination_rule(self, service: str) -> DestinationRule | None:
+        """The DestinationRule for a service (Istio: the oldest one wins on conflict)."""
+        for dr in self.destination_rules():
+            if short_host(dr.spec.host) == service:
+                return dr
+        return None
+
+    def mesh_virtual_service(self, service: str) -> VirtualService | None:
+        """The VirtualService sidecars use for `service` (no gateways, or `mesh`)."""
+        for vs in self.virtual_services():
+            gws = vs.spec.gateways or ["mesh"]
+            if "mesh" in gws and any(short_host(h) == service for h in vs.spec.hosts):
+                return vs
+        return None
+
+    def gateway_virtual_services(self) -> list[VirtualService]:
+        return [
+            vs
+            for vs in self.virtual_services()
+            if any(g in (GATEWAY_NAME, f"default/{GATEWAY_NAME}") for g in vs.spec.gateways)
+        ]

@@ -1,0 +1,123 @@
+"""Puts each proxy's configuration on disk the way Envoy's filesystem xDS
+wants it: one file per resource type, replaced by writing a temp file in the
+same directory and renaming it into place (Envoy reacts only to moves).
+
+Order matters for a live change: clusters first, then routes that may refer
+to new clusters, then listeners. The pusher (control/push.py) waits for Envoy
+to accept each step before the next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from meshsim.control import envoy as e
+from meshsim.control.translate import Paths, ProxyConfig
+
+KIND_CDS = "cds"
+KIND_LDS = "lds"
+
+
+def atomic_write(path: Path, data: str) -> None:
+    """Write `data` to `path` so a reader (Envoy) never sees a partial file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=1, sort_keys=False)
+
+
+class ConfigWriter:
+    """Writes xDS files under `root/<proxy>/` and remembers what each holds,
+    so an unchanged file is never rewritten (Envoy would reload it)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.paths = Paths(str(root))
+        self._written: dict[tuple[str, str], str] = {}
+        self._version = 0
+
+    def file(self, proxy: str, kind: str) -> Path:
+        return Path(self.paths.file(proxy, kind))
+
+    def _write(self, proxy: str, kind: str, resources: list[dict[str, Any]]) -> bool:
+        body = dumps(resources)
+        if self._written.get((proxy, kind)) == body:
+            return False
+        self._version += 1
+        path = self.file(proxy, kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, dumps(e.discovery_response(str(self._version), resources)))
+        self._written[(proxy, kind)] = body
+        return True
+
+    def write_clusters(self, cfg: ProxyConfig) -> bool:
+        return self._write(cfg.name, KIND_CDS, cfg.clusters)
+
+    def write_routes(self, cfg: ProxyConfig) -> list[str]:
+        """Write each route configuration; returns the names that changed."""
+        return [
+            name for name, rc in cfg.routes.items() if self._write(cfg.name, f"rds_{name}", [rc])
+        ]
+
+    def write_listeners(self, cfg: ProxyConfig) -> bool:
+        return self._write(cfg.name, KIND_LDS, cfg.listeners)
+
+    def write_all(self, cfg: ProxyConfig) -> None:
+        """Initial write before Envoy starts: every file must exist at load time."""
+        self.write_clusters(cfg)
+        self.write_routes(cfg)
+        self.write_listeners(cfg)
+
+    def write_bootstrap(
+        self, proxy: str, admin_port: int, service: str, log_level: str = "warning"
+    ) -> Path:
+        path = self.root / proxy / "bootstrap.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        d = self.paths.dir(proxy)
+        bootstrap = {
+            "node": {
+                "id": f"{proxy}.default",
+                "cluster": service,
+                "metadata": {"NAME": proxy, "NAMESPACE": "default", "APP": service},
+            },
+            "admin": {"address": e.socket_address("127.0.0.1", admin_port)},
+            "dynamic_resources": {
+                "lds_config": e.path_source(self.paths.file(proxy, KIND_LDS), d),
+                "cds_config": e.path_source(self.paths.file(proxy, KIND_CDS), d),
+            },
+        }
+        atomic_write(path, dumps(bootstrap))
+        return path
+
+
+def static_bootstrap(cfg: ProxyConfig, admin_port: int = 0) -> dict[str, Any]:
+    """The same configuration with every resource inlined, for
+    `envoy --mode validate` (which does not read dynamic xDS files)."""
+    listeners = json.loads(json.dumps(cfg.listeners))
+    for lst in listeners:
+        lst.pop("@type", None)
+        for chain in lst["filter_chains"]:
+            for flt in chain["filters"]:
+                hcm = flt["typed_config"]
+                if "rds" in hcm:
+                    rc = dict(cfg.routes[hcm.pop("rds")["route_config_name"]])
+                    rc.pop("@type", None)
+                    hcm["route_config"] = rc
+    clusters = [{k: v for k, v in c.items() if k != "@type"} for c in cfg.clusters]
+    return {
+        "node": {"id": cfg.name, "cluster": cfg.name},
+        "admin": {"address": e.socket_address("127.0.0.1", admin_port)},
+        "static_resources": {"listeners": listeners, "clusters": clusters},
+    }

