@@ -1,0 +1,294 @@
+"""The runner: the only part of meshsim that knows about time.
+
+It starts the mesh, starts the load, walks the scenario's phases (applying
+policies, firing chaos actions, sampling progress), then stops everything and
+builds the report. Every step is written to the run directory as it happens
+(`phases.jsonl`, `records/`), so an interrupted run keeps its data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from meshsim.control.istio import parse_resource
+from meshsim.control.plan import build_plan
+from meshsim.control.writer import atomic_write
+from meshsim.errors import MeshError, MeshsimError
+from meshsim.events import EventBus, Progress, RunEventHandler, RunInfo
+from meshsim.mesh import Mesh, new_run_id
+from meshsim.runtime.registry import ProcessRecord, clean_leftovers, process_create_time
+from meshsim.scenario import load_scenario, resolve_mesh
+from meshsim.scenario.model import Phase, Scenario
+
+PROGRESS_EVERY_S = 0.5
+EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@dataclass
+class RunOptions:
+    runtime: str = "local"
+    run_dir: Path | None = None  # default: ./meshsim-runs/<run id>
+    report_dir: Path | None = None  # default: the run directory
+    keep: bool = False
+    ingress_port: int | None = None  # default: the scenario's, else 8080
+    time_scale: float = 1.0  # multiply every phase duration (0.2 = five times faster)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: str  # completed | interrupted | error
+    exit_code: int
+    ready_s: float | None = None
+    report: Any = None
+    error: str | None = None
+    report_files: list[Path] = field(default_factory=list)
+
+
+class Timeline:
+    """Appends run events to phases.jsonl, flushed line by line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = path.open("a", buffering=1)
+
+    def write(self, event: str, **fields: Any) -> None:
+        self._fh.write(json.dumps({"event": event, "t": time.time(), **fields}) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class Runner:
+    def __init__(self, scenario_path: Path, options: RunOptions, events: RunEventHandler) -> None:
+        self.scenario_path = scenario_path
+        self.options = options
+        self.events = events if isinstance(events, EventBus) else EventBus([events])
+        self.scenario: Scenario = load_scenario(scenario_path)
+        self.interrupted_by: signal.Signals | None = None
+        self.mesh: Mesh | None = None
+
+    def _run_dir(self) -> Path:
+        if self.options.run_dir is not None:
+            return self.options.run_dir
+        return Path("meshsim-runs") / new_run_id(self.scenario.name)
+
+    async def run(self) -> RunResult:
+        run_dir = self._run_dir().resolve()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in clean_leftovers():
+            self.events.warning(f"stopped leftovers of an earlier run that was killed: {leftover.run_id}")
+        shutil.copyfile(self.scenario_path, run_dir / "scenario.yaml")
+        services = resolve_mesh(self.scenario)
+        port = self.options.ingress_port
+        if port is None:
+            port = self.scenario.mesh.ingress_port
+        plan = build_plan(services, port)
+        mesh = self.mesh = Mesh(
+            plan, run_dir, scenario=self.scenario.name, runtime=self.options.runtime
+        )
+        info = RunInfo(mesh.run_id, run_dir, self.scenario.name, self.options.runtime,
+                       [i.name for i in plan.instances], mesh.ingress_url)
+        meta: dict[str, Any] = {
+            "run_id": mesh.run_id,
+            "scenario": self.scenario.name,
+            "scenario_file": str(self.scenario_path),
+            "runtime": self.options.runtime,
+            "started_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "ready_s": None,
+            "ingress_url": mesh.ingress_url,
+            "time_scale": self.options.time_scale,
+        }
+        atomic_write(run_dir / "run.json", json.dumps(meta, indent=1))
+        timeline = Timeline(run_dir / "phases.jsonl")
+        timeline.write("run_start")
+        self.events.run_started(info)
+        status, error, ready_s = "completed", None, None
+        load = None
+        try:
+            ready_s = await mesh.start(self.events)
+            meta["ready_s"] = round(ready_s, 3)
+            atomic_write(run_dir / "run.json", json.dumps(meta, indent=1))
+            self.events.mesh_ready(info, ready_s)
+            load = await self._start_load(mesh, run_dir)
+            await self._phases(mesh, timeline, load)
+        except asyncio.CancelledError:
+            status = "interrupted"
+        except MeshsimError as exc:
+            status, error = "error", str(exc)
+        finally:
+            with contextlib.suppress(Exception):
+                if load is not None:
+                    await load.stop()
+            timeline.write("run_end", status=status, **({"error": error} if error else {}))
+            timeline.close()
+            await mesh.stop(keep=self.options.keep and status == "completed")
+        return self._finish(run_dir, info, status, error, ready_s)
+
+    async def _start_load(self, mesh: Mesh, run_dir: Path) -> Any:
+        from meshsim.load.runner import LocustRunner
+
+        load = LocustRunner(
+            mesh.ingress_url, self.scenario.load, run_dir / "records", run_dir / "logs" / "locust.log"
+        )
+        if load.enabled:
+            self.events.step(f"starting Locust with {self.scenario.load.users} shoppers")
+            await load.start()
+            if load.pid is not None:
+                mesh.record.processes.append(ProcessRecord(
+                    "locust", "load", load.pid, process_create_time(load.pid), str(load.log_path)))
+                mesh.record.save()
+        return load
+
+    async def _phases(self, mesh: Mesh, timeline: Timeline, load: Any) -> None:
+        from meshsim.load.records import RecordTail
+
+        tail = RecordTail(mesh.run_dir / "records")
+        scale = self.options.time_scale
+        start = time.monotonic()
+        planned_end = start
+        for index, phase in enumerate(self.scenario.phases):
+            planned = phase.duration * scale
+            planned_end += planned
+            timeline.write("phase_start", phase=phase.name, index=index, planned_s=planned)
+            self.events.phase_started(phase.name, index, planned)
+            try:
+                await self._apply(mesh, phase, timeline)
+                await self._hold(mesh, phase, index, planned, planned_end, tail, load)
+            except asyncio.CancelledError:
+                timeline.write("phase_end", phase=phase.name, index=index, status="interrupted")
+                self.events.phase_ended(phase.name, index, "interrupted")
+                raise
+            except MeshsimError:
+                timeline.write("phase_end", phase=phase.name, index=index, status="error")
+                self.events.phase_ended(phase.name, index, "error")
+                raise
+            timeline.write("phase_end", phase=phase.name, index=index, status="completed")
+            self.events.phase_ended(phase.name, index, "completed")
+
+    async def _apply(self, mesh: Mesh, phase: Phase, timeline: Timeline) -> None:
+        if not phase.apply and not phase.remove:
+            return
+        state = mesh.control.state
+        state.apply([parse_resource(raw) for raw in phase.apply])
+        for missing in state.remove(phase.remove):
+            self.events.warning(f"phase {phase.name}: remove {missing}: not in force")
+        result = await mesh.control.push()
+        names = [f"{r['kind']}/{r['metadata']['name']}" for r in phase.apply] + [
+            f"-{k}" for k in phase.remove
+        ]
+        timeline.write("policy", phase=phase.name, resources=names, took_s=round(result.took_s, 4),
+                       proxies=result.changed)
+        for w in result.warnings:
+            self.events.warning(w)
+        self.events.policy_applied(phase.name, names, result.took_s)
+
+    async def _hold(
+        self, mesh: Mesh, phase: Phase, index: int, planned: float, planned_end: float,
+        tail: Any, load: Any,
+    ) -> None:
+        scale = self.options.time_scale
+        phase_start = time.monotonic()
+        actions = sorted(phase.actions, key=lambda a: a.at or 0.0)
+        hist = HdrHistogram(1, 60_000_000, 3)
+        requests = failures = 0
+        next_progress = phase_start
+        while True:
+            now = time.monotonic()
+            while actions and now - phase_start >= (actions[0].at or 0.0) * scale:
+                await self._act(mesh, phase, actions.pop(0))
+            for rec in tail.poll():
+                requests += 1
+                failures += 0 if rec.ok else 1
+                hist.record_value(max(1, rec.latency_us))
+            self._check_alive(mesh, load)
+            if now >= next_progress:
+                elapsed = now - phase_start
+                self.events.progress(Progress(
+                    phase.name, index, elapsed, planned, requests, failures,
+                    requests / elapsed if elapsed > 0.5 else 0.0,
+                    hist.get_value_at_percentile(99) / 1000 if requests else None,
+                ))
+                next_progress = now + PROGRESS_EVERY_S
+            if now >= planned_end and not actions:
+                return
+            await asyncio.sleep(min(0.1, max(0.0, planned_end - now)))
+
+    async def _act(self, mesh: Mesh, phase: Phase, action: Any) -> None:
+        targets = mesh.plan.select(action.target)
+        for inst in targets:
+            await getattr(mesh.runtime, action.verb)(inst.name)
+        self.events.action_done(phase.name, action.verb, action.target)
+
+    def _check_alive(self, mesh: Mesh, load: Any) -> None:
+        dead = mesh.runtime.died()
+        if dead:
+            c = dead[0]
+            raise MeshError("exited unexpectedly during the run", component=c.name, log=c.log)
+        if load is not None and load.enabled:
+            load.check()
+
+    def _finish(self, run_dir: Path, info: RunInfo, status: str, error: str | None,
+                ready_s: float | None) -> RunResult:
+        from meshsim.report import build_report, write_reports
+
+        report = build_report(run_dir)
+        files = write_reports(report, self.options.report_dir or run_dir)
+        if status == "error":
+            code = 3
+        elif status == "interrupted":
+            code = EXIT_INTERRUPTED.get(self.interrupted_by or signal.SIGINT, 130)
+        else:
+            code = report.exit_code
+        self.events.run_finished(info, status, report)
+        return RunResult(run_dir, status, code, ready_s, report, error, files)
+
+
+def run(scenario_path: str | Path, options: RunOptions | None = None,
+        events: RunEventHandler | None = None) -> RunResult:
+    """Run a scenario from start to report. SIGINT/SIGTERM stop it cleanly:
+    every child is stopped and the report covers the phases that ran.
+
+    >>> result = run("scenarios/baseline.yaml")  # doctest: +SKIP
+    >>> result.exit_code, result.report.verdict  # doctest: +SKIP
+    (0, 'pass')
+    """
+    runner = Runner(Path(scenario_path), options or RunOptions(), events or RunEventHandler())
+    return asyncio.run(_main(runner))
+
+
+async def _main(runner: Runner) -> RunResult:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    inner = asyncio.ensure_future(runner.run())
+
+    def interrupt(sig: signal.Signals) -> None:
+        if runner.interrupted_by is None:
+            runner.interrupted_by = sig
+            inner.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt, sig)
+    try:
+        while True:
+            try:
+                return await asyncio.shield(inner)
+            except asyncio.CancelledError:
+                if inner.done():
+                    raise
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,126 @@
+"""What `meshsim status`, `meshsim down` and `meshsim config` read: the mesh
+records of running meshes and the files in their run directories."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from meshsim.control.plan import MeshPlan
+from meshsim.errors import UsageError
+from meshsim.runtime.registry import (
+    MeshRecord,
+    all_meshes,
+    same_process,
+    terminate,
+)
+
+
+def _probe(url: str, expect: str | None = None) -> str:
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url, timeout=0.5) as resp:
+            body = resp.read().decode(errors="replace").strip()
+            if expect is not None and body != expect:
+                return body or "not ready"
+            return "ok"
+    except (urllib.error.URLError, OSError, ValueError):
+        return "down"
+
+
+def _plan(mesh: MeshRecord) -> MeshPlan | None:
+    path = Path(mesh.run_dir) / "plan.json"
+    try:
+        return MeshPlan.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def mesh_status() -> list[dict[str, Any]]:
+    """Every mesh with each component's pid, state, ports and health."""
+    out = []
+    for mesh in all_meshes():
+        plan = _plan(mesh)
+        comps = []
+        for p in mesh.processes:
+            alive = same_process(p.pid, p.create_time)
+            comp: dict[str, Any] = {
+                "name": p.name, "kind": p.kind, "instance": p.instance, "pid": p.pid,
+                "state": "running" if alive else "exited", "log": p.log,
+            }
+            if plan is not None and p.kind in ("app", "sidecar"):
+                inst = plan.instance(p.instance)
+                comp.update(app_port=inst.app_port, inbound_port=inst.inbound_port,
+                            outbound_port=inst.outbound_port, admin_port=inst.admin_port)
+                if alive and p.kind == "app":
+                    comp["health"] = _probe(f"http://{inst.host}:{inst.app_port}/healthz")
+                elif alive:
+                    comp["health"] = _probe(f"http://127.0.0.1:{inst.admin_port}/ready", "LIVE")
+            elif plan is not None and p.kind == "ingress":
+                comp.update(port=plan.ingress.port, admin_port=plan.ingress.admin_port)
+                if alive:
+                    comp["health"] = _probe(f"http://127.0.0.1:{plan.ingress.admin_port}/ready", "LIVE")
+            comps.append(comp)
+        out.append({
+            "run_id": mesh.run_id, "scenario": mesh.scenario, "runtime": mesh.runtime,
+            "status": mesh.status if mesh.owner_alive() or mesh.keep else "abandoned",
+            "run_dir": mesh.run_dir, "owner_pid": mesh.owner_pid,
+            "ingress_url": f"http://127.0.0.1:{mesh.ingress_port}", "components": comps,
+        })
+    return out
+
+
+def stop_all_meshes(timeout: float = 5.0) -> list[tuple[str, list[str]]]:
+    """Stop every recorded mesh. A live `meshsim up` is asked to stop (SIGTERM,
+    so it writes its report); whatever remains is terminated."""
+    stopped = []
+    for mesh in all_meshes():
+        if mesh.owner_alive() and mesh.owner_pid != os.getpid():
+            os.kill(mesh.owner_pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout + 5
+            while mesh.path.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        names = terminate(mesh.processes, timeout)
+        mesh.delete()
+        stopped.append((mesh.run_id, names))
+    return stopped
+
+
+def _find_run_dir(run_dir: Path | None) -> Path:
+    if run_dir is not None:
+        return run_dir
+    meshes = all_meshes()
+    if not meshes:
+        raise UsageError("no mesh is running; start one with `meshsim up --keep` or pass --run-dir")
+    return Path(meshes[-1].run_dir)
+
+
+def proxy_config(proxy: str, kind: str, run_dir: Path | None) -> str:
+    """The xDS files a proxy was given, as pretty JSON."""
+    root = _find_run_dir(run_dir) / "xds" / proxy
+    if not root.is_dir():
+        known = sorted(p.name for p in root.parent.iterdir()) if root.parent.is_dir() else []
+        raise UsageError(f"no proxy named {proxy!r}; expected one of {', '.join(known)}")
+    files = {
+        "bootstrap": ["bootstrap.json"],
+        "listeners": ["lds.json"],
+        "clusters": ["cds.json"],
+        "routes": sorted(p.name for p in root.glob("rds_*.json")),
+    }
+    if kind == "all":
+        names = files["listeners"] + files["routes"] + files["clusters"]
+    elif kind in files:
+        names = files[kind]
+    else:
+        raise UsageError(f"--kind {kind}: expected one of all, {', '.join(files)}")
+    parts = []
+    for name in names:
+        data = json.loads((root / name).read_text())
+        parts.append(f"# {proxy}: {name}\n{json.dumps(data, indent=2)}")
+    return "\n\n".join(parts)
