@@ -2,18 +2,31 @@
 
 Every model forbids unknown keys, so a typo is an error where it is read.
 Durations are given as "15s", "1m30s", "500ms" or a number of seconds and are
-held as float seconds.
+held as float seconds. Checks that need more than one field (services of the
+shop, action targets, resources in force) live in `meshsim.scenario.loader`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+
+from meshsim.scenario.expect import Expectation, parse_expectation
+from meshsim.shop import SHOP
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+DURATION_PATTERN = r"^\s*(\d+(\.\d+)?(ms|s|m|h))+\s*$"
 
 
 def parse_duration(value: object) -> float:
@@ -43,7 +56,25 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+def _check_expectation(text: str) -> str:
+    parse_expectation(text)  # raises ValueError with a message meant for a person
+    return text
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DURATION_PATTERN},
+                {"type": "number", "exclusiveMinimum": 0},
+            ],
+            "description": "A duration such as 15s, 500ms, 1m30s, or a number of seconds.",
+        }
+    ),
+]
+ExpectationText = Annotated[str, AfterValidator(_check_expectation)]
 
 
 class _Strict(BaseModel):
@@ -65,6 +96,7 @@ class MeshSpec(_Strict):
     services: dict[str, ServiceSpec] = Field(
         default_factory=dict,
         description="Services of the shop to run; a shop service left out runs one v1 instance.",
+        json_schema_extra={"propertyNames": {"enum": list(SHOP)}},
     )
     ingress_port: int | None = Field(
         None, ge=1, le=65535, description="Local port of the ingress gateway (default 8080)."
@@ -72,13 +104,20 @@ class MeshSpec(_Strict):
 
 
 Journey = Literal["browse", "view_product", "view_user", "place_order"]
+JOURNEYS: tuple[str, ...] = get_args(Journey)
+_DEFAULT_JOURNEYS: dict[Journey, float] = {
+    "browse": 3,
+    "view_product": 3,
+    "view_user": 1,
+    "place_order": 2,
+}
 
 
 class LoadSpec(_Strict):
     users: int = Field(10, ge=0, le=1000, description="Concurrent simulated shoppers.")
     spawn_rate: float = Field(10.0, gt=0, description="Shoppers started per second.")
     journeys: dict[Journey, float] = Field(
-        default_factory=lambda: {"browse": 3, "view_product": 3, "view_user": 1, "place_order": 2},
+        default_factory=lambda: dict(_DEFAULT_JOURNEYS),
         description="Relative weights of the shopper journeys.",
     )
 
@@ -91,26 +130,34 @@ class LoadSpec(_Strict):
         return self
 
 
+VERBS: tuple[str, ...] = ("kill", "pause", "resume", "restart")
+_TARGET = "`service`, `service:version` or an instance such as `product-v2-0`"
+
+
 class Action(_Strict):
     """Chaos on instances. Exactly one verb; the target is `service`,
     `service:version` or an instance name such as `product-v2-0`."""
 
-    kill: str | None = None
-    pause: str | None = None
-    resume: str | None = None
-    restart: str | None = None
+    kill: str | None = Field(
+        None, description=f"Kill {_TARGET} abruptly; it stays down until restarted."
+    )
+    pause: str | None = Field(
+        None, description=f"Freeze {_TARGET}: it stops answering but keeps its connections."
+    )
+    resume: str | None = Field(None, description=f"Unfreeze paused {_TARGET}.")
+    restart: str | None = Field(None, description=f"Stop and start {_TARGET} again.")
     at: Duration | None = Field(None, description="Offset into the phase (default: its start).")
 
     @model_validator(mode="after")
     def _one_verb(self) -> Action:
-        verbs = [v for v in ("kill", "pause", "resume", "restart") if getattr(self, v)]
+        verbs = [v for v in VERBS if getattr(self, v)]
         if len(verbs) != 1:
             raise ValueError("an action needs exactly one of kill, pause, resume, restart")
         return self
 
     @property
     def verb(self) -> str:
-        for v in ("kill", "pause", "resume", "restart"):
+        for v in VERBS:
             if getattr(self, v):
                 return v
         raise AssertionError("validated")
@@ -123,7 +170,11 @@ class Action(_Strict):
 
 
 class Phase(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: str = Field(
+        min_length=1,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="Unique name: letters, digits, '_', '.', '-'.",
+    )
     duration: Duration
     description: str | None = None
     apply: list[dict[str, Any]] = Field(
@@ -132,15 +183,74 @@ class Phase(_Strict):
     remove: list[str] = Field(
         default_factory=list, description='"Kind/name" of resources to withdraw.'
     )
-    actions: list[Action] = Field(default_factory=list)
-    expect: list[str] = Field(
-        default_factory=list, description='Assertions such as "p99 < 300ms".'
+    actions: list[Action] = Field(default_factory=list, description="Chaos on instances.")
+    expect: list[ExpectationText] = Field(
+        default_factory=list,
+        description='Assertions such as "p99 < 300ms" or "journey(place_order).error_rate < 1%".',
     )
+
+    @property
+    def expectations(self) -> list[Expectation]:
+        """The `expect` entries, parsed."""
+        return [parse_expectation(text) for text in self.expect]
 
 
 class Scenario(_Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="Name of the scenario, shown in reports.")
     description: str | None = None
-    mesh: MeshSpec = Field(default_factory=MeshSpec)
-    load: LoadSpec = Field(default_factory=LoadSpec)
-    phases: list[Phase] = Field(min_length=1)
+    mesh: MeshSpec = Field(default_factory=MeshSpec, description="Which instances run.")
+    load: LoadSpec = Field(default_factory=LoadSpec, description="The shoppers Locust simulates.")
+    phases: list[Phase] = Field(min_length=1, description="Run one after another, in order.")
+
+
+def resolve_mesh(scenario: Scenario) -> dict[str, dict[str, int]]:
+    """Service → version → replicas for the whole shop.
+
+    Shop services the scenario does not mention run one v1 instance; a
+    mentioned service runs exactly the versions it lists.
+
+    >>> scenario = Scenario.model_validate({"name": "x", "phases": [{"name": "a", "duration": 1}]})
+    >>> resolve_mesh(scenario)
+    {'user': {'v1': 1}, 'product': {'v1': 1}, 'shipping': {'v1': 1}, 'order': {'v1': 1}}
+    """
+    declared = scenario.mesh.services
+    out: dict[str, dict[str, int]] = {}
+    for name in [*SHOP, *(s for s in declared if s not in SHOP)]:
+        spec = declared.get(name)
+        if spec is None:
+            out[name] = {"v1": 1}
+        else:
+            out[name] = {version: v.replicas for version, v in spec.versions.items()}
+    return out
+
+
+def instance_names(scenario: Scenario) -> list[str]:
+    """Every instance of the resolved mesh: `product-v1-0`, `product-v2-0`, ..."""
+    return [
+        f"{service}-{version}-{index}"
+        for service, versions in resolve_mesh(scenario).items()
+        for version, replicas in versions.items()
+        for index in range(replicas)
+    ]
+
+
+def resolve_target(scenario: Scenario, target: str) -> list[str]:
+    """The instance names an action target addresses, or ValueError.
+
+    `product` → every product instance; `product:v2` → every v2 instance;
+    `product-v2-0` → that instance.
+    """
+    mesh = resolve_mesh(scenario)
+    service, colon, version = target.partition(":")
+    if service in mesh and (version in mesh[service] if colon else True):
+        versions = [version] if version else list(mesh[service])
+        return [f"{service}-{v}-{i}" for v in versions for i in range(mesh[service][v])]
+    if target in instance_names(scenario):
+        return [target]
+    names = instance_names(scenario)
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    raise ValueError(
+        f"{target!r} is not in the mesh; expected a service (e.g. product), "
+        "service:version (e.g. product:v2) or an instance name (e.g. product-v1-0); "
+        f"instances: {shown}"
+    )

@@ -1,0 +1,391 @@
+"""Load a scenario file: YAML with lines → the pydantic model → cross-field checks.
+
+Every problem becomes a `ScenarioError` naming the file, the line and the field
+path (``phases[1].duration``); several at once become `ScenarioErrors`.
+
+>>> s = load_scenario_text("name: demo\\nphases: [{name: a, duration: 5s}]")
+>>> s.phases[0].duration
+5.0
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any, cast, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from meshsim.errors import ScenarioError, ScenarioErrors
+from meshsim.scenario.model import (
+    JOURNEYS,
+    Scenario,
+    instance_names,
+    resolve_mesh,
+    resolve_target,
+)
+from meshsim.scenario.yamlpos import Located, YamlPath, parse_yaml, render_path
+from meshsim.shop import SHOP
+
+__all__ = [
+    "DEFAULT_RESOURCES",
+    "check_scenario",
+    "instance_names",
+    "load_scenario",
+    "load_scenario_text",
+    "resolve_mesh",
+]
+
+# Resources every mesh starts with (see DESIGN.md); a phase may replace or remove them.
+DEFAULT_RESOURCES = ("Gateway/meshsim-gateway", "VirtualService/shop")
+ISTIO_KINDS = ("VirtualService", "DestinationRule", "Gateway", "PeerAuthentication",
+               "AuthorizationPolicy")  # fmt: skip
+_INGRESS_NAMES = ("ingress", "istio-ingressgateway")
+_KIND_NAME = re.compile(r"^[A-Z][A-Za-z]*/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_RESOURCE_KEYS = "an Istio resource needs apiVersion, kind, metadata.name and spec"
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, parse and validate a scenario file; raise ScenarioError(s) naming file and line."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ScenarioError("no such file; check the path", file=file) from None
+    except IsADirectoryError:
+        raise ScenarioError("is a directory; expected a scenario YAML file", file=file) from None
+    except UnicodeDecodeError:
+        raise ScenarioError("is not UTF-8 text; expected a YAML file", file=file) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the file: {exc.strerror}", file=file) from None
+    return load_scenario_text(text, file=str(path))
+
+
+def load_scenario_text(text: str, file: str = "<string>") -> Scenario:
+    """Parse and validate scenario YAML given as text; `file` is used in messages."""
+    doc = parse_yaml(text, file)
+    if doc.data is None:
+        raise ScenarioError(
+            "the file is empty; a scenario needs at least `name` and `phases`", file=file, line=1
+        )
+    if not isinstance(doc.data, dict):
+        raise ScenarioError(
+            f"the top level must be a mapping with keys such as name and phases; "
+            f"found {_kind(doc.data)}",
+            file=file,
+            line=doc.line_of(()),
+        )
+    try:
+        scenario = Scenario.model_validate(doc.data)
+    except ValidationError as exc:
+        _raise([_from_pydantic(err, doc, file) for err in exc.errors(include_url=False)])
+    _raise(check_scenario(scenario, doc=doc, file=file))
+    return scenario
+
+
+def check_scenario(
+    scenario: Scenario, *, doc: Located | None = None, file: str | None = None
+) -> list[ScenarioError]:
+    """Checks that span fields: shop services and versions, unique phase names,
+    action targets, `remove` entries, `apply` resources and expectation targets.
+
+    `doc` (from the YAML) supplies lines; without it errors have no line.
+    """
+    return _Checker(scenario, doc, file).run()
+
+
+def _raise(errors: list[ScenarioError]) -> None:
+    unique = list({(e.line, e.field, e.detail): e for e in errors}.values())
+    unique.sort(key=lambda e: e.line or 0)
+    if len(unique) == 1:
+        raise unique[0]
+    if unique:
+        raise ScenarioErrors(unique)
+
+
+class _Checker:
+    def __init__(self, scenario: Scenario, doc: Located | None, file: str | None) -> None:
+        self.scenario = scenario
+        self.doc = doc
+        self.file = file
+        self.mesh = resolve_mesh(scenario)
+        self.errors: list[ScenarioError] = []
+
+    def error(self, path: YamlPath, message: str) -> None:
+        line = self.doc.line_of(path) if self.doc is not None else None
+        self.errors.append(
+            ScenarioError(message, file=self.file, line=line, field=render_path(path) or None)
+        )
+
+    def run(self) -> list[ScenarioError]:
+        self.services()
+        in_force = set(DEFAULT_RESOURCES)
+        first_use: dict[str, int] = {}
+        for i, phase in enumerate(self.scenario.phases):
+            if phase.name in first_use:
+                first = first_use[phase.name]
+                self.error(
+                    ("phases", i, "name"),
+                    f"duplicate phase name {phase.name!r} (already used by phases[{first}])",
+                )
+            first_use.setdefault(phase.name, i)
+            self.actions(i)
+            in_force = self.resources(i, in_force)
+            self.expectations(i)
+        return self.errors
+
+    def services(self) -> None:
+        for name, spec in self.scenario.mesh.services.items():
+            path: YamlPath = ("mesh", "services", name)
+            if name not in SHOP:
+                self.error(path, f"unknown service {name!r}; the shop has {', '.join(SHOP)}")
+                continue
+            if not spec.versions:
+                self.error((*path, "versions"), "must list at least one version, e.g. {v1: {}}")
+            known = SHOP[name].versions
+            for version in spec.versions:
+                if version not in known:
+                    self.error(
+                        (*path, "versions", version),
+                        f"{name} has no version {version!r}; expected one of {', '.join(known)}",
+                    )
+
+    def actions(self, i: int) -> None:
+        phase = self.scenario.phases[i]
+        for j, action in enumerate(phase.actions):
+            try:
+                resolve_target(self.scenario, action.target)
+            except ValueError as exc:
+                self.error(("phases", i, "actions", j, action.verb), str(exc))
+            if action.at is not None and action.at >= phase.duration:
+                self.error(
+                    ("phases", i, "actions", j, "at"),
+                    f"{action.at:g}s is not within the phase, which lasts {phase.duration:g}s",
+                )
+
+    def resources(self, i: int, in_force: set[str]) -> set[str]:
+        """Check `remove` then `apply` of phase i; return what is in force after it."""
+        phase = self.scenario.phases[i]
+        removed: list[str] = []
+        for j, entry in enumerate(phase.remove):
+            path: YamlPath = ("phases", i, "remove", j)
+            if not _KIND_NAME.match(entry):
+                self.error(
+                    path, f"{entry!r} is not Kind/name; expected e.g. VirtualService/product"
+                )
+            elif entry in removed:
+                self.error(path, f"{entry} is listed twice")
+            elif entry not in in_force:
+                listed = ", ".join(sorted(in_force))
+                self.error(
+                    path, f"{entry} is not in force when this phase starts; in force: {listed}"
+                )
+            else:
+                removed.append(entry)
+        applied: list[str] = []
+        for j, raw in enumerate(phase.apply):
+            key = self.resource(("phases", i, "apply", j), raw)
+            if key is None:
+                continue
+            if key in applied:
+                self.error(("phases", i, "apply", j), f"{key} is applied twice in this phase")
+            elif key in removed:
+                self.error(
+                    ("phases", i, "apply", j),
+                    f"{key} is both removed and applied in this phase; applying it replaces it",
+                )
+            applied.append(key)
+        return (in_force - set(removed)) | set(applied)
+
+    def resource(self, path: YamlPath, raw: dict[str, Any]) -> str | None:
+        """Check one `apply` item; return its "Kind/name" when it has one."""
+        complete = True
+        for key in ("apiVersion", "kind", "metadata", "spec"):
+            if key not in raw:
+                self.error((*path, key), f"required key is missing; {_RESOURCE_KEYS}")
+                complete = False
+        metadata = raw.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        if "metadata" in raw and not (isinstance(name, str) and name):
+            self.error((*path, "metadata", "name"), f"must be a non-empty name; {_RESOURCE_KEYS}")
+            complete = False
+        if not complete:
+            return None
+        for relative, message in _check_resource(raw):
+            self.error((*path, *_split_path(relative)), message)
+        return f"{raw['kind']}/{name}"
+
+    def expectations(self, i: int) -> None:
+        for j, exp in enumerate(self.scenario.phases[i].expectations):
+            path: YamlPath = ("phases", i, "expect", j)
+            target = exp.target or ""
+            if exp.scope == "version":
+                service, _, version = target.partition(":")
+                if service not in self.mesh:
+                    self.error(path, f"unknown service {service!r}; the shop has {', '.join(SHOP)}")
+                elif version not in self.mesh[service]:
+                    runs = ", ".join(self.mesh[service])
+                    self.error(
+                        path, f"{service} has no version {version!r} in this mesh; it runs {runs}"
+                    )
+            elif exp.scope == "edge":
+                for side in target.split("->"):
+                    if side not in SHOP and side not in _INGRESS_NAMES:
+                        known = ", ".join((*SHOP, "ingress"))
+                        self.error(
+                            path, f"unknown service {side!r} in edge; expected one of {known}"
+                        )
+            elif exp.scope == "journey" and target not in JOURNEYS:
+                self.error(
+                    path, f"unknown journey {target!r}; expected one of {', '.join(JOURNEYS)}"
+                )
+
+
+def _check_resource(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    # Imported lazily: the control plane owns Istio's models and may be absent
+    # (or still being written); then only the kind is checked.
+    if importlib.util.find_spec("meshsim.control.istio") is not None:
+        check = getattr(importlib.import_module("meshsim.control.istio"), "check_resource", None)
+        if callable(check):
+            return cast(list[tuple[str, str]], list(check(raw)))
+    if raw.get("kind") not in ISTIO_KINDS:
+        return [
+            ("kind", f"unknown kind {raw.get('kind')!r}; expected one of {', '.join(ISTIO_KINDS)}")
+        ]
+    return []
+
+
+def _split_path(relative: str) -> YamlPath:
+    """`spec.http[0].route` → ("spec", "http", 0, "route")."""
+    parts: list[object] = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", relative.replace("[key]", "")):
+        parts.append(int(index) if index else name)
+    return tuple(parts)
+
+
+# --- pydantic errors in plain words -------------------------------------------------
+
+
+def _from_pydantic(err: ErrorDetails, doc: Located, file: str) -> ScenarioError:
+    loc: YamlPath = tuple(err["loc"])
+    is_key = bool(loc) and loc[-1] == "[key]"
+    path = loc[:-1] if is_key else loc
+    return ScenarioError(
+        _describe(err, path, is_key),
+        file=file,
+        line=doc.line_of(path),
+        field=render_path(path) or None,
+    )
+
+
+def _describe(err: ErrorDetails, path: YamlPath, is_key: bool) -> str:
+    kind, value = err["type"], err["input"]
+    ctx: dict[str, Any] = dict(err.get("ctx") or {})
+    where = [p for p in path if not isinstance(p, int)]
+    if kind == "extra_forbidden":
+        return _unknown_key(path)
+    if kind == "missing":
+        return "required key is missing"
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        return str(ctx["error"])
+    if is_key and where[:2] == ["load", "journeys"]:
+        return f"{value!r} is not a journey; expected one of {', '.join(JOURNEYS)}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        if where[-1:] == ["apply"]:
+            return f"expected an Istio resource (a mapping); found {_kind(value)}"
+        if where[-1:] == ["actions"]:
+            return f"expected a mapping such as {{kill: product:v2}}; found {_kind(value)}"
+        return f"expected a mapping; found {_kind(value)}"
+    if kind == "list_type":
+        return f"expected a list; found {_kind(value)}"
+    if kind == "string_type":
+        return f"expected text; found {_kind(value)} (quote it if it is meant as text)"
+    if kind in ("int_parsing", "int_type"):
+        return f"{_show(value)} is not a whole number; expected e.g. 20"
+    if kind == "int_from_float":
+        return f"{_show(value)} must be a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return f"{_show(value)} is not a number; expected e.g. 10 or 2.5"
+    if kind in ("bool_type", "bool_parsing"):
+        return "expected true or false"
+    bounds = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "greater than"),
+              "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}  # fmt: skip
+    if kind in bounds:
+        key, words = bounds[kind]
+        return f"must be {words} {ctx.get(key)}"
+    if kind == "too_short":
+        if ctx.get("min_length") == 1:
+            return "must not be empty" + (
+                "; list at least one phase" if where == ["phases"] else ""
+            )
+        return f"needs at least {ctx.get('min_length')} items"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_pattern_mismatch":
+        if where[-2:] == ["phases", "name"]:
+            return f"{value!r} is not a valid phase name; use letters, digits, '_', '.' and '-'"
+        return f"{value!r} does not match the pattern {ctx.get('pattern')}"
+    if kind == "literal_error":
+        return f"{_show(value)} is not allowed; expected {ctx.get('expected')}"
+    return str(err["msg"])
+
+
+def _unknown_key(path: YamlPath) -> str:
+    model = _model_at(path[:-1])
+    if model is None:
+        return "unknown key"
+    allowed = list(model.model_fields)
+    message = f"unknown key; expected one of {', '.join(allowed)}"
+    close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
+    return message + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _model_at(path: YamlPath) -> type[BaseModel] | None:
+    """The model class at a data path, e.g. ("phases", 0) → Phase."""
+    tp: Any = Scenario
+    for part in path:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            if field is None:
+                return None
+            tp = field.annotation
+        elif get_origin(tp) is list and isinstance(part, int):
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        else:
+            return None
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    args = [a for a in get_args(tp) if a is not type(None)]
+    if get_origin(tp) not in (list, dict) and len(args) == 1:
+        return args[0]
+    return tp
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"text {value!r}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _show(value: object) -> str:
+    return repr(value) if isinstance(value, str) else _kind(value)
