@@ -44,7 +44,8 @@ def _root(
 
 
 ScenarioArg = Annotated[
-    Path, typer.Argument(help="Scenario file (YAML), e.g. scenarios/baseline.yaml.", show_default=False)
+    Path,
+    typer.Argument(help="Scenario file (YAML), e.g. scenarios/baseline.yaml.", show_default=False),
 ]
 
 
@@ -59,10 +60,14 @@ def up(
         Path | None, typer.Option(help="Run directory (default: ./meshsim-runs/<run id>).")
     ] = None,
     keep: Annotated[
-        bool, typer.Option(help="Leave the mesh running after the last phase; stop it with `meshsim down`.")
+        bool,
+        typer.Option(
+            help="Leave the mesh running after the last phase; stop it with `meshsim down`."
+        ),
     ] = False,
     ingress_port: Annotated[
-        int | None, typer.Option(help="Local port of the ingress gateway (default 8080; 0 picks a free one).")
+        int | None,
+        typer.Option(help="Local port of the ingress gateway (default 8080; 0 picks a free one)."),
     ] = None,
     time_scale: Annotated[
         float, typer.Option(help="Multiply every phase duration, e.g. 0.2 for a quick rehearsal.")
@@ -88,8 +93,9 @@ def up(
     if result.status == "interrupted":
         console.print_error(f"interrupted; partial results are in {result.run_dir}")
     if options.keep and result.status == "completed":
-        console.print_info("the mesh is still running (--keep); `meshsim status` shows it, "
-                           "`meshsim down` stops it")
+        console.print_info(
+            "the mesh is still running (--keep); `meshsim status` shows it, `meshsim down` stops it"
+        )
     raise typer.Exit(result.exit_code)
 
 
@@ -131,9 +137,16 @@ def status(
             f"{mesh['run_id']} ({mesh['status']}, ingress {mesh['ingress_url']})",
             ["component", "pid", "state", "app port", "inbound", "outbound", "admin", "health"],
             [
-                [c["name"], str(c["pid"] or "-"), c["state"], str(c.get("app_port", "-")),
-                 str(c.get("inbound_port", "-")), str(c.get("outbound_port", "-")),
-                 str(c.get("admin_port", "-")), c.get("health", "-")]
+                [
+                    c["name"],
+                    str(c["pid"] or "-"),
+                    c["state"],
+                    str(c.get("app_port", "-")),
+                    str(c.get("inbound_port", "-")),
+                    str(c.get("outbound_port", "-")),
+                    str(c.get("admin_port", "-")),
+                    c.get("health", "-"),
+                ]
                 for c in mesh["components"]
             ],
         )
@@ -158,7 +171,9 @@ def down() -> None:
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory from `meshsim up`.")],
-    out: Annotated[Path | None, typer.Option(help="Where to write (default: the run directory).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write (default: the run directory).")
+    ] = None,
 ) -> None:
     """Render the reports again from a finished or interrupted run.
 
@@ -177,7 +192,10 @@ def report(
 
 @app.command()
 def config(
-    instance: Annotated[str, typer.Argument(help="A proxy: an instance such as product-v1-0, or istio-ingressgateway.")],
+    instance: Annotated[
+        str,
+        typer.Argument(help="A proxy: an instance such as product-v1-0, or istio-ingressgateway."),
+    ],
     kind: Annotated[
         str, typer.Option(help="What to show: all, listeners, clusters, routes, bootstrap.")
     ] = "all",

@@ -89,7 +89,9 @@ class Mesh:
         self.record.save()
         events.step("writing Envoy configuration")
         self.control.write_initial()
-        events.step(f"starting {len(self.plan.instances)} instances, their sidecars and the ingress")
+        events.step(
+            f"starting {len(self.plan.instances)} instances, their sidecars and the ingress"
+        )
         await self.runtime.start_ingress(
             self.plan.ingress, self.writer.root / self.plan.ingress.name / "bootstrap.json"
         )
@@ -106,7 +108,9 @@ class Mesh:
             c = dead[0]
             last = tail(c.log)
             raise MeshError(
-                "exited during start-up" + (f":\n{last}" if last else ""), component=c.name, log=c.log
+                "exited during start-up" + (f":\n{last}" if last else ""),
+                component=c.name,
+                log=c.log,
             )
 
     async def _wait_ready(self, events: RunEventHandler) -> None:
@@ -118,8 +122,10 @@ class Mesh:
             self._raise_if_died()
             if time.monotonic() > deadline:
                 who = sorted(pending_envoy | pending_app)[0]
-                log = self.run_dir / "logs" / (
-                    f"{who}.envoy.log" if who in pending_envoy else f"{who}.app.log"
+                log = (
+                    self.run_dir
+                    / "logs"
+                    / (f"{who}.envoy.log" if who in pending_envoy else f"{who}.app.log")
                 )
                 raise MeshError(f"not ready after {READY_TIMEOUT_S:.0f}s", component=who, log=log)
             checks = [self._envoy_ready(session, p) for p in pending_envoy] + [
@@ -141,7 +147,8 @@ class Mesh:
         inst = self.plan.instance(name)
         try:
             async with session.get(
-                f"http://{inst.host}:{inst.app_port}/healthz", timeout=aiohttp.ClientTimeout(total=1)
+                f"http://{inst.host}:{inst.app_port}/healthz",
+                timeout=aiohttp.ClientTimeout(total=1),
             ) as r:
                 return name, r.status == 200
         except (aiohttp.ClientError, TimeoutError, OSError):
@@ -153,7 +160,9 @@ class Mesh:
             self._raise_if_died()
             try:
                 async with session.post(
-                    self.ingress_url + "/orders", json=FIRST_ORDER, timeout=aiohttp.ClientTimeout(total=5)
+                    self.ingress_url + "/orders",
+                    json=FIRST_ORDER,
+                    timeout=aiohttp.ClientTimeout(total=5),
                 ) as r:
                     if r.status == 201:
                         return

@@ -89,7 +89,9 @@ class Runner:
         run_dir = self._run_dir().resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
         for leftover in clean_leftovers():
-            self.events.warning(f"stopped leftovers of an earlier run that was killed: {leftover.run_id}")
+            self.events.warning(
+                f"stopped leftovers of an earlier run that was killed: {leftover.run_id}"
+            )
         shutil.copyfile(self.scenario_path, run_dir / "scenario.yaml")
         services = resolve_mesh(self.scenario)
         port = self.options.ingress_port
@@ -99,8 +101,14 @@ class Runner:
         mesh = self.mesh = Mesh(
             plan, run_dir, scenario=self.scenario.name, runtime=self.options.runtime
         )
-        info = RunInfo(mesh.run_id, run_dir, self.scenario.name, self.options.runtime,
-                       [i.name for i in plan.instances], mesh.ingress_url)
+        info = RunInfo(
+            mesh.run_id,
+            run_dir,
+            self.scenario.name,
+            self.options.runtime,
+            [i.name for i in plan.instances],
+            mesh.ingress_url,
+        )
         meta: dict[str, Any] = {
             "run_id": mesh.run_id,
             "scenario": self.scenario.name,
@@ -141,14 +149,24 @@ class Runner:
         from meshsim.load.runner import LocustRunner
 
         load = LocustRunner(
-            mesh.ingress_url, self.scenario.load, run_dir / "records", run_dir / "logs" / "locust.log"
+            mesh.ingress_url,
+            self.scenario.load,
+            run_dir / "records",
+            run_dir / "logs" / "locust.log",
         )
         if load.enabled:
             self.events.step(f"starting Locust with {self.scenario.load.users} shoppers")
             await load.start()
             if load.pid is not None:
-                mesh.record.processes.append(ProcessRecord(
-                    "locust", "load", load.pid, process_create_time(load.pid), str(load.log_path)))
+                mesh.record.processes.append(
+                    ProcessRecord(
+                        "locust",
+                        "load",
+                        load.pid,
+                        process_create_time(load.pid),
+                        str(load.log_path),
+                    )
+                )
                 mesh.record.save()
         return load
 
@@ -189,15 +207,26 @@ class Runner:
         names = [f"{r['kind']}/{r['metadata']['name']}" for r in phase.apply] + [
             f"-{k}" for k in phase.remove
         ]
-        timeline.write("policy", phase=phase.name, resources=names, took_s=round(result.took_s, 4),
-                       proxies=result.changed)
+        timeline.write(
+            "policy",
+            phase=phase.name,
+            resources=names,
+            took_s=round(result.took_s, 4),
+            proxies=result.changed,
+        )
         for w in result.warnings:
             self.events.warning(w)
         self.events.policy_applied(phase.name, names, result.took_s)
 
     async def _hold(
-        self, mesh: Mesh, phase: Phase, index: int, planned: float, planned_end: float,
-        tail: Any, load: Any,
+        self,
+        mesh: Mesh,
+        phase: Phase,
+        index: int,
+        planned: float,
+        planned_end: float,
+        tail: Any,
+        load: Any,
     ) -> None:
         scale = self.options.time_scale
         phase_start = time.monotonic()
@@ -216,11 +245,18 @@ class Runner:
             self._check_alive(mesh, load)
             if now >= next_progress:
                 elapsed = now - phase_start
-                self.events.progress(Progress(
-                    phase.name, index, elapsed, planned, requests, failures,
-                    requests / elapsed if elapsed > 0.5 else 0.0,
-                    hist.get_value_at_percentile(99) / 1000 if requests else None,
-                ))
+                self.events.progress(
+                    Progress(
+                        phase.name,
+                        index,
+                        elapsed,
+                        planned,
+                        requests,
+                        failures,
+                        requests / elapsed if elapsed > 0.5 else 0.0,
+                        hist.get_value_at_percentile(99) / 1000 if requests else None,
+                    )
+                )
                 next_progress = now + PROGRESS_EVERY_S
             if now >= planned_end and not actions:
                 return
@@ -240,8 +276,9 @@ class Runner:
         if load is not None and load.enabled:
             load.check()
 
-    def _finish(self, run_dir: Path, info: RunInfo, status: str, error: str | None,
-                ready_s: float | None) -> RunResult:
+    def _finish(
+        self, run_dir: Path, info: RunInfo, status: str, error: str | None, ready_s: float | None
+    ) -> RunResult:
         from meshsim.report import build_report, write_reports
 
         report = build_report(run_dir)
@@ -256,8 +293,11 @@ class Runner:
         return RunResult(run_dir, status, code, ready_s, report, error, files)
 
 
-def run(scenario_path: str | Path, options: RunOptions | None = None,
-        events: RunEventHandler | None = None) -> RunResult:
+def run(
+    scenario_path: str | Path,
+    options: RunOptions | None = None,
+    events: RunEventHandler | None = None,
+) -> RunResult:
     """Run a scenario from start to report. SIGINT/SIGTERM stop it cleanly:
     every child is stopped and the report covers the phases that ran.
 

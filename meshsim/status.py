@@ -51,13 +51,21 @@ def mesh_status() -> list[dict[str, Any]]:
         for p in mesh.processes:
             alive = same_process(p.pid, p.create_time)
             comp: dict[str, Any] = {
-                "name": p.name, "kind": p.kind, "instance": p.instance, "pid": p.pid,
-                "state": "running" if alive else "exited", "log": p.log,
+                "name": p.name,
+                "kind": p.kind,
+                "instance": p.instance,
+                "pid": p.pid,
+                "state": "running" if alive else "exited",
+                "log": p.log,
             }
             if plan is not None and p.kind in ("app", "sidecar"):
                 inst = plan.instance(p.instance)
-                comp.update(app_port=inst.app_port, inbound_port=inst.inbound_port,
-                            outbound_port=inst.outbound_port, admin_port=inst.admin_port)
+                comp.update(
+                    app_port=inst.app_port,
+                    inbound_port=inst.inbound_port,
+                    outbound_port=inst.outbound_port,
+                    admin_port=inst.admin_port,
+                )
                 if alive and p.kind == "app":
                     comp["health"] = _probe(f"http://{inst.host}:{inst.app_port}/healthz")
                 elif alive:
@@ -65,14 +73,22 @@ def mesh_status() -> list[dict[str, Any]]:
             elif plan is not None and p.kind == "ingress":
                 comp.update(port=plan.ingress.port, admin_port=plan.ingress.admin_port)
                 if alive:
-                    comp["health"] = _probe(f"http://127.0.0.1:{plan.ingress.admin_port}/ready", "LIVE")
+                    comp["health"] = _probe(
+                        f"http://127.0.0.1:{plan.ingress.admin_port}/ready", "LIVE"
+                    )
             comps.append(comp)
-        out.append({
-            "run_id": mesh.run_id, "scenario": mesh.scenario, "runtime": mesh.runtime,
-            "status": mesh.status if mesh.owner_alive() or mesh.keep else "abandoned",
-            "run_dir": mesh.run_dir, "owner_pid": mesh.owner_pid,
-            "ingress_url": f"http://127.0.0.1:{mesh.ingress_port}", "components": comps,
-        })
+        out.append(
+            {
+                "run_id": mesh.run_id,
+                "scenario": mesh.scenario,
+                "runtime": mesh.runtime,
+                "status": mesh.status if mesh.owner_alive() or mesh.keep else "abandoned",
+                "run_dir": mesh.run_dir,
+                "owner_pid": mesh.owner_pid,
+                "ingress_url": f"http://127.0.0.1:{mesh.ingress_port}",
+                "components": comps,
+            }
+        )
     return out
 
 

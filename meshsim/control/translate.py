@@ -468,7 +468,9 @@ def _match(m: HTTPMatchRequest | None) -> dict[str, Any] | None:
         out["safe_regex"] = {"regex": m.uri.regex}
     if m.ignoreUriCase:
         out["case_sensitive"] = False
-    headers = [{"name": k, "string_match": _string_match(v)} for k, v in m.headers.items()]
+    headers: list[dict[str, Any]] = [
+        {"name": k, "string_match": _string_match(v)} for k, v in m.headers.items()
+    ]
     if m.method is not None:
         headers.append({"name": ":method", "string_match": _string_match(m.method)})
     headers += [

@@ -1,0 +1,92 @@
+"""Helpers for live-mesh tests: run the CLI, inspect ports and processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+SHOP = {"user": {"v1": 1}, "product": {"v1": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}
+
+
+def meshsim(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "meshsim.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def start_meshsim(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "meshsim.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def plan_ports(run_dir: Path) -> list[int]:
+    plan = json.loads((run_dir / "plan.json").read_text())
+    ports = [plan["ingress"]["port"], plan["ingress"]["admin_port"]]
+    for inst in plan["instances"]:
+        ports += [inst["app_port"], inst["inbound_port"], inst["outbound_port"], inst["admin_port"]]
+    return ports
+
+
+def bound(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def phase_started(run_dir: Path, name: str) -> bool:
+    path = run_dir / "phases.jsonl"
+    if not path.exists():
+        return False
+    return any(
+        json.loads(line).get("event") == "phase_start" and json.loads(line).get("phase") == name
+        for line in path.read_text().splitlines()
+        if line.strip()
+    )
+
+
+def mesh_pids(home: Path) -> list[int]:
+    pids = []
+    for f in (home / "meshes").glob("*.json"):
+        pids += [p["pid"] for p in json.loads(f.read_text())["processes"]]
+    return pids
+
+
+def alive(pids: list[int]) -> list[int]:
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
