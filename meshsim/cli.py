@@ -215,7 +215,9 @@ def config(
 def main() -> None:
     """Entry point: runs the Typer app and maps meshsim errors to exit codes."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns typer.Exit's code instead of exiting.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except MeshsimError as exc:
         from meshsim import console
 
