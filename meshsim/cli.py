@@ -85,7 +85,8 @@ def up(
     if time_scale <= 0:
         raise UsageError("--time-scale must be greater than zero")
     options = RunOptions(runtime, run_dir, report_dir, keep, ingress_port, time_scale)
-    result = run(scenario, options, console.ConsoleProgress())
+    with console.ConsoleProgress() as progress:
+        result = run(scenario, options, progress)
     if result.report is not None:
         console.print_report(result.report, result.report_files)
     if result.error:

@@ -1,0 +1,343 @@
+"""Everything meshsim shows in a terminal: the only module that imports rich.
+
+The library never prints; the CLI calls these functions, and the runner
+reaches `ConsoleProgress` only through run events (meshsim.events). Keeping
+rich here keeps the rest usable from notebooks and other programs (ruff's
+TID251 rule enforces it).
+
+Messages are rendered as plain `Text`, never as console markup, so a path or
+an error containing "[...]" prints as it is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from meshsim.events import Progress, RunEventHandler, RunInfo
+from meshsim.report import format as fmt
+from meshsim.report.model import PASS, Report
+
+CI_WIDTH = 120  # a log has no width; rich's default of 80 wraps every table
+_consoles: dict[str, Console] = {}
+
+
+def _console(stream: str) -> Console:
+    if stream not in _consoles:
+        console = Console(stderr=stream == "stderr", highlight=False)
+        if not console.is_terminal and not console.is_jupyter:
+            console.width = max(console.width, CI_WIDTH)
+        _consoles[stream] = console
+    return _consoles[stream]
+
+
+def print_error(message: str, *, console: Console | None = None) -> None:
+    """An expected failure, in red on stderr: a message, never a traceback."""
+    (console or _console("stderr")).print(
+        Text.assemble(("error: ", "bold red"), (message, "red")), soft_wrap=True
+    )
+
+
+def print_warning(message: str, *, console: Console | None = None) -> None:
+    (console or _console("stderr")).print(
+        Text.assemble(("warning: ", "bold yellow"), (message, "yellow")), soft_wrap=True
+    )
+
+
+def print_info(message: str, *, console: Console | None = None) -> None:
+    (console or _console("stdout")).print(Text(message), soft_wrap=True)
+
+
+def print_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    console: Console | None = None,
+) -> None:
+    """A plain table, e.g. for `meshsim status`: cells are shown with str()."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(Text(fmt.NA if cell is None else str(cell)) for cell in row))
+    (console or _console("stdout")).print(table)
+
+
+def _status_style(status: str) -> str:
+    return "green" if status == "completed" else "red"
+
+
+def phases_table(report: Report) -> Table:
+    table = Table(title="Phases", title_justify="left", header_style="bold")
+    for name in ("phase", "status", "duration", "requests", "rps", "errors", "p50", "p99"):
+        table.add_column(name, justify="left" if name in ("phase", "status") else "right")
+    table.add_column("served")
+    for p in report.phases:
+        t = p.traffic
+        errors_style = "red" if t.failures else ""
+        table.add_row(
+            Text(p.name),
+            Text(p.status.replace("_", " "), style=_status_style(p.status)),
+            fmt.seconds(p.duration_s),
+            fmt.number(t.requests),
+            fmt.number(t.rps),
+            Text(fmt.percent(t.error_rate), style=errors_style),
+            fmt.ms(t.latency.p50),
+            fmt.ms(t.latency.p99),
+            Text(fmt.served(p)),
+        )
+    return table
+
+
+def expectations_table(report: Report) -> Table:
+    table = Table(title="Expectations", title_justify="left", header_style="bold")
+    for name in ("", "phase", "expectation", "observed", "expected", "note"):
+        table.add_column(name, justify="right" if name in ("observed",) else "left")
+    for phase, e in report.expectations:
+        if e.skipped:
+            mark, style = Text("–", style="dim"), "dim"
+        elif e.passed:
+            mark, style = Text("✔", style="bold green"), "green"
+        else:
+            mark, style = Text("✘", style="bold red"), "red"
+        table.add_row(
+            mark,
+            Text(phase.name),
+            Text(e.expr),
+            Text(fmt.observed(e), style=style),
+            Text(fmt.expected(e)),
+            Text(e.note or "", style="dim"),
+        )
+    return table
+
+
+def print_report(
+    report: Report, paths: Sequence[Path] = (), *, console: Console | None = None
+) -> None:
+    """The end of a run: phases, expectations, warnings, the verdict, the files."""
+    out = console or _console("stdout")
+    out.print()
+    out.print(phases_table(report))
+    if report.expectations:
+        out.print(expectations_table(report))
+    else:
+        out.print(Text("The scenario states no expectations.", style="dim"))
+    for warning in report.warnings:
+        print_warning(warning, console=out)
+    passed = report.verdict == PASS
+    out.print(
+        Text.assemble(
+            (
+                " PASS " if passed else " FAIL ",
+                "bold white on green" if passed else "bold white on red",
+            ),
+            " ",
+            (fmt.verdict_detail(report), "bold"),
+        ),
+        soft_wrap=True,
+    )
+    for path in paths:
+        out.print(Text.assemble(("  wrote ", "dim"), str(path)), soft_wrap=True)
+
+
+def _count_phases(run_dir: Path) -> int | None:
+    """Phases of the scenario copied into the run directory, for "phase 2/5"."""
+    try:
+        from meshsim.scenario.loader import load_scenario
+
+        return len(load_scenario(run_dir / "scenario.yaml").phases)
+    except Exception:  # only a nicety of the display: "phase 2" will do
+        return None
+
+
+class _LiveView:
+    """What the live display shows, rendered afresh on every refresh."""
+
+    def __init__(self, progress: ConsoleProgress) -> None:
+        self.progress = progress
+
+    def __rich__(self) -> RenderableType:
+        p = self.progress
+        if p.phase is None:
+            waiting = "starting the mesh" if p.phases_seen == 0 else "between phases"
+            return Spinner("dots", Text(p.current_step or waiting, style="cyan"))
+        name, index, planned_s = p.phase
+        elapsed = p.phase_elapsed()
+        snap = p.snapshot
+        line = Text.assemble(
+            (f"phase {p.phase_label(index)} ", "bold"),
+            (name, "bold cyan"),
+            f"  {fmt.seconds(max(planned_s - elapsed, 0.0))} left",
+        )
+        if snap is not None:
+            line.append(
+                f"  ·  {fmt.number(snap.rps)} req/s  ·  errors {fmt.percent(snap.error_rate)}"
+                f"  ·  p99 {fmt.ms(snap.p99_ms)}  ·  {fmt.number(snap.requests)} requests",
+                style="red" if snap.failures else "",
+            )
+        bar = ProgressBar(total=max(planned_s, 0.001), completed=min(elapsed, planned_s), width=40)
+        return Group(line, bar)
+
+
+class ConsoleProgress(RunEventHandler):
+    """Run events on a terminal: a live display on a TTY, plain lines otherwise.
+
+    On a TTY the bottom of the screen shows the mesh starting (a spinner and
+    the current step) and then the running phase (i/n, name, time left, rps,
+    error rate, p99 so far); every event also leaves one permanent line. In CI
+    logs (not a TTY) only the lines are printed, with a progress line at most
+    every `interval_s` seconds per phase.
+
+    Example::
+
+        with ConsoleProgress(total_phases=len(scenario.phases)) as progress:
+            run(scenario, events=EventBus([progress]))
+    """
+
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        total_phases: int | None = None,  # default: counted from the run's scenario.yaml
+        live: bool | None = None,
+        interval_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.console = console or _console("stdout")
+        self.total_phases = total_phases
+        self.live = live if live is not None else self.console.is_terminal
+        self.interval_s = interval_s
+        self.clock = clock
+        self.current_step: str | None = None
+        self.phase: tuple[str, int, float] | None = None  # name, index, planned_s
+        self.snapshot: Progress | None = None
+        self.phases_seen = 0
+        self._run_started = clock()
+        self._phase_started = clock()
+        self._last_line: dict[int, float] = {}
+        self._live: Live | None = None
+
+    # -- helpers the live view reads ------------------------------------------------
+
+    def phase_label(self, index: int) -> str:
+        return f"{index + 1}/{self.total_phases}" if self.total_phases else str(index + 1)
+
+    def phase_elapsed(self) -> float:
+        # Our own clock, not the last snapshot's: time left keeps moving between events.
+        return self.clock() - self._phase_started
+
+    # -- output -----------------------------------------------------------------------
+
+    def _line(self, message: str, style: str = "") -> None:
+        if self.live:
+            text = Text(message, style=style)
+        else:
+            stamp = f"[{self.clock() - self._run_started:7.1f}s] "
+            text = Text.assemble((stamp, "dim"), (message, style))
+        self.console.print(text, soft_wrap=True)
+
+    def _start_live(self) -> None:
+        if self.live and self._live is None:
+            self._live = Live(
+                _LiveView(self), console=self.console, refresh_per_second=4, transient=True
+            )
+            self._live.start()
+
+    def close(self) -> None:
+        """Stop the live display (idempotent); called by `run_finished`."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def __enter__(self) -> ConsoleProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- events -----------------------------------------------------------------------
+
+    def run_started(self, run: RunInfo) -> None:
+        self._run_started = self.clock()
+        if self.total_phases is None:
+            self.total_phases = _count_phases(run.run_dir)
+        self._line(
+            f"meshsim: running {run.scenario} on the {run.runtime} runtime "
+            f"(run {run.run_id}, {len(run.instances)} instances)",
+            "bold",
+        )
+        self._start_live()
+
+    def step(self, message: str) -> None:
+        self.current_step = message
+        self._start_live()
+        self._line(f"  · {message}", "dim")
+
+    def mesh_ready(self, run: RunInfo, ready_s: float) -> None:
+        self.current_step = None
+        where = f" at {run.ingress_url}" if run.ingress_url else ""
+        self._line(f"✔ mesh ready in {fmt.seconds(ready_s)}{where}", "green")
+
+    def phase_started(self, name: str, index: int, planned_s: float) -> None:
+        self.phase = (name, index, planned_s)
+        self.phases_seen += 1
+        self.snapshot = None
+        self._phase_started = self.clock()
+        self._last_line[index] = self._phase_started
+        self._start_live()
+        self._line(
+            f"▶ phase {self.phase_label(index)} {name} ({fmt.seconds(planned_s)})", "bold cyan"
+        )
+
+    def progress(self, snapshot: Progress) -> None:
+        self.snapshot = snapshot
+        if self.live:
+            return
+        now = self.clock()
+        if now - self._last_line.get(snapshot.index, float("-inf")) < self.interval_s:
+            return
+        self._last_line[snapshot.index] = now
+        self._line(
+            f"  {snapshot.phase} {snapshot.elapsed_s:.0f}/{snapshot.planned_s:.0f}s · "
+            f"{fmt.number(snapshot.requests)} requests · {fmt.number(snapshot.rps)} req/s · "
+            f"errors {fmt.percent(snapshot.error_rate)} · p99 {fmt.ms(snapshot.p99_ms)}"
+        )
+
+    def policy_applied(self, phase: str, resources: list[str], took_s: float) -> None:
+        what = ", ".join(resources) or "no resources"
+        self._line(f"  ⚙ applied {what} in {fmt.seconds(took_s)}")
+
+    def action_done(self, phase: str, action: str, target: str) -> None:
+        self._line(f"  ⚡ {action} {target}", "yellow")
+
+    def phase_ended(self, name: str, index: int, status: str) -> None:
+        snap = self.snapshot if self.snapshot is not None and self.snapshot.index == index else None
+        summary = ""
+        if snap is not None:
+            summary = (
+                f": {fmt.number(snap.requests)} requests, errors {fmt.percent(snap.error_rate)}, "
+                f"p99 {fmt.ms(snap.p99_ms)}"
+            )
+        mark = "✔" if status == "completed" else "✘"
+        self._line(f"{mark} phase {name} {status}{summary}", _status_style(status))
+        self.phase = None
+        self.snapshot = None
+        self.current_step = None
+
+    def warning(self, message: str) -> None:
+        self._line(f"warning: {message}", "yellow")
+
+    def run_finished(self, run: RunInfo, status: str, report: Any | None) -> None:
+        self.close()
+        took = fmt.seconds(self.clock() - self._run_started)
+        self._line(f"run {run.run_id} {status} after {took}", _status_style(status))

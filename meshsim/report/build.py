@@ -1,0 +1,161 @@
+"""From a run directory to a `Report`: read, split by phase, measure, judge.
+
+Pure: it reads files and returns a value. Building the same directory twice
+gives the same report, which is what `meshsim report RUN_DIR` relies on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from meshsim.report.expectations import evaluate, result
+from meshsim.report.inputs import RunInputs, read_run_dir
+from meshsim.report.model import PHASE_NOT_RUN, ExpectationResult, PhaseReport, Report
+from meshsim.report.stats import PhaseStats, phase_stats, time_series
+from meshsim.report.windows import PhaseWindow, Timeline, assign_to_phases, build_timeline
+from meshsim.scenario.expect import parse_expectation
+from meshsim.scenario.loader import load_scenario
+from meshsim.scenario.model import Scenario
+
+
+def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
+    """Build the report of the run in `run_dir` (finished or cut short).
+
+    Raises `UsageError` if `run_dir` is not a run directory and
+    `ScenarioError(s)` if its scenario.yaml cannot be read.
+
+    Example::
+
+        report = build_report(Path(".meshsim/runs/20240611-101500"))
+        write_reports(report, report_dir)
+        raise SystemExit(report.exit_code)
+    """
+    inputs = read_run_dir(Path(run_dir))
+    scenario = load_scenario(inputs.scenario_path) if inputs.scenario_path else None
+    timeline = build_timeline(inputs.events, inputs.requests)
+    windows = _match_windows(scenario, timeline.phases)
+    ran = [w for _, w, _ in windows if w is not None]
+    buckets = dict(zip((id(w) for w in ran), assign_to_phases(inputs.requests, ran), strict=True))
+
+    phases: list[PhaseReport] = []
+    for index, (name, window, expect) in enumerate(windows):
+        if window is None:
+            phases.append(_not_run(name, index, scenario, expect))
+            continue
+        stats = phase_stats(buckets[id(window)], window.duration_s)
+        edges = inputs.edges.get(window.name) if inputs.edges is not None else None
+        phases.append(
+            PhaseReport(
+                name=window.name,
+                index=index,
+                status=window.status,
+                start_s=round(window.start - timeline.origin, 3),
+                end_s=round(window.end - timeline.origin, 3),
+                planned_s=_planned(scenario, index)
+                if window.planned_s is None
+                else window.planned_s,
+                stats=stats,
+                edges=list(edges or []),
+                expectations=[_evaluate(text, stats, edges, window.duration_s) for text in expect],
+            )
+        )
+
+    in_phases = [r for window in ran for r in buckets[id(window)]]
+    totals = phase_stats(in_phases, sum(w.duration_s for w in ran)).overall
+    return Report(
+        run_id=_text(inputs.meta, "run_id") or inputs.run_dir.name,
+        scenario=_text(inputs.meta, "scenario") or (scenario.name if scenario else "?"),
+        scenario_file=_text(inputs.meta, "scenario_file"),
+        runtime=_text(inputs.meta, "runtime") or "?",
+        started_at=_text(inputs.meta, "started_at") or _iso(timeline),
+        ready_s=_float(inputs.meta.get("ready_s")),
+        ingress_url=_text(inputs.meta, "ingress_url"),
+        status=timeline.status,
+        duration_s=round(timeline.end - timeline.origin, 3),
+        phases=phases,
+        totals=totals,
+        timeline=time_series(inputs.requests, timeline.origin, timeline.end, bucket_s),
+        bucket_s=bucket_s,
+        run_dir=str(inputs.run_dir),
+        warnings=_warnings(inputs, timeline),
+    )
+
+
+def _match_windows(
+    scenario: Scenario | None, windows: list[PhaseWindow]
+) -> list[tuple[str, PhaseWindow | None, list[str]]]:
+    """Pair each phase the scenario plans with the window in which it ran.
+
+    Phases are matched by index and, should the names disagree, by name.
+    Without a scenario, the phases are whatever ran.
+    """
+    if scenario is None:
+        return [(w.name, w, []) for w in windows]
+    by_index = {w.index: w for w in windows}
+    by_name = {w.name: w for w in windows}
+    pairs: list[tuple[str, PhaseWindow | None, list[str]]] = []
+    for index, phase in enumerate(scenario.phases):
+        window = by_index.get(index)
+        if window is None or window.name != phase.name:
+            window = by_name.get(phase.name)
+        pairs.append((phase.name, window, list(phase.expect)))
+    return pairs
+
+
+def _evaluate(
+    text: str, stats: PhaseStats, edges: list[dict[str, Any]] | None, duration_s: float
+) -> ExpectationResult:
+    try:
+        expectation = parse_expectation(text)
+    except ValueError as exc:  # validated before the run; kept readable all the same
+        return ExpectationResult(expr=text, observed=None, passed=False, note=str(exc))
+    return evaluate(expectation, stats, edges, duration_s)
+
+
+def _not_run(name: str, index: int, scenario: Scenario | None, expect: list[str]) -> PhaseReport:
+    results: list[ExpectationResult] = []
+    for text in expect:
+        try:
+            results.append(result(parse_expectation(text), None, "phase did not run", skipped=True))
+        except ValueError as exc:
+            results.append(ExpectationResult(text, None, False, note=str(exc), skipped=True))
+    return PhaseReport(
+        name=name,
+        index=index,
+        status=PHASE_NOT_RUN,
+        start_s=None,
+        end_s=None,
+        planned_s=_planned(scenario, index),
+        stats=None,
+        expectations=results,
+    )
+
+
+def _planned(scenario: Scenario | None, index: int) -> float | None:
+    if scenario is None or index >= len(scenario.phases):
+        return None
+    return scenario.phases[index].duration
+
+
+def _warnings(inputs: RunInputs, timeline: Timeline) -> list[str]:
+    warnings = list(inputs.warnings)
+    if timeline.phases and not inputs.requests:
+        warnings.append("no requests were recorded: is the load generator running?")
+    return warnings
+
+
+def _text(meta: dict[str, Any], key: str) -> str | None:
+    value = meta.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _iso(timeline: Timeline) -> str | None:
+    if not timeline.origin:
+        return None
+    return datetime.fromtimestamp(timeline.origin, tz=UTC).isoformat(timespec="seconds")

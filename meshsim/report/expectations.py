@@ -1,0 +1,165 @@
+"""Evaluating a phase's expectations against what was measured in it.
+
+An expectation that cannot be measured fails, with `observed` None and a note
+saying why: a check CI cannot perform must never turn into a silent pass. In
+particular, rates and latencies over zero requests are unknown (not 0), while
+`requests`, `failures` and `rps` over zero requests are a real 0.
+
+Where the numbers come from, by scope:
+
+- all, endpoint(...), journey(...): the load generator's request records.
+- version(svc:v): `share` and `requests` from edges.json when its entries for
+  the service carry a `destination_version`, else from the records' serving
+  instance and upstreams; other metrics from the requests that version served
+  itself as the entry service.
+- edge(a->b): edges.json only; without it, "no edge data".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from meshsim.report.model import ExpectationResult
+from meshsim.report.stats import LATENCY_KEYS, PhaseStats, Traffic
+from meshsim.scenario.expect import Expectation
+
+NO_EDGE_DATA = "no edge data"
+_Observation = tuple[float | None, str | None]
+
+
+def evaluate(
+    expectation: Expectation,
+    stats: PhaseStats,
+    edges: Sequence[dict[str, Any]] | None,
+    duration_s: float,
+) -> ExpectationResult:
+    """Evaluate one expectation against one phase.
+
+    `edges` is the phase's list from edges.json, or None when there is none.
+    Example: `evaluate(parse_expectation("p99 < 300ms"), stats, None, 15.0)`.
+    """
+    scope, target = expectation.scope, expectation.target or ""
+    if scope == "edge":
+        observed, note = _edge(expectation.metric, target, edges, duration_s)
+    elif scope == "version":
+        observed, note = _version(expectation.metric, target, stats, edges)
+    elif scope == "endpoint":
+        observed, note = _scoped(expectation.metric, stats.endpoints, target, "endpoint")
+    elif scope == "journey":
+        observed, note = _scoped(expectation.metric, stats.journeys, target, "journey")
+    else:
+        observed, note = _traffic(expectation.metric, stats.overall, "in this phase")
+    return result(expectation, observed, note)
+
+
+def result(
+    expectation: Expectation, observed: float | None, note: str | None, *, skipped: bool = False
+) -> ExpectationResult:
+    passed = observed is not None and not skipped and expectation.check(observed)
+    return ExpectationResult(
+        expr=expectation.text,
+        observed=observed,
+        passed=passed,
+        unit=expectation.unit,
+        note=note,
+        metric=expectation.metric,
+        scope=expectation.scope,
+        target=expectation.target,
+        op=expectation.op,
+        expected=expectation.value,
+        tolerance=expectation.tolerance,
+        skipped=skipped,
+    )
+
+
+def _traffic(metric: str, traffic: Traffic, where: str) -> _Observation:
+    if metric == "requests":
+        return float(traffic.requests), None
+    if metric == "failures":
+        return float(traffic.failures), None
+    if metric == "rps":
+        return traffic.rps, None
+    if not traffic.requests:
+        return None, f"no requests {where}"
+    if metric == "error_rate":
+        return traffic.error_rate, None
+    if metric in LATENCY_KEYS:
+        return traffic.latency.get(metric), None
+    return None, f"{metric} cannot be measured here"
+
+
+def _scoped(metric: str, by_name: dict[str, Traffic], target: str, kind: str) -> _Observation:
+    traffic = by_name.get(target)
+    if traffic is None:
+        known = ", ".join(by_name) or "none"
+        observed, _ = _traffic(metric, Traffic(), "")
+        return observed, f"no requests for {kind} {target!r} in this phase (seen: {known})"
+    return _traffic(metric, traffic, f"for {kind} {target!r}")
+
+
+def _version(
+    metric: str, target: str, stats: PhaseStats, edges: Sequence[dict[str, Any]] | None
+) -> _Observation:
+    service, _, version = target.partition(":")
+    by_version = _edge_versions(service, edges)
+    source = "edge data"
+    if by_version is None:
+        by_version, source = stats.served.get(service, {}), "request records"
+    total = sum(by_version.values())
+    if metric == "requests":
+        return float(by_version.get(version, 0)), None
+    if metric == "share":
+        if not total:
+            return None, f"no requests to {service} in this phase ({source})"
+        return round(by_version.get(version, 0) / total, 6), None
+    traffic = stats.versions.get(target)
+    if traffic is None:
+        return None, (
+            f"{target} served no requests itself as the entry service; behind another "
+            "service only its share and requests are known"
+        )
+    return _traffic(metric, traffic, f"served by {target}")
+
+
+def _edge_versions(service: str, edges: Sequence[dict[str, Any]] | None) -> dict[str, int] | None:
+    """Requests per version of `service` from the edge data, if it has versions."""
+    counts: dict[str, int] = {}
+    for edge in edges or ():
+        version = edge.get("destination_version")
+        if edge.get("destination") == service and isinstance(version, str):
+            counts[version] = counts.get(version, 0) + _int(edge.get("requests"))
+    return counts or None
+
+
+def _edge(
+    metric: str, target: str, edges: Sequence[dict[str, Any]] | None, duration_s: float
+) -> _Observation:
+    if edges is None:
+        return None, NO_EDGE_DATA
+    source, _, destination = target.partition("->")
+    matching = [
+        e for e in edges if e.get("source") == source and e.get("destination") == destination
+    ]
+    requests = sum(_int(e.get("requests")) for e in matching)
+    failures = sum(_int(e.get("errors", e.get("failures"))) for e in matching)
+    if metric == "requests":
+        return float(requests), None
+    if metric == "failures":
+        return float(failures), None
+    if metric == "rps":
+        return (round(requests / duration_s, 3) if duration_s > 0 else 0.0), None
+    if not requests:
+        return None, f"no requests on edge {target} in this phase"
+    if metric == "error_rate":
+        return round(failures / requests, 6), None
+    latencies = [e.get("latency_ms") for e in matching]
+    if len(matching) == 1 and isinstance(latencies[0], dict):
+        value = latencies[0].get(metric)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value), None
+    return None, f"edge data has no {metric} for {target}"
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0

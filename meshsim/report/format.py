@@ -1,0 +1,109 @@
+"""Numbers for people: the same rendering in the terminal, Markdown, HTML and JUnit."""
+
+from __future__ import annotations
+
+from meshsim.report.model import PASS, ExpectationResult, PhaseReport, Report
+
+NA = "–"
+_OPS = {"==": "=", "<=": "≤", ">=": "≥"}
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds, precise where it matters: "0.842 ms", "5.03 ms", "212.5 ms", "1,520 ms"."""
+    if value is None:
+        return NA
+    if value >= 1000:
+        return f"{value:,.0f} ms"
+    decimals = 3 if value < 1 else 2 if value < 10 else 1
+    return f"{_trim(f'{value:.{decimals}f}')} ms"
+
+
+def _trim(number: str) -> str:
+    """Drop trailing zeros: 5.00 -> 5, 5.10 -> 5.1."""
+    return number.rstrip("0").rstrip(".") if "." in number else number
+
+
+def percent(fraction: float | None) -> str:
+    """A fraction as a percentage: 0.0042 -> "0.42%"."""
+    if fraction is None:
+        return NA
+    value = fraction * 100
+    if value == int(value):
+        return f"{value:.0f}%"
+    return f"{value:.2f}%" if value < 10 else f"{value:.1f}%"
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return NA
+    return _trim(f"{value:,.1f}")
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return NA
+    if value < 60:
+        return f"{value:.1f}s"
+    minutes, rest = divmod(value, 60)
+    return f"{minutes:.0f}m{rest:02.0f}s"
+
+
+def value(amount: float | None, unit: str, metric: str | None = None) -> str:
+    """A value of an expectation's metric in its unit ("ms", "fraction" or "")."""
+    if unit == "ms":
+        return ms(amount)
+    if unit == "fraction":
+        return percent(amount)
+    text = number(amount)
+    return f"{text} req/s" if metric == "rps" and amount is not None else text
+
+
+def observed(result: ExpectationResult) -> str:
+    return value(result.observed, result.unit, result.metric)
+
+
+def expected(result: ExpectationResult) -> str:
+    """What the expectation asked for: "< 300 ms", "= 10% ± 3%"; the text if unparsed."""
+    if result.op is None or result.expected is None:
+        return result.expr
+    text = f"{_OPS.get(result.op, result.op)} {value(result.expected, result.unit, result.metric)}"
+    if result.tolerance is not None:
+        text += f" ± {value(result.tolerance, result.unit)}"
+    return text
+
+
+def outcome(result: ExpectationResult) -> str:
+    """What a failure message says: "observed 312 ms, expected < 300 ms" (+ the note)."""
+    seen = "no value observed" if result.observed is None else f"observed {observed(result)}"
+    text = f"{seen}, expected {expected(result)}"
+    return f"{text} ({result.note})" if result.note else text
+
+
+def served(phase: PhaseReport) -> str:
+    """Who served the phase: product v1 90% · v2 10%; user v1 100%."""
+    if phase.stats is None:
+        return NA
+    parts = []
+    for service, versions in phase.stats.served.items():
+        total = sum(versions.values()) or 1
+        shares = " · ".join(f"{v} {percent(n / total)}" for v, n in versions.items())
+        parts.append(f"{service} {shares}")
+    return "; ".join(parts) or NA
+
+
+def verdict_line(report: Report) -> str:
+    """One line CI logs and summaries start with: "FAIL: demo: 3 of 4 expectations held"."""
+    return f"{'PASS' if report.verdict == PASS else 'FAIL'}: {verdict_detail(report)}"
+
+
+def verdict_detail(report: Report) -> str:
+    """The verdict line without its PASS/FAIL word."""
+    results = [e for _, e in report.expectations]
+    held = sum(e.passed for e in results)
+    text = f"{report.scenario}: {held} of {len(results)} expectations held"
+    problems = [p for p in report.phases if p.status != "completed"]
+    if problems:
+        text += "; " + ", ".join(f"phase {p.name} {p.status.replace('_', ' ')}" for p in problems)
+    elif report.status != "completed":
+        text += f"; run {report.status}"
+    return text

@@ -1,0 +1,248 @@
+"""report.html: one self-contained page to open from a CI artifact, offline.
+
+No scripts, fonts, images or stylesheets from anywhere else: CSS sits in a
+<style> tag and the charts are inline SVG (see svg.py for why not a plotting
+library). Every text that comes from a run is escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from html import escape
+from pathlib import Path
+
+from meshsim import __version__
+from meshsim.report import format as fmt
+from meshsim.report.model import PASS, PhaseReport, Report
+from meshsim.report.stats import Traffic
+from meshsim.report.svg import Band, Series, line_chart
+
+FILENAME = "report.html"
+
+CSS = """
+:root { --pass: #15803d; --fail: #b91c1c; --muted: #6b7280; --line: #e5e7eb; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+       color: #111827; background: #f9fafb; margin: 0; padding: 24px; }
+main { max-width: 1040px; margin: 0 auto; }
+header.verdict { border-radius: 10px; padding: 16px 20px; color: #fff; }
+header.pass { background: var(--pass); } header.fail { background: var(--fail); }
+header h1 { margin: 0 0 4px; font-size: 22px; }
+header p { margin: 0; opacity: .95; }
+dl.meta { display: flex; flex-wrap: wrap; gap: 4px 20px; margin: 10px 0 0; font-size: 13px; }
+dl.meta dt { opacity: .8; } dl.meta dd { margin: 0 0 0 4px; font-weight: 600; }
+dl.meta div { display: flex; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 10px;
+          padding: 12px 18px; margin-top: 18px; }
+h2 { font-size: 17px; margin: 4px 0 10px; } h3 { font-size: 15px; margin: 14px 0 6px; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); }
+th { color: var(--muted); font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+.ok { color: var(--pass); font-weight: 600; } .bad { color: var(--fail); font-weight: 600; }
+.skip { color: var(--muted); } .note { color: var(--muted); font-size: 12px; }
+.badge { border-radius: 9px; padding: 1px 8px; font-size: 12px; background: #eef2ff; }
+.badge.interrupted, .badge.not_run, .badge.error { background: #fee2e2; color: var(--fail); }
+details > summary { cursor: pointer; font-weight: 600; font-size: 15px; padding: 6px 0; }
+figure { margin: 6px 0 14px; } figcaption { font-weight: 600; margin-bottom: 2px; }
+svg.chart { width: 100%; height: auto; display: block; }
+footer { color: var(--muted); font-size: 12px; margin: 18px 0; text-align: center; }
+"""
+
+
+def _table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Iterable[int] = ()
+) -> str:
+    """Rows of already-escaped cells; the `numeric` columns align right."""
+    right = set(numeric)
+
+    def cell(tag: str, i: int, content: str) -> str:
+        return (
+            f'<{tag} class="num">{content}</{tag}>' if i in right else f"<{tag}>{content}</{tag}>"
+        )
+
+    head = "".join(cell("th", i, escape(h)) for i, h in enumerate(headers))
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _header(report: Report) -> str:
+    verdict = "pass" if report.verdict == PASS else "fail"
+    meta = [
+        ("run", report.run_id),
+        ("runtime", report.runtime),
+        ("started", report.started_at or "?"),
+        ("duration", fmt.seconds(report.duration_s)),
+        ("mesh ready in", fmt.seconds(report.ready_s)),
+        ("requests", fmt.number(report.totals.requests)),
+    ]
+    items = "".join(f"<div><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>" for k, v in meta)
+    return (
+        f'<header class="verdict {verdict}"><h1>{verdict.upper()} · {escape(report.scenario)}</h1>'
+        f'<p>{escape(fmt.verdict_detail(report))}</p><dl class="meta">{items}</dl></header>'
+    )
+
+
+def _charts(report: Report) -> str:
+    bands = [
+        Band(
+            p.start_s,
+            p.end_s,
+            p.name if p.status == "completed" else f"{p.name} ({p.status})",
+            interrupted=p.status != "completed",
+        )
+        for p in report.phases
+        if p.start_s is not None and p.end_s is not None
+    ]
+    half = report.bucket_s / 2  # plot each bucket at its middle
+    points = report.timeline
+    latency = line_chart(
+        "Latency over time (p50, p99)",
+        [
+            Series("p50", [(p.t_s + half, p.p50_ms) for p in points]),
+            Series("p99", [(p.t_s + half, p.p99_ms) for p in points]),
+        ],
+        bands,
+        report.duration_s,
+        lambda y: f"{y:g} ms",
+        y_min_top=1.0,
+    )
+    errors = line_chart(
+        "Error rate over time",
+        [Series("error rate", [(p.t_s + half, p.error_rate) for p in points], color="#dc2626")],
+        bands,
+        report.duration_s,
+        lambda y: f"{y * 100:g}%",
+        y_min_top=0.01,
+    )
+    caption = f"per {report.bucket_s:g}-second bucket; dashed lines mark phase starts"
+    return (
+        f'<section><h2>Over time</h2><p class="note">{escape(caption)}</p>'
+        f"<figure><figcaption>Latency</figcaption>{latency}</figure>"
+        f"<figure><figcaption>Error rate</figcaption>{errors}</figure></section>"
+    )
+
+
+def _expectations(report: Report) -> str:
+    if not report.expectations:
+        return "<section><h2>Expectations</h2><p>The scenario states no expectations.</p></section>"
+    rows = []
+    for phase, e in report.expectations:
+        if e.skipped:
+            verdict = '<span class="skip">skipped</span>'
+        else:
+            verdict = (
+                '<span class="ok">✔ pass</span>' if e.passed else '<span class="bad">✘ fail</span>'
+            )
+        rows.append(
+            [
+                verdict,
+                escape(phase.name),
+                f"<code>{escape(e.expr)}</code>",
+                escape(fmt.observed(e)),
+                escape(fmt.expected(e)),
+                f'<span class="note">{escape(e.note or "")}</span>',
+            ]
+        )
+    table = _table(["", "phase", "expectation", "observed", "expected", "note"], rows, [3])
+    return f"<section><h2>Expectations</h2>{table}</section>"
+
+
+def _traffic_cells(t: Traffic) -> list[str]:
+    return [
+        escape(fmt.number(t.requests)),
+        escape(fmt.number(t.rps)),
+        escape(fmt.percent(t.error_rate)),
+        escape(fmt.ms(t.latency.p50)),
+        escape(fmt.ms(t.latency.p90)),
+        escape(fmt.ms(t.latency.p99)),
+        escape(fmt.ms(t.latency.max)),
+    ]
+
+
+_TRAFFIC_HEADERS = ["requests", "rps", "errors", "p50", "p90", "p99", "max"]
+
+
+def _phases(report: Report) -> str:
+    rows = [
+        [
+            escape(p.name),
+            f'<span class="badge {escape(p.status)}">{escape(p.status.replace("_", " "))}</span>',
+            escape(fmt.seconds(p.duration_s)),
+            *_traffic_cells(p.traffic),
+        ]
+        for p in report.phases
+    ]
+    table = _table(["phase", "status", "duration", *_TRAFFIC_HEADERS], rows, range(2, 10))
+    details = "".join(_phase_details(p) for p in report.phases)
+    return f"<section><h2>Phases</h2>{table}{details}</section>"
+
+
+def _phase_details(phase: PhaseReport) -> str:
+    stats = phase.stats
+    if stats is None:
+        return ""
+    parts = [f"<h3>Endpoints</h3>{_named_traffic(stats.endpoints, 'endpoint')}"]
+    if stats.journeys:
+        parts.append(f"<h3>Journeys</h3>{_named_traffic(stats.journeys, 'journey')}")
+    served_rows = []
+    for service, versions in stats.served.items():
+        total = sum(versions.values()) or 1
+        for version, n in versions.items():
+            served_rows.append(
+                [escape(service), escape(version), fmt.number(n), fmt.percent(n / total)]
+            )
+    if served_rows:
+        table = _table(["service", "version", "requests", "share"], served_rows, [2, 3])
+        parts.append(f"<h3>Served by version</h3>{table}")
+    if phase.edges:
+        edge_rows = [
+            [
+                escape(f"{e.get('source', '?')} → {e.get('destination', '?')}"),
+                escape(fmt.number(_num(e.get("requests")))),
+                escape(fmt.number(_num(e.get("errors")))),
+                escape(fmt.number(_num(e.get("retries")))),
+            ]
+            for e in phase.edges
+        ]
+        table = _table(["edge", "requests", "errors", "retries"], edge_rows, [1, 2, 3])
+        parts.append(f"<h3>Edges</h3>{table}")
+    is_open = " open" if not phase.passed else ""
+    title = f"{phase.name} · {phase.status.replace('_', ' ')} · {fmt.seconds(phase.duration_s)}"
+    return f"<details{is_open}><summary>{escape(title)}</summary>{''.join(parts)}</details>"
+
+
+def _named_traffic(by_name: dict[str, Traffic], kind: str) -> str:
+    rows = [[f"<code>{escape(name)}</code>", *_traffic_cells(t)] for name, t in by_name.items()]
+    return (
+        _table([kind, *_TRAFFIC_HEADERS], rows, range(1, 8)) if rows else '<p class="note">none</p>'
+    )
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def render_html(report: Report) -> str:
+    warnings = ""
+    if report.warnings:
+        items = "".join(f"<li>{escape(w)}</li>" for w in report.warnings)
+        warnings = f"<section><h2>Warnings</h2><ul>{items}</ul></section>"
+    title = f"meshsim · {report.scenario} · {report.verdict.upper()}"
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>"
+        f"{_header(report)}{_charts(report)}{_expectations(report)}{_phases(report)}{warnings}"
+        f"<footer>meshsim {escape(__version__)} · run {escape(report.run_id)}</footer>"
+        "</main></body></html>\n"
+    )
+
+
+def write_html(report: Report, out_dir: Path) -> Path:
+    path = out_dir / FILENAME
+    path.write_text(render_html(report), encoding="utf-8")
+    return path

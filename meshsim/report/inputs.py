@@ -1,0 +1,177 @@
+"""Reading a run directory: what the runner and the load generator left behind.
+
+Everything here is lenient on purpose. A run that was killed leaves a half
+written last line, a phase without an end and no `run_end`; the report must
+still say what happened, so unreadable lines are skipped and counted in
+`RunInputs.warnings` rather than raised.
+
+Layout read (all written by others, see docs/report.md):
+
+- `run.json`       run metadata (required: without it this is not a run directory)
+- `phases.jsonl`   the phase timeline as events
+- `records/`      one request per line, from the load generator
+                   (format and reader: `meshsim.load.records`)
+- `edges.json`     optional per-phase edge counters from the sidecars
+- `scenario.yaml`  the scenario as it ran (expectations are read from it)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshsim.errors import UsageError
+from meshsim.load.records import RequestRecord, read_records
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseEvent:
+    event: str  # run_start | phase_start | phase_end | run_end
+    t: float
+    phase: str | None = None
+    index: int | None = None
+    planned_s: float | None = None
+    status: str | None = None
+
+
+@dataclass
+class RunInputs:
+    run_dir: Path
+    meta: dict[str, Any]
+    events: list[PhaseEvent]
+    requests: list[RequestRecord]  # ordered by start time
+    edges: dict[str, list[dict[str, Any]]] | None  # phase name -> edges; None: no edges.json
+    scenario_path: Path | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_run_dir(run_dir: Path) -> RunInputs:
+    """Read everything the report needs from `run_dir`.
+
+    Raises `UsageError` when `run_dir` is not a run directory (no readable
+    `run.json`); every other problem becomes a warning.
+    """
+    run_dir = Path(run_dir)
+    meta_path = run_dir / "run.json"
+    if not meta_path.is_file():
+        raise UsageError(f"{run_dir} is not a meshsim run directory: {meta_path.name} is missing")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{meta_path}: cannot read run metadata: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise UsageError(f"{meta_path}: expected a JSON object")
+
+    warnings: list[str] = []
+    events = _read_events(run_dir / "phases.jsonl", warnings)
+    requests = _read_requests(run_dir / "records", warnings)
+    edges = _read_edges(run_dir / "edges.json", warnings)
+    return RunInputs(
+        run_dir, meta, events, requests, edges, _scenario_path(run_dir, meta, warnings), warnings
+    )
+
+
+def _scenario_path(run_dir: Path, meta: dict[str, Any], warnings: list[str]) -> Path | None:
+    """The copy in the run directory, else the original file if it still exists."""
+    copy = run_dir / "scenario.yaml"
+    if copy.is_file():
+        return copy
+    original = meta.get("scenario_file")
+    if isinstance(original, str) and Path(original).is_file():
+        warnings.append(
+            f"scenario.yaml is not in the run directory: expectations were read from "
+            f"{original}, which may have changed since the run"
+        )
+        return Path(original)
+    warnings.append("scenario.yaml is missing: no expectations were evaluated")
+    return None
+
+
+def _json_lines(path: Path, warnings: list[str]) -> Iterator[dict[str, Any]]:
+    """Yield each JSON object of a JSON-lines file.
+
+    A damaged last line is what a killed writer leaves and is dropped
+    silently; damaged lines elsewhere are counted in a warning.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        warnings.append(f"{path.name}: cannot read: {exc}")
+        return
+    bad = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            if number != len(lines):
+                bad += 1
+            continue
+        if isinstance(value, dict):
+            yield value
+        else:
+            bad += 1
+    if bad:
+        warnings.append(f"{path.name}: skipped {bad} unreadable line(s)")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _read_events(path: Path, warnings: list[str]) -> list[PhaseEvent]:
+    if not path.is_file():
+        warnings.append("phases.jsonl is missing: the phase timeline is unknown")
+        return []
+    events: list[PhaseEvent] = []
+    for raw in _json_lines(path, warnings):
+        t = _number(raw.get("t"))
+        kind = raw.get("event")
+        if t is None or not isinstance(kind, str):
+            continue
+        index = raw.get("index")
+        phase = raw.get("phase")
+        status = raw.get("status")
+        events.append(
+            PhaseEvent(
+                event=kind,
+                t=t,
+                phase=phase if isinstance(phase, str) else None,
+                index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+                planned_s=_number(raw.get("planned_s")),
+                status=status if isinstance(status, str) else None,
+            )
+        )
+    return events
+
+
+def _read_requests(records_dir: Path, warnings: list[str]) -> list[RequestRecord]:
+    if not records_dir.is_dir():
+        warnings.append("records/ is missing: no requests were recorded")
+        return []
+    return read_records(records_dir)
+
+
+def _read_edges(path: Path, warnings: list[str]) -> dict[str, list[dict[str, Any]]] | None:
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        warnings.append(f"edges.json: cannot read: {exc}")
+        return None
+    phases = raw.get("phases") if isinstance(raw, dict) else None
+    if not isinstance(phases, dict):
+        warnings.append('edges.json: expected {"phases": {...}}')
+        return None
+    return {
+        str(name): [e for e in edges if isinstance(e, dict)]
+        for name, edges in phases.items()
+        if isinstance(edges, list)
+    }

@@ -1,0 +1,73 @@
+"""junit.xml: one test suite per phase, one test case per expectation.
+
+CI systems (GitHub, GitLab, Jenkins) render JUnit natively, so a failed
+expectation shows up where a failed unit test would. Each phase also gets a
+"phase completed" case, which is an error when the phase was interrupted and
+skipped when it never ran.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
+
+from meshsim.report import format as fmt
+from meshsim.report.model import PHASE_NOT_RUN, RUN_COMPLETED, PhaseReport, Report
+
+FILENAME = "junit.xml"
+
+
+def junit_xml(report: Report) -> JUnitXml:
+    xml = JUnitXml(name=f"meshsim {report.scenario}")
+    for phase in report.phases:
+        xml.add_testsuite(_suite(report, phase))
+    if report.status != RUN_COMPLETED and all(p.status == RUN_COMPLETED for p in report.phases):
+        suite = TestSuite("run")
+        case = TestCase("run completed", classname=report.scenario)
+        case.result = [Error(f"the run ended with status {report.status!r}", "RunNotCompleted")]
+        suite.add_testcase(case)
+        xml.add_testsuite(suite)
+    xml.update_statistics()  # type: ignore[no-untyped-call]
+    return xml
+
+
+def _suite(report: Report, phase: PhaseReport) -> TestSuite:
+    suite = TestSuite(phase.name)
+    classname = f"{report.scenario}.{phase.name}"
+    duration = phase.duration_s or 0.0
+    suite.timestamp = report.started_at or ""
+    suite.add_property("requests", str(phase.traffic.requests))
+    suite.add_property("status", phase.status)
+
+    # The suite's time is the sum of its cases': the phase's duration goes here.
+    completed = TestCase("phase completed", classname=classname, time=duration)
+    if phase.status == PHASE_NOT_RUN:
+        completed.result = [Skipped("the phase did not run")]
+    elif phase.status != RUN_COMPLETED:
+        completed.result = [
+            Error(
+                f"the phase ended {phase.status} after {fmt.seconds(duration)}"
+                f" of {fmt.seconds(phase.planned_s)} planned",
+                "PhaseInterrupted",
+            )
+        ]
+    suite.add_testcase(completed)
+
+    for expectation in phase.expectations:
+        case = TestCase(expectation.expr, classname=classname)
+        message = fmt.outcome(expectation)
+        if expectation.skipped:
+            case.result = [Skipped(message)]
+        elif not expectation.passed:
+            case.result = [Failure(message, "ExpectationFailed")]
+        else:
+            case.system_out = message
+        suite.add_testcase(case)
+    return suite
+
+
+def write_junit(report: Report, out_dir: Path) -> Path:
+    path = out_dir / FILENAME
+    junit_xml(report).write(str(path), pretty=True)
+    return path

@@ -1,0 +1,98 @@
+"""summary.md: the verdict and the tables a pull request reviewer reads.
+
+When `GITHUB_STEP_SUMMARY` is set (GitHub Actions), the same text is appended
+to that file so it shows on the workflow run's page.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from meshsim.report import format as fmt
+from meshsim.report.model import PASS, Report
+
+FILENAME = "summary.md"
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+
+def _cell(text: object) -> str:
+    """A table cell: pipes and newlines would break the row."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
+    headers = list(headers)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(report: Report) -> str:
+    icon = "✅" if report.verdict == PASS else "❌"
+    lines = [
+        f"## {icon} meshsim · {fmt.verdict_line(report)}",
+        "",
+        f"Run `{report.run_id}` · runtime {report.runtime} · started {report.started_at or '?'}"
+        f" · {fmt.seconds(report.duration_s)}"
+        + (f" · mesh ready in {fmt.seconds(report.ready_s)}" if report.ready_s is not None else ""),
+        "",
+        "### Phases",
+        "",
+    ]
+    lines += _table(
+        ["phase", "status", "duration", "requests", "rps", "errors", "p50", "p99", "served"],
+        (
+            [
+                p.name,
+                p.status.replace("_", " "),
+                fmt.seconds(p.duration_s),
+                fmt.number(p.traffic.requests),
+                fmt.number(p.traffic.rps),
+                fmt.percent(p.traffic.error_rate),
+                fmt.ms(p.traffic.latency.p50),
+                fmt.ms(p.traffic.latency.p99),
+                fmt.served(p),
+            ]
+            for p in report.phases
+        ),
+    )
+    results = report.expectations
+    lines += ["", "### Expectations", ""]
+    if results:
+        lines += _table(
+            ["", "phase", "expectation", "observed", "expected", "note"],
+            (
+                [
+                    "⏭️" if e.skipped else "✅" if e.passed else "❌",
+                    p.name,
+                    f"`{e.expr}`",
+                    fmt.observed(e),
+                    fmt.expected(e),
+                    e.note or "",
+                ]
+                for p, e in results
+            ),
+        )
+    else:
+        lines.append("_The scenario states no expectations._")
+    errors = [(p.name, e, n) for p in report.phases if p.stats for e, n in p.stats.errors]
+    if errors:
+        lines += ["", "### Most frequent errors", ""]
+        lines += _table(["phase", "error", "count"], ([p, f"`{e}`", n] for p, e, n in errors))
+    if report.warnings:
+        lines += ["", "### Warnings", ""] + [f"- {w}" for w in report.warnings]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(report: Report, out_dir: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """Write summary.md; append it to $GITHUB_STEP_SUMMARY too when that is set."""
+    text = render_markdown(report)
+    path = out_dir / FILENAME
+    path.write_text(text, encoding="utf-8")
+    step_summary = (os.environ if environ is None else environ).get(STEP_SUMMARY_ENV)
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as f:
+            f.write(text + "\n")
+    return path

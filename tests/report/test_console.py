@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from meshsim.console import ConsoleProgress, print_error, print_info, print_report, print_table
+from meshsim.events import EventBus, Progress, RunInfo
+from meshsim.report import Report, build_report
+from tests.report.runs import RunDir, steady
+
+
+def plain_console() -> tuple[Console, io.StringIO]:
+    buffer = io.StringIO()
+    return Console(file=buffer, width=140, force_terminal=False, color_system=None), buffer
+
+
+@pytest.fixture
+def report(run_dir: RunDir) -> Report:
+    phases = [("baseline", 10.0, ["error_rate < 1%", "p99 < 1ms"])]
+    return build_report(run_dir.write(phases=phases, records=steady(1, 11, latency_us=2_000)))
+
+
+def test_print_report(report: Report) -> None:
+    console, out = plain_console()
+    print_report(report, [Path("report/report.json")], console=console)
+    text = out.getvalue()
+    assert "Phases" in text and "Expectations" in text
+    assert "p99 < 1ms" in text and "✘" in text and "✔" in text
+    assert "FAIL" in text and "demo: 1 of 2 expectations held" in text
+    assert "wrote report/report.json" in text
+
+
+def test_messages_are_not_markup() -> None:
+    console, out = plain_console()
+    print_error("scenarios/x.yaml:3: [bold]phases[/bold] is empty", console=console)
+    print_info("see [logs]", console=console)
+    assert out.getvalue() == (
+        "error: scenarios/x.yaml:3: [bold]phases[/bold] is empty\nsee [logs]\n"
+    )
+
+
+def test_print_table() -> None:
+    console, out = plain_console()
+    print_table(
+        "instances",
+        ["instance", "pid"],
+        [["product-v1-0", 4242], ["user-v1-0", None]],
+        console=console,
+    )
+    text = out.getvalue()
+    assert "instances" in text and "product-v1-0" in text and "4242" in text and "None" not in text
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+RUN = RunInfo("run-1", Path("."), "demo", "local", ["product-v1-0"], "http://127.0.0.1:8080")
+
+
+def test_plain_progress_for_ci_logs_is_throttled() -> None:
+    console, out = plain_console()
+    clock = Clock()
+    progress = ConsoleProgress(console, total_phases=2, clock=clock)
+    assert not progress.live
+    bus = EventBus([progress])
+    bus.run_started(RUN)
+    bus.step("starting product-v1-0")
+    bus.mesh_ready(RUN, 2.5)
+    bus.phase_started("baseline", 0, 15.0)
+    for tenth in range(1, 151):  # 10 snapshots a second for 15 s
+        clock.now = 100.0 + tenth / 10
+        bus.progress(Progress("baseline", 0, tenth / 10, 15.0, tenth * 2, 0, 20.0, 12.5))
+    bus.phase_ended("baseline", 0, "completed")
+    bus.run_finished(RUN, "completed", None)
+    lines = out.getvalue().splitlines()
+    progress_lines = [line for line in lines if "req/s" in line]
+    assert len(progress_lines) == 3  # at 5, 10 and 15 s
+    assert any("phase 1/2 baseline" in line for line in lines)
+    assert any("mesh ready in 2.5s" in line for line in lines)
+    assert any("starting product-v1-0" in line for line in lines)
+    assert "phase baseline completed: 300 requests, errors 0%, p99 12.5 ms" in lines[-2]
+    assert "run run-1 completed" in lines[-1]
+
+
+def test_live_progress_on_a_terminal() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120, force_terminal=True)
+    with ConsoleProgress(console, total_phases=1) as progress:
+        assert progress.live
+        progress.run_started(RUN)
+        progress.step("writing Envoy configuration")
+        progress.mesh_ready(RUN, 1.0)
+        progress.phase_started("baseline", 0, 10.0)
+        progress.progress(Progress("baseline", 0, 1.0, 10.0, 20, 1, 20.0, 5.0))
+        time.sleep(0.3)  # let the live display refresh once
+        progress.phase_ended("baseline", 0, "interrupted")
+        progress.run_finished(RUN, "interrupted", None)
+    text = buffer.getvalue()
+    assert "left" in text and "req/s" in text  # the live line was drawn
+    assert "phase baseline interrupted" in text
+
+
+def test_phase_count_comes_from_the_run_directory(run_dir: RunDir) -> None:
+    path = run_dir.write(phases=[("a", 5.0, []), ("b", 5.0, [])], records=[])
+    console, out = plain_console()
+    progress = ConsoleProgress(console)
+    progress.run_started(RunInfo("run-1", path, "demo", "local"))
+    progress.phase_started("b", 1, 5.0)
+    assert "phase 2/2 b" in out.getvalue()

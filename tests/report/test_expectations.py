@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meshsim.load.records import RequestRecord
+from meshsim.report.expectations import NO_EDGE_DATA, evaluate
+from meshsim.report.model import ExpectationResult
+from meshsim.report.stats import PhaseStats, phase_stats
+from meshsim.scenario.expect import parse_expectation
+from tests.report.runs import request
+
+DURATION = 10.0
+
+
+def stats_of(*records: dict[str, Any]) -> PhaseStats:
+    return phase_stats([RequestRecord.from_json(r) for r in records], DURATION)
+
+
+def check(
+    text: str, stats: PhaseStats, edges: list[dict[str, Any]] | None = None
+) -> ExpectationResult:
+    return evaluate(parse_expectation(text), stats, edges, DURATION)
+
+
+@pytest.fixture
+def shop() -> PhaseStats:
+    """100 requests: 90 fast browse, 10 slow orders of which 2 failed."""
+    browse = [
+        request(i * 0.1, latency_us=2_000, instance="product-v1-0" if i % 10 else "product-v2-0")
+        for i in range(90)
+    ]
+    orders = [
+        request(
+            9.0 + i * 0.1,
+            name="POST /orders",
+            journey="place_order",
+            latency_us=400_000,
+            ok=i >= 2,
+            instance="order-v1-0",
+            upstreams=["user-v1-0", "product-v1-0", "shipping-v1-0"],
+        )
+        for i in range(10)
+    ]
+    return stats_of(*browse, *orders)
+
+
+def test_all_scope_passes_and_fails(shop: PhaseStats) -> None:
+    ok = check("error_rate < 5%", shop)
+    assert ok.passed and ok.observed == 0.02 and ok.unit == "fraction" and ok.note is None
+    bad = check("p99 < 300ms", shop)
+    assert not bad.passed
+    assert bad.observed == pytest.approx(400.0, rel=1e-3)
+    assert (bad.unit, bad.metric, bad.op, bad.expected) == ("ms", "p99", "<", 300.0)
+    assert check("rps >= 10", shop).passed
+    assert check("requests == 100", shop).passed
+    assert not check("failures < 2", shop).passed
+
+
+def test_endpoint_and_journey_scopes(shop: PhaseStats) -> None:
+    assert check("endpoint(GET /products).p99 < 5ms", shop).passed
+    orders = check("endpoint(POST /orders).error_rate < 10%", shop)
+    assert not orders.passed and orders.observed == 0.2
+    assert check("journey(browse).requests == 90", shop).passed
+    assert not check("journey(place_order).p50 < 100ms", shop).passed
+
+
+def test_an_endpoint_without_requests_fails_with_a_note(shop: PhaseStats) -> None:
+    missing = check("endpoint(GET /users/{id}).p99 < 100ms", shop)
+    assert not missing.passed and missing.observed is None
+    assert missing.note is not None and "GET /users/{id}" in missing.note
+    assert "GET /products" in missing.note  # says what was seen instead
+    # ...but "no requests" is a real observation for a count.
+    assert check("endpoint(GET /users/{id}).requests == 0", shop).passed
+
+
+def test_version_share_from_records(shop: PhaseStats) -> None:
+    # product served 90 browse requests (81 v1, 9 v2) and 10 as an upstream of order (v1).
+    share = check("version(product:v2).share = 10% ± 3%", shop)
+    assert share.passed and share.observed == 0.09 and share.tolerance == 0.03
+    assert not check("version(product:v2).share = 50% ± 3%", shop).passed
+    assert check("version(product:v1).requests == 91", shop).passed
+    assert check("version(order:v1).error_rate <= 20%", shop).passed
+
+
+def test_version_metrics_behind_another_service_are_unknown(shop: PhaseStats) -> None:
+    result = check("version(shipping:v1).p99 < 100ms", shop)
+    assert not result.passed and result.observed is None and result.note
+
+
+def test_version_share_prefers_edge_data_with_versions(shop: PhaseStats) -> None:
+    edges = [
+        {
+            "source": "ingress",
+            "destination": "product",
+            "destination_version": "v1",
+            "requests": 50,
+        },
+        {
+            "source": "ingress",
+            "destination": "product",
+            "destination_version": "v2",
+            "requests": 50,
+        },
+    ]
+    assert check("version(product:v2).share = 50% ± 1%", shop, edges).observed == 0.5
+
+
+def test_edge_expectations_without_edge_data_fail(shop: PhaseStats) -> None:
+    result = check("edge(order->product).error_rate < 1%", shop)
+    assert not result.passed
+    assert result.observed is None
+    assert result.note == NO_EDGE_DATA
+
+
+def test_edge_expectations_with_edge_data(shop: PhaseStats) -> None:
+    edges = [
+        {"source": "order", "destination": "product", "requests": 200, "errors": 4, "retries": 3},
+        {"source": "order", "destination": "user", "requests": 100, "errors": 0, "retries": 0},
+    ]
+    rate = check("edge(order->product).error_rate < 1%", shop, edges)
+    assert not rate.passed and rate.observed == 0.02
+    assert check("edge(order->user).error_rate < 1%", shop, edges).passed
+    assert check("edge(order->product).rps == 20", shop, edges).passed
+    assert check("edge(order->shipping).requests == 0", shop, edges).passed
+    unknown = check("edge(order->product).p99 < 100ms", shop, edges)
+    assert not unknown.passed and unknown.observed is None and unknown.note
+
+
+def test_rates_over_zero_requests_fail_rather_than_pass() -> None:
+    empty = stats_of()
+    result = check("error_rate < 1%", empty)
+    assert not result.passed and result.observed is None
+    assert result.note == "no requests in this phase"
+    assert check("requests == 0", empty).passed
