@@ -140,6 +140,7 @@ class Runner:
             with contextlib.suppress(Exception):
                 if load is not None:
                     await load.stop()
+            mesh.record.processes = [p for p in mesh.record.processes if p.kind != "load"]
             timeline.write("run_end", status=status, **({"error": error} if error else {}))
             timeline.close()
             await mesh.stop(keep=self.options.keep and status == "completed")

@@ -1,0 +1,132 @@
+"""Reading the per-request records the locustfile writes.
+
+Each Locust process appends JSON lines to `requests-<pid>.jsonl` in the run's
+records directory, one line per request:
+
+    {"t": 1718000000.123456, "journey": "place_order", "name": "POST /orders",
+     "status": 201, "ok": true, "latency_us": 1234, "instance": "order-v1-0",
+     "upstreams": ["user-v1-0", "product-v2-0", "shipping-v1-0"], "error": null}
+
+`t` is epoch seconds when the request started; `status` is 0 when no response
+came (connection error); `instance` is the `x-served-by` response header and
+`upstreams` the comma-separated `x-upstreams` header; `error` is a short reason
+for a failure ("HTTP 503", "ConnectionRefusedError").
+
+Lines are written whole, but a process killed mid-write may leave a partial
+last line: readers here skip it (and `RecordTail` picks it up once complete).
+Nothing in this module imports locust.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+RECORD_GLOB = "requests-*.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request as the load generator saw it."""
+
+    t: float
+    journey: str | None
+    name: str
+    status: int
+    ok: bool
+    latency_us: int
+    instance: str | None
+    upstreams: tuple[str, ...]
+    error: str | None
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> RequestRecord:
+        return cls(
+            t=float(obj["t"]),
+            journey=obj.get("journey"),
+            name=str(obj["name"]),
+            status=int(obj["status"]),
+            ok=bool(obj["ok"]),
+            latency_us=int(obj["latency_us"]),
+            instance=obj.get("instance"),
+            upstreams=tuple(obj.get("upstreams") or ()),
+            error=obj.get("error"),
+        )
+
+    def to_line(self) -> str:
+        """The record as the locustfile writes it (handy for fakes in tests)."""
+        obj = asdict(self)
+        obj["upstreams"] = list(self.upstreams)
+        return json.dumps(obj, separators=(",", ":")) + "\n"
+
+
+def _parse_lines(data: bytes) -> list[RequestRecord]:
+    records = []
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(RequestRecord.from_json(json.loads(line)))
+        except (ValueError, KeyError, TypeError):
+            continue  # only a crash mid-write produces this; never stop a report over it
+    return records
+
+
+def _complete(data: bytes) -> bytes:
+    """The part of `data` up to and including its last newline."""
+    end = data.rfind(b"\n")
+    return data[: end + 1]
+
+
+def record_files(records_dir: Path) -> list[Path]:
+    return sorted(records_dir.glob(RECORD_GLOB))
+
+
+def read_records(records_dir: Path) -> list[RequestRecord]:
+    """Every complete record in the directory, ordered by start time.
+
+    A missing directory has no records. A trailing partial line is ignored.
+    """
+    if not records_dir.is_dir():
+        return []
+    records: list[RequestRecord] = []
+    for path in record_files(records_dir):
+        records.extend(_parse_lines(_complete(path.read_bytes())))
+    records.sort(key=lambda r: r.t)
+    return records
+
+
+class RecordTail:
+    """Reads the records added since the previous `poll()`, for live progress.
+
+    Example::
+
+        tail = RecordTail(run_dir / "records")
+        new = tail.poll()  # everything so far; later calls return only new lines
+
+    New files (another Locust process) are picked up; a partial last line is
+    left for the next poll.
+    """
+
+    def __init__(self, records_dir: Path) -> None:
+        self.records_dir = records_dir
+        self._offsets: dict[Path, int] = {}
+
+    def poll(self) -> list[RequestRecord]:
+        if not self.records_dir.is_dir():
+            return []
+        records: list[RequestRecord] = []
+        for path in record_files(self.records_dir):
+            offset = self._offsets.get(path, 0)
+            try:
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    data = _complete(f.read())
+            except FileNotFoundError:
+                continue
+            self._offsets[path] = offset + len(data)
+            records.extend(_parse_lines(data))
+        records.sort(key=lambda r: r.t)
+        return records
