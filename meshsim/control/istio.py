@@ -33,15 +33,21 @@ def _duration(value: str | None) -> str | None:
 
 
 class StringMatch(_Istio):
+    # Istio: an empty match ({}) or regex "*" on a header or query parameter
+    # means "present"; `uri` and `method` need one of the three.
     exact: str | None = None
     prefix: str | None = None
     regex: str | None = None
 
     @model_validator(mode="after")
     def _one(self) -> StringMatch:
-        if sum(v is not None for v in (self.exact, self.prefix, self.regex)) != 1:
-            raise ValueError("needs exactly one of exact, prefix, regex")
+        if sum(v is not None for v in (self.exact, self.prefix, self.regex)) > 1:
+            raise ValueError("needs only one of exact, prefix, regex")
         return self
+
+    @property
+    def is_presence(self) -> bool:
+        return (self.exact, self.prefix, self.regex) == (None, None, None) or self.regex == "*"
 
 
 class HTTPMatchRequest(_Istio):
@@ -53,6 +59,18 @@ class HTTPMatchRequest(_Istio):
     queryParams: dict[str, StringMatch] = Field(default_factory=dict)
     ignoreUriCase: bool = False
     port: int | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> HTTPMatchRequest:
+        for name in ("uri", "method"):
+            m = getattr(self, name)
+            if m is not None and (m.exact, m.prefix, m.regex) == (None, None, None):
+                raise ValueError(f"{name}: needs one of exact, prefix, regex")
+        for field in ("headers", "withoutHeaders"):
+            for key in getattr(self, field):
+                if key != key.lower():
+                    raise ValueError(f"{field}: header name {key!r} must be lowercase (Istio)")
+        return self
 
 
 class PortSelector(_Istio):
@@ -88,26 +106,18 @@ class Percent(_Istio):
 
 class _FaultPart(_Istio):
     percentage: Percent | None = None
+    # Deprecated integer form; accepted with a warning (see resource_warnings).
     percent: int | None = Field(None, ge=0, le=100, description="deprecated: use percentage")
-
-    @model_validator(mode="after")
-    def _deprecated(self) -> _FaultPart:
-        if self.percent is not None:
-            warnings.warn(
-                "fault 'percent' is deprecated in Istio; use 'percentage: {value: N}'",
-                UserWarning,
-                stacklevel=2,
-            )
-        return self
 
     @property
     def share(self) -> float:
-        """The percentage 0..100; Istio's default when absent is 100."""
+        """The percentage 0..100. Istio: `percentage` wins over the deprecated
+        `percent`; with neither, no request is affected (0)."""
         if self.percentage is not None:
             return self.percentage.value
         if self.percent is not None:
             return float(self.percent)
-        return 100.0
+        return 0.0
 
 
 class FaultDelay(_FaultPart):
@@ -125,13 +135,37 @@ class HTTPFaultInjection(_Istio):
     abort: FaultAbort | None = None
 
 
+# Envoy's retry conditions for HTTP and gRPC (x-envoy-retry-on / x-envoy-retry-grpc-on);
+# Istio passes them through, and any integer is a retriable status code.
+RETRY_CONDITIONS = frozenset(
+    (
+        "5xx gateway-error reset reset-before-request connect-failure envoy-ratelimited "
+        "retriable-4xx refused-stream retriable-status-codes retriable-headers "
+        "http3-post-connect-failure cancelled deadline-exceeded internal resource-exhausted "
+        "unavailable"
+    ).split()
+)
+
+
 class HTTPRetry(_Istio):
-    attempts: int = Field(ge=0)
+    # Istio: attempts defaults to 0, which disables retries for the route.
+    attempts: int = Field(0, ge=0)
     perTryTimeout: str | None = None
     retryOn: str | None = None
     retryRemoteLocalities: bool | None = None
 
     _d = field_validator("perTryTimeout")(_duration)
+
+    @field_validator("retryOn")
+    @classmethod
+    def _conditions(cls, value: str | None) -> str | None:
+        for part in (p.strip() for p in (value or "").split(",")):
+            if part and not part.isdigit() and part not in RETRY_CONDITIONS:
+                known = ", ".join(sorted(RETRY_CONDITIONS))
+                raise ValueError(
+                    f"unknown retry condition {part!r}; expected a status code or {known}"
+                )
+        return value
 
 
 class HTTPRoute(_Istio):
@@ -176,6 +210,9 @@ class ConnectionPoolHTTP(_Istio):
     http2MaxRequests: int | None = Field(None, ge=1)
     maxRequestsPerConnection: int | None = Field(None, ge=0)
     maxRetries: int | None = Field(None, ge=0)
+    idleTimeout: str | None = None
+
+    _d = field_validator("idleTimeout")(_duration)
 
 
 class ConnectionPool(_Istio):
@@ -269,7 +306,14 @@ _KINDS: dict[str, tuple[type[Resource], tuple[str, ...]]] = {
     "Gateway": (Gateway, NETWORKING),
 }
 # Kinds Istio has that a later meshsim release will compile; rejected by name now.
-_PLANNED = {"PeerAuthentication", "AuthorizationPolicy"}
+_PLANNED: set[str] = set()
+
+
+def _kinds() -> dict[str, tuple[type[Resource], tuple[str, ...]]]:
+    # The security kinds live in their own module, which builds on Resource above.
+    from meshsim.control.istio_security import SECURITY_KINDS
+
+    return {**_KINDS, **SECURITY_KINDS}
 
 
 class IstioError(ValueError):
@@ -295,7 +339,7 @@ def parse_resource(raw: dict[str, Any]) -> Resource:
     problems = check_resource(raw)
     if problems:
         raise IstioError(problems)
-    model, _ = _KINDS[raw["kind"]]
+    model, _ = _kinds()[raw["kind"]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return model.model_validate(raw)
@@ -310,16 +354,17 @@ def check_resource(raw: dict[str, Any]) -> list[tuple[str, str]]:
     kind = raw.get("kind")
     if kind in _PLANNED:
         return [("kind", f"{kind} is not supported by this meshsim release yet")]
-    if kind not in _KINDS:
-        known = ", ".join(sorted(_KINDS))
+    kinds = _kinds()
+    if kind not in kinds:
+        known = ", ".join(sorted(kinds))
         return [("kind", f"unknown or unsupported kind {kind!r}; expected one of {known}")]
-    model, versions = _KINDS[kind]
+    model, versions = kinds[kind]
     if raw.get("apiVersion") not in versions:
         return [("apiVersion", f"expected one of {', '.join(versions)} for {kind}")]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.model_validate(raw)
+            parsed = model.model_validate(raw)
     except ValidationError as exc:
         out = []
         for err in exc.errors():
@@ -330,7 +375,103 @@ def check_resource(raw: dict[str, Any]) -> list[tuple[str, str]]:
                 msg = err["msg"].removeprefix("Value error, ")
                 out.append((path, msg))
         return out
-    return []
+    return semantic_problems(parsed)
+
+
+# meshsim's one extension to Istio's YAML: where a VirtualService's `fault` is
+# injected. Istio injects it in the caller's sidecar ("caller", the default);
+# "destination" moves it into the destination's sidecar, so the caller's
+# retries and outlier detection see the failure as real. See docs/istio-support.md.
+FAULT_AT_ANNOTATION = "meshsim.io/fault-at"
+FAULT_AT_VALUES = ("caller", "destination")
+
+
+def fault_at(vs: VirtualService) -> str:
+    """Where this VirtualService's faults are injected: "caller" or "destination"."""
+    return vs.metadata.annotations.get(FAULT_AT_ANNOTATION, "caller")
+
+
+def semantic_problems(resource: Resource) -> list[tuple[str, str]]:
+    """Checks that span fields of a parsed resource, as (field path, message)."""
+    out: list[tuple[str, str]] = []
+    if not isinstance(resource, VirtualService):
+        return out
+    at = resource.metadata.annotations.get(FAULT_AT_ANNOTATION)
+    if at is not None and at not in FAULT_AT_VALUES:
+        out.append(
+            (
+                f"metadata.annotations.{FAULT_AT_ANNOTATION}",
+                f"{at!r} is not a fault location; expected caller (Istio's default) or destination",
+            )
+        )
+    for i, http in enumerate(resource.spec.http):
+        if len(http.route) > 1:
+            total = sum(d.weight for d in http.route)
+            if total != 100:
+                weights = " + ".join(str(d.weight) for d in http.route)
+                out.append(
+                    (
+                        f"spec.http[{i}].route",
+                        f"weights add up to {total} ({weights}); with more than one "
+                        "destination they must add up to 100, e.g. 90 and 10",
+                    )
+                )
+    return out
+
+
+def resource_warnings(resource: Resource) -> list[tuple[str, str]]:
+    """What is valid but probably not what the author meant, as (field path, message).
+
+    Shown to the user as scenario warnings; never an error.
+    """
+    out: list[tuple[str, str]] = []
+    if not isinstance(resource, VirtualService):
+        return out
+    has_fault = False
+    for i, http in enumerate(resource.spec.http):
+        base = f"spec.http[{i}]"
+        fault = http.fault
+        parts = [("delay", fault.delay), ("abort", fault.abort)] if fault else []
+        for name, part in parts:
+            if part is None:
+                continue
+            has_fault = True
+            where = f"{base}.fault.{name}"
+            if part.percent is not None:
+                extra = (
+                    " (current Istio has no `percent` on abort at all)" if name == "abort" else ""
+                )
+                out.append(
+                    (
+                        f"{where}.percent",
+                        f"deprecated in Istio{extra}; write percentage: {{value: {part.percent}}}",
+                    )
+                )
+            elif part.percentage is None:
+                out.append(
+                    (
+                        where,
+                        "no percentage: Istio injects this fault into no request; "
+                        "add percentage: {value: 100} to affect every request",
+                    )
+                )
+        r = http.retries
+        if r is not None and r.attempts == 0 and (r.perTryTimeout or r.retryOn):
+            out.append(
+                (
+                    f"{base}.retries.attempts",
+                    "is 0 (its default): Istio disables retries on this route, "
+                    "so perTryTimeout and retryOn have no effect",
+                )
+            )
+    if fault_at(resource) == "destination" and not has_fault:
+        out.append(
+            (
+                f"metadata.annotations.{FAULT_AT_ANNOTATION}",
+                "has no effect: no http route of this VirtualService has a fault",
+            )
+        )
+    return out
 
 
 def short_host(host: str) -> str:

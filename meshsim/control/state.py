@@ -17,6 +17,7 @@ from meshsim.control.istio import (
     parse_resource,
     short_host,
 )
+from meshsim.control.istio_security import AuthorizationPolicy, PeerAuthentication
 
 GATEWAY_NAME = "meshsim-gateway"
 
@@ -95,6 +96,13 @@ class PolicyState:
 
     def gateways(self) -> list[Gateway]:
         return [r for r in self.resources.values() if isinstance(r, Gateway)]
+
+    def peer_authentications(self) -> list[PeerAuthentication]:
+        """In the order first applied: Istio's "oldest wins" on conflicts."""
+        return [r for r in self.resources.values() if isinstance(r, PeerAuthentication)]
+
+    def authorization_policies(self) -> list[AuthorizationPolicy]:
+        return [r for r in self.resources.values() if isinstance(r, AuthorizationPolicy)]
 
     def destination_rule(self, service: str) -> DestinationRule | None:
         """The DestinationRule for a service (Istio: the oldest one wins on conflict)."""

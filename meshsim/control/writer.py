@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ class ConfigWriter:
         self.paths = Paths(str(root))
         self._written: dict[tuple[str, str], str] = {}
         self._version = 0
+        # Called with the proxy's name after each file is in place (the Docker
+        # runtime's file server uses it to answer its agents' long-polls at once).
+        self.on_write: Callable[[str], None] | None = None
 
     def file(self, proxy: str, kind: str) -> Path:
         return Path(self.paths.file(proxy, kind))
@@ -60,6 +64,8 @@ class ConfigWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, dumps(e.discovery_response(str(self._version), resources)))
         self._written[(proxy, kind)] = body
+        if self.on_write is not None:
+            self.on_write(proxy)
         return True
 
     def write_clusters(self, cfg: ProxyConfig) -> bool:
@@ -81,7 +87,12 @@ class ConfigWriter:
         self.write_listeners(cfg)
 
     def write_bootstrap(
-        self, proxy: str, admin_port: int, service: str, log_level: str = "warning"
+        self,
+        proxy: str,
+        admin_port: int,
+        service: str,
+        log_level: str = "warning",
+        admin_host: str = "127.0.0.1",
     ) -> Path:
         path = self.root / proxy / "bootstrap.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +103,7 @@ class ConfigWriter:
                 "cluster": service,
                 "metadata": {"NAME": proxy, "NAMESPACE": "default", "APP": service},
             },
-            "admin": {"address": e.socket_address("127.0.0.1", admin_port)},
+            "admin": {"address": e.socket_address(admin_host, admin_port)},
             "dynamic_resources": {
                 "lds_config": e.path_source(self.paths.file(proxy, KIND_LDS), d),
                 "cds_config": e.path_source(self.paths.file(proxy, KIND_CDS), d),
@@ -116,8 +127,15 @@ def static_bootstrap(cfg: ProxyConfig, admin_port: int = 0) -> dict[str, Any]:
                     rc.pop("@type", None)
                     hcm["route_config"] = rc
     clusters = [{k: v for k, v in c.items() if k != "@type"} for c in cfg.clusters]
+    static: dict[str, Any] = {"listeners": listeners, "clusters": clusters}
+    # Certificates and access logs are files at run time; validation gets neither.
+    from meshsim.control.security import for_validation
+
+    secrets = for_validation(listeners + clusters)
+    if secrets:
+        static["secrets"] = secrets
     return {
         "node": {"id": cfg.name, "cluster": cfg.name},
         "admin": {"address": e.socket_address("127.0.0.1", admin_port)},
-        "static_resources": {"listeners": listeners, "clusters": clusters},
+        "static_resources": static,
     }

@@ -45,7 +45,11 @@ DEFAULT_RESOURCES = ("Gateway/meshsim-gateway", "VirtualService/shop")
 ISTIO_KINDS = ("VirtualService", "DestinationRule", "Gateway", "PeerAuthentication",
                "AuthorizationPolicy")  # fmt: skip
 _INGRESS_NAMES = ("ingress", "istio-ingressgateway")
-_KIND_NAME = re.compile(r"^[A-Z][A-Za-z]*/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+# Kind/name, or Kind/namespace/name for a security resource outside `default`.
+_KIND_NAME = re.compile(
+    r"^[A-Z][A-Za-z]*/([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+)
+_NAMESPACED_KINDS = ("PeerAuthentication", "AuthorizationPolicy")
 _RESOURCE_KEYS = "an Istio resource needs apiVersion, kind, metadata.name and spec"
 
 
@@ -123,6 +127,7 @@ class _Checker:
 
     def run(self) -> list[ScenarioError]:
         self.services()
+        self.legacy_clients()
         in_force = set(DEFAULT_RESOURCES)
         first_use: dict[str, int] = {}
         for i, phase in enumerate(self.scenario.phases):
@@ -153,6 +158,22 @@ class _Checker:
                         (*path, "versions", version),
                         f"{name} has no version {version!r}; expected one of {', '.join(known)}",
                     )
+
+    def legacy_clients(self) -> None:
+        seen: set[str] = set()
+        for j, client in enumerate(self.scenario.mesh.legacy_clients):
+            path: YamlPath = ("mesh", "legacy_clients", j)
+            if client.name in JOURNEYS:
+                self.error(
+                    (*path, "name"), f"{client.name!r} is a shopper journey; choose another name"
+                )
+            elif client.name in seen:
+                self.error((*path, "name"), f"{client.name!r} is used by another legacy client")
+            seen.add(client.name)
+            try:
+                resolve_target(self.scenario, client.target)
+            except ValueError as exc:
+                self.error((*path, "target"), str(exc))
 
     def actions(self, i: int) -> None:
         phase = self.scenario.phases[i]
@@ -217,6 +238,9 @@ class _Checker:
             return None
         for relative, message in _check_resource(raw):
             self.error((*path, *_split_path(relative)), message)
+        namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+        if raw["kind"] in _NAMESPACED_KINDS and namespace not in (None, "default"):
+            return f"{raw['kind']}/{namespace}/{name}"
         return f"{raw['kind']}/{name}"
 
     def expectations(self, i: int) -> None:
@@ -239,10 +263,15 @@ class _Checker:
                         self.error(
                             path, f"unknown service {side!r} in edge; expected one of {known}"
                         )
-            elif exp.scope == "journey" and target not in JOURNEYS:
+            elif exp.scope == "journey" and target not in self.journeys():
                 self.error(
-                    path, f"unknown journey {target!r}; expected one of {', '.join(JOURNEYS)}"
+                    path,
+                    f"unknown journey {target!r}; expected one of {', '.join(self.journeys())}",
                 )
+
+    def journeys(self) -> list[str]:
+        """Shopper journeys, then legacy clients (each records under its own name)."""
+        return [*JOURNEYS, *(c.name for c in self.scenario.mesh.legacy_clients)]
 
 
 def _check_resource(raw: dict[str, Any]) -> list[tuple[str, str]]:

@@ -92,6 +92,28 @@ class ServiceSpec(_Strict):
     )
 
 
+class LegacyClient(_Strict):
+    """A workload outside the mesh: no sidecar, no certificate. It calls a
+    service's sidecar inbound port directly in plaintext, so it gets through
+    under PERMISSIVE and DISABLE and is refused under STRICT. Its requests are
+    recorded with the client's name as their journey."""
+
+    name: str = Field(
+        "legacy",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="Unique name, also its journey in the report: lowercase letters, digits, '_'.",
+    )
+    target: str = Field(
+        description="Whose sidecar it calls: `service`, `service:version` or an instance; "
+        "several instances are called in turn."
+    )
+    rps: float = Field(5.0, gt=0, le=500, description="Requests per second (open loop).")
+    method: Literal["GET", "HEAD", "POST", "PUT", "DELETE"] = Field(
+        "GET", description="HTTP method."
+    )
+    path: str = Field("/", pattern=r"^/", description="Request path, e.g. /products.")
+
+
 class MeshSpec(_Strict):
     services: dict[str, ServiceSpec] = Field(
         default_factory=dict,
@@ -100,6 +122,16 @@ class MeshSpec(_Strict):
     )
     ingress_port: int | None = Field(
         None, ge=1, le=65535, description="Local port of the ingress gateway (default 8080)."
+    )
+    cert_ttl: Duration | None = Field(
+        None,
+        ge=10,
+        description="Lifetime of each workload certificate (default 24h, as in Istio); "
+        "each is renewed when half of it has passed.",
+    )
+    legacy_clients: list[LegacyClient] = Field(
+        default_factory=list,
+        description="Workloads outside the mesh that call a sidecar directly in plaintext.",
     )
 
 

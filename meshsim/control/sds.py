@@ -1,0 +1,195 @@
+"""Certificates to Envoy through SDS from files, and their rotation.
+
+Each proxy reads two secrets, named as in Istio:
+
+- `default`: its own certificate chain and private key;
+- `ROOTCA`: the mesh's root certificate, to verify peers with.
+
+Each is one file, `xds/<proxy>/sds/<name>.json`, holding a DiscoveryResponse
+with one `Secret`. The listeners' and clusters' TLS contexts refer to these
+secrets by name with a `path_config_source` that watches the directory, so a
+rotation is an atomic rename of one file: Envoy swaps the certificate under
+the listener without changing (or draining) anything else.
+
+Private keys exist only in these files, inside the run directory, mode 0600
+(they are written with `atomic_write`, whose temporary file is created 0600
+and renamed into place).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from meshsim.control import envoy as e
+from meshsim.control.ca import DEFAULT_CERT_TTL_S, CertificateAuthority, Svid
+from meshsim.control.translate import Paths
+from meshsim.control.writer import atomic_write, dumps
+
+SECRET_CERT = "default"
+SECRET_ROOT = "ROOTCA"
+T_SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+# Istio renews a workload certificate when half its lifetime is left.
+ROTATE_AT = 0.5
+
+
+def sds_dir(paths: Paths, proxy: str) -> str:
+    return f"{paths.dir(proxy)}/sds"
+
+
+def secret_file(paths: Paths, proxy: str, name: str) -> str:
+    return f"{sds_dir(paths, proxy)}/{name.lower()}.json"
+
+
+def sds_secret_config(paths: Paths, proxy: str, name: str) -> dict[str, Any]:
+    """An SdsSecretConfig: the secret `name` of `proxy`, read from its file."""
+    return {
+        "name": name,
+        "sds_config": e.path_source(secret_file(paths, proxy, name), sds_dir(paths, proxy)),
+    }
+
+
+def cert_secret(svid: Svid) -> dict[str, Any]:
+    return {
+        "@type": T_SECRET,
+        "name": SECRET_CERT,
+        "tls_certificate": {
+            "certificate_chain": {"inline_string": svid.cert_pem.decode()},
+            "private_key": {"inline_string": svid.key_pem.decode()},
+        },
+    }
+
+
+def root_secret(root_pem: bytes) -> dict[str, Any]:
+    return {
+        "@type": T_SECRET,
+        "name": SECRET_ROOT,
+        "validation_context": {"trusted_ca": {"inline_string": root_pem.decode()}},
+    }
+
+
+class CertRotator:
+    """Issues each proxy's certificate before Envoy starts, then renews it at
+    half its lifetime for as long as the mesh runs.
+
+    `identities` maps proxy name → SPIFFE ID. Every issue and renewal is
+    appended to `run_dir/certs.jsonl` (no key material).
+
+    Example::
+
+        certs = CertRotator(ca, paths, {"product-v1-0": workload_identity("product")},
+                            run_dir, ttl_s=30)
+        certs.issue_all()      # before the sidecars start
+        certs.start()          # renews in the background
+        ...
+        await certs.stop()
+    """
+
+    def __init__(
+        self,
+        ca: CertificateAuthority,
+        paths: Paths,
+        identities: dict[str, str],
+        run_dir: Path,
+        ttl_s: float = DEFAULT_CERT_TTL_S,
+    ) -> None:
+        self.ca = ca
+        self.paths = paths
+        self.identities = identities
+        self.run_dir = run_dir
+        self.ttl_s = ttl_s
+        self.current: dict[str, Svid] = {}
+        self.rotations = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def issue_all(self) -> None:
+        pki = self.run_dir / "pki"
+        pki.mkdir(parents=True, exist_ok=True)
+        atomic_write(pki / "root-cert.pem", self.ca.root_pem.decode())
+        for proxy in self.identities:
+            folder = Path(sds_dir(self.paths, proxy))
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._write(proxy, SECRET_ROOT, root_secret(self.ca.root_pem))
+            self._issue(proxy, "issue")
+
+    def _write(self, proxy: str, name: str, secret: dict[str, Any]) -> None:
+        path = Path(secret_file(self.paths, proxy, name))
+        atomic_write(path, dumps(e.discovery_response(str(time.time_ns()), [secret])))
+
+    def _issue(self, proxy: str, why: str) -> Svid:
+        svid = self.ca.issue(self.identities[proxy], self.ttl_s)
+        self._write(proxy, SECRET_CERT, cert_secret(svid))
+        self.current[proxy] = svid
+        event = {
+            "event": why,
+            "t": round(time.time(), 3),
+            "proxy": proxy,
+            "spiffe_id": svid.spiffe_id,
+            "serial": format(svid.serial, "x"),
+            "not_before": svid.not_before,
+            "not_after": svid.not_after,
+        }
+        with (self.run_dir / "certs.jsonl").open("a") as fh:
+            fh.write(json.dumps(event) + "\n")
+        return svid
+
+    def due(self, proxy: str) -> float:
+        """When `proxy`'s certificate is renewed (epoch seconds)."""
+        svid = self.current[proxy]
+        return svid.not_before + svid.ttl_s * ROTATE_AT
+
+    def rotate_due(self, now: float | None = None) -> list[str]:
+        """Renew every certificate that is due; returns the proxies renewed."""
+        now = time.time() if now is None else now
+        renewed = [p for p in self.current if self.due(p) <= now]
+        for proxy in renewed:
+            self._issue(proxy, "rotate")
+            self.rotations += 1
+        return renewed
+
+    async def _run(self) -> None:
+        while True:
+            self.rotate_due()
+            wait = min(self.due(p) for p in self.current) - time.time()
+            await asyncio.sleep(max(0.05, wait))
+
+    def start(self) -> None:
+        if self._task is None and self.current:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+def inline_secrets(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For `envoy --mode validate`, which reads no SDS files: drop every SDS
+    file reference from `resources` (in place), so each TLS context names a
+    static secret, and return those secrets, made with a throwaway CA."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "sds_config" in node and node.get("name") in (SECRET_CERT, SECRET_ROOT):
+                del node["sds_config"]
+                names.add(node["name"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(resources)
+    if not names:
+        return []
+    ca = CertificateAuthority.generate()
+    secrets = [cert_secret(ca.issue("spiffe://cluster.local/ns/default/sa/validate", 3600))]
+    secrets.append(root_secret(ca.root_pem))
+    return [{k: v for k, v in s.items() if k != "@type"} for s in secrets if s["name"] in names]
