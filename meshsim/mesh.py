@@ -15,12 +15,16 @@ from pathlib import Path
 
 import aiohttp
 
+from meshsim.control.ca import DEFAULT_CERT_TTL_S, CertificateAuthority
 from meshsim.control.plan import MeshPlan
 from meshsim.control.push import ControlPlane
+from meshsim.control.sds import CertRotator
+from meshsim.control.security import identities
 from meshsim.control.writer import ConfigWriter, atomic_write
 from meshsim.errors import MeshError
 from meshsim.events import RunEventHandler
 from meshsim.runtime.base import Runtime
+from meshsim.runtime.limits import check_inotify, watched_sources
 from meshsim.runtime.registry import MeshRecord, process_create_time
 
 READY_TIMEOUT_S = 30.0
@@ -50,12 +54,21 @@ class Mesh:
         scenario: str = "mesh",
         runtime: str = "local",
         run_id: str | None = None,
+        cert_ttl: float | None = None,
     ) -> None:
         self.plan = plan
         self.run_dir = run_dir
         self.run_id = run_id or run_dir.name
         self.writer = ConfigWriter(run_dir / "xds")
         self.control = ControlPlane(plan, self.writer)
+        # A root CA per run; every proxy's SVID delivered and renewed through SDS files.
+        self.certs = CertRotator(
+            CertificateAuthority.generate(),
+            self.writer.paths,
+            identities(plan),
+            run_dir,
+            cert_ttl or DEFAULT_CERT_TTL_S,
+        )
         self.record = MeshRecord(
             run_id=self.run_id,
             run_dir=str(run_dir),
@@ -73,11 +86,17 @@ class Mesh:
             from meshsim.runtime.local import LocalRuntime
 
             return LocalRuntime(self.run_dir, self.record)
-        raise MeshError(f"unknown runtime {name!r}; expected 'local'", component="runtime")
+        if name == "docker":
+            from meshsim.runtime.docker import DockerRuntime
+
+            return DockerRuntime(self.run_dir, self.record, self.writer)
+        raise MeshError(
+            f"unknown runtime {name!r}; expected 'local' or 'docker'", component="runtime"
+        )
 
     @property
     def ingress_url(self) -> str:
-        return f"http://{self.plan.ingress.host}:{self.plan.ingress.port}"
+        return self.plan.ingress.url
 
     async def start(self, events: RunEventHandler | None = None) -> float:
         """Start everything and wait until the mesh serves a first order.
@@ -85,10 +104,17 @@ class Mesh:
         events = events or RunEventHandler()
         t0 = time.perf_counter()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.run_dir / "plan.json", json.dumps(self.plan.to_dict(), indent=1))
         self.record.save()
-        events.step("writing Envoy configuration")
+        if self.runtime.name != "local":
+            events.step(f"preparing the {self.runtime.name} runtime (network, pods, images)")
+        # The runtime may give instances their addresses (Docker: pod IPs, published ports).
+        self.plan = self.control.plan = await self.runtime.prepare(self.plan, events)
+        atomic_write(self.run_dir / "plan.json", json.dumps(self.plan.to_dict(), indent=1))
+        events.step("issuing workload certificates and writing Envoy configuration")
+        self.certs.issue_all()
+        self.certs.start()
         self.control.write_initial()
+        check_inotify(self.inotify_needed(), f"a mesh of {len(self.plan.proxies)} Envoys")
         events.step(
             f"starting {len(self.plan.instances)} instances, their sidecars and the ingress"
         )
@@ -101,6 +127,14 @@ class Mesh:
         self.record.save()
         await self._wait_ready(events)
         return time.perf_counter() - t0
+
+    def inotify_needed(self) -> int:
+        """Inotify instances the mesh's Envoys will hold: listeners and clusters
+        (from the bootstrap) plus every route configuration and secret they watch."""
+        return sum(
+            2 + len(watched_sources(c.listeners, c.clusters, c.routes))
+            for c in self.control.configs.values()
+        )
 
     def _raise_if_died(self) -> None:
         dead = self.runtime.died()
@@ -144,10 +178,10 @@ class Mesh:
         return proxy, await self.control.admin(proxy, session).ready()
 
     async def _app_ready(self, session: aiohttp.ClientSession, name: str) -> tuple[str, bool]:
-        inst = self.plan.instance(name)
+        host, port = self.plan.instance(name).app_address
         try:
             async with session.get(
-                f"http://{inst.host}:{inst.app_port}/healthz",
+                f"http://{host}:{port}/healthz",
                 timeout=aiohttp.ClientTimeout(total=1),
             ) as r:
                 return name, r.status == 200
@@ -177,11 +211,13 @@ class Mesh:
         )
 
     async def stop(self, keep: bool = False) -> None:
+        await self.certs.stop()
         await self.control.close()
         if keep:
             self.record.keep = True
             self.record.status = "kept"
             self.record.save()
+            await self.runtime.detach()
             return
         self.record.status = "stopping"
         self.record.save()

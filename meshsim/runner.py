@@ -21,6 +21,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from meshsim.control.advice import scenario_warnings
 from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.control.writer import atomic_write
@@ -30,6 +31,7 @@ from meshsim.mesh import Mesh, new_run_id
 from meshsim.runtime.registry import ProcessRecord, clean_leftovers, process_create_time
 from meshsim.scenario import load_scenario, resolve_mesh
 from meshsim.scenario.model import Phase, Scenario
+from meshsim.telemetry.recorder import EdgeRecorder
 
 PROGRESS_EVERY_S = 0.5
 EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -99,7 +101,11 @@ class Runner:
             port = self.scenario.mesh.ingress_port
         plan = build_plan(services, port)
         mesh = self.mesh = Mesh(
-            plan, run_dir, scenario=self.scenario.name, runtime=self.options.runtime
+            plan,
+            run_dir,
+            scenario=self.scenario.name,
+            runtime=self.options.runtime,
+            cert_ttl=self.scenario.mesh.cert_ttl,
         )
         info = RunInfo(
             mesh.run_id,
@@ -123,28 +129,56 @@ class Runner:
         timeline = Timeline(run_dir / "phases.jsonl")
         timeline.write("run_start")
         self.events.run_started(info)
+        self._warned: set[str] = set()
+        for w in scenario_warnings(self.scenario):
+            self._warn(w, timeline)
         status, error, ready_s = "completed", None, None
         load = None
+        legacy: list[Any] = []  # legacy clients: plaintext callers outside the mesh
         try:
             ready_s = await mesh.start(self.events)
             meta["ready_s"] = round(ready_s, 3)
             atomic_write(run_dir / "run.json", json.dumps(meta, indent=1))
             self.events.mesh_ready(info, ready_s)
             load = await self._start_load(mesh, run_dir)
+            legacy = self._start_legacy(mesh, run_dir)
             await self._phases(mesh, timeline, load)
         except asyncio.CancelledError:
             status = "interrupted"
         except MeshsimError as exc:
             status, error = "error", str(exc)
         finally:
+            for caller in legacy:
+                with contextlib.suppress(Exception):
+                    await caller.stop()
             with contextlib.suppress(Exception):
                 if load is not None:
                     await load.stop()
             mesh.record.processes = [p for p in mesh.record.processes if p.kind != "load"]
+            with contextlib.suppress(Exception):
+                await self._rollback(mesh, timeline)
             timeline.write("run_end", status=status, **({"error": error} if error else {}))
             timeline.close()
             await mesh.stop(keep=self.options.keep and status == "completed")
+            with contextlib.suppress(OSError):
+                from meshsim.telemetry.authz import write_authz
+
+                write_authz(run_dir)  # allowed/denied per caller → callee, from the sidecars
         return self._finish(run_dir, info, status, error, ready_s)
+
+    def _start_legacy(self, mesh: Mesh, run_dir: Path) -> list[Any]:
+        from meshsim.load.legacy import LegacyCaller
+
+        callers = []
+        for client in self.scenario.mesh.legacy_clients:
+            caller = LegacyCaller(client, mesh.plan.select(client.target), run_dir / "records")
+            self.events.step(
+                f"starting legacy client {client.name}: {client.rps:g} rps of plaintext "
+                f"{client.method} {client.path} to {client.target}'s sidecar"
+            )
+            caller.start()
+            callers.append(caller)
+        return callers
 
     async def _start_load(self, mesh: Mesh, run_dir: Path) -> Any:
         from meshsim.load.runner import LocustRunner
@@ -175,6 +209,14 @@ class Runner:
         from meshsim.load.records import RecordTail
 
         tail = RecordTail(mesh.run_dir / "records")
+        self._timeline = timeline
+        edges = self._edges = EdgeRecorder(
+            mesh.plan,
+            {p: mesh.control.admin_port(p) for p in mesh.plan.proxies},
+            mesh.run_dir / "edges.json",
+            await mesh.control.session(),
+        )
+        await edges.begin(mesh.control.configs)
         scale = self.options.time_scale
         start = time.monotonic()
         planned_end = start
@@ -182,6 +224,7 @@ class Runner:
             planned = phase.duration * scale
             planned_end += planned
             timeline.write("phase_start", phase=phase.name, index=index, planned_s=planned)
+            self._phase_started = time.monotonic()
             self.events.phase_started(phase.name, index, planned)
             try:
                 await self._apply(mesh, phase, timeline)
@@ -189,34 +232,80 @@ class Runner:
             except asyncio.CancelledError:
                 timeline.write("phase_end", phase=phase.name, index=index, status="interrupted")
                 self.events.phase_ended(phase.name, index, "interrupted")
+                await self._record_edges(mesh, phase, interrupted=True)
                 raise
             except MeshsimError:
                 timeline.write("phase_end", phase=phase.name, index=index, status="error")
                 self.events.phase_ended(phase.name, index, "error")
+                await self._record_edges(mesh, phase)
                 raise
             timeline.write("phase_end", phase=phase.name, index=index, status="completed")
+            await self._record_edges(mesh, phase)
             self.events.phase_ended(phase.name, index, "completed")
+
+    async def _record_edges(self, mesh: Mesh, phase: Phase, interrupted: bool = False) -> None:
+        """The phase's edges from the sidecars' stats; never fails the run.
+        While an interruption is already being handled, a second one is
+        swallowed here (the caller re-raises the first); otherwise it stops the run."""
+        caught = (Exception, asyncio.CancelledError) if interrupted else (Exception,)
+        try:
+            await asyncio.wait_for(self._edges.phase_done(phase.name, mesh.control.configs), 5.0)
+        except caught as exc:  # telemetry must not stop a run
+            self.events.warning(f"phase {phase.name}: edge counters not recorded ({exc!r})")
+
+    def _warn(self, message: str, timeline: Timeline) -> None:
+        """Tell the user once, and keep it in phases.jsonl."""
+        if message not in self._warned:
+            self._warned.add(message)
+            timeline.write("warning", message=message)
+            self.events.warning(message)
+
+    async def _rollback(self, mesh: Mesh, timeline: Timeline) -> None:
+        """Undo chaos: resume paused apps (so they can exit cleanly, or serve a
+        kept mesh) and, for a kept mesh, restart killed ones."""
+        for c in mesh.runtime.components():
+            if c.kind != "app":
+                continue
+            if c.state == "paused":
+                await mesh.runtime.resume(c.instance)
+            elif c.state == "killed" and self.options.keep:
+                await mesh.runtime.restart(c.instance)
+            else:
+                continue
+            timeline.write("rollback", instance=c.instance, was=c.state)
 
     async def _apply(self, mesh: Mesh, phase: Phase, timeline: Timeline) -> None:
         if not phase.apply and not phase.remove:
             return
         state = mesh.control.state
-        state.apply([parse_resource(raw) for raw in phase.apply])
+        applied = [parse_resource(raw) for raw in phase.apply]
+        state.apply(applied)
         for missing in state.remove(phase.remove):
             self.events.warning(f"phase {phase.name}: remove {missing}: not in force")
         result = await mesh.control.push()
-        names = [f"{r['kind']}/{r['metadata']['name']}" for r in phase.apply] + [
-            f"-{k}" for k in phase.remove
-        ]
+        # in force in every proxy (Envoy acknowledged it), counted from the phase's start
+        effective_s = round(time.monotonic() - self._phase_started, 4)
+        # keys as `remove` names them (Kind/namespace/name for security kinds outside default)
+        names = [r.key for r in applied] + [f"-{k}" for k in phase.remove]
         timeline.write(
             "policy",
             phase=phase.name,
             resources=names,
             took_s=round(result.took_s, 4),
+            effective_s=effective_s,
             proxies=result.changed,
         )
+        self._edges.policy(
+            phase.name, resources=names, took_s=round(result.took_s, 4), effective_s=effective_s
+        )
         for w in result.warnings:
-            self.events.warning(w)
+            self._warn(w, timeline)
+        if effective_s > 1.0:
+            self._warn(
+                f"phase {phase.name}: the policy change took {effective_s:.2f}s to reach every "
+                "Envoy (usually well under 1 s); the machine may be overloaded",
+                timeline,
+            )
         self.events.policy_applied(phase.name, names, result.took_s)
 
     async def _hold(
@@ -267,6 +356,13 @@ class Runner:
         targets = mesh.plan.select(action.target)
         for inst in targets:
             await getattr(mesh.runtime, action.verb)(inst.name)
+        self._timeline.write(
+            "action",
+            phase=phase.name,
+            verb=action.verb,
+            target=action.target,
+            instances=[i.name for i in targets],
+        )
         self.events.action_done(phase.name, action.verb, action.target)
 
     def _check_alive(self, mesh: Mesh, load: Any) -> None:

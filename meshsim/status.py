@@ -77,6 +77,8 @@ def mesh_status() -> list[dict[str, Any]]:
                         f"http://127.0.0.1:{plan.ingress.admin_port}/ready", "LIVE"
                     )
             comps.append(comp)
+        if mesh.runtime == "docker":
+            comps += _docker_components(mesh, plan)
         out.append(
             {
                 "run_id": mesh.run_id,
@@ -92,9 +94,56 @@ def mesh_status() -> list[dict[str, Any]]:
     return out
 
 
+def _docker_components(mesh: MeshRecord, plan: MeshPlan | None) -> list[dict[str, Any]]:
+    """A Docker mesh's containers (by run label), with the ports published on
+    127.0.0.1 and each one's health."""
+    from meshsim.runtime.docker import run_containers
+
+    comps = []
+    for c in run_containers(mesh.run_id):
+        role, instance = c["role"], c["instance"]
+        comp: dict[str, Any] = {
+            "name": instance if role == "ingress" else f"{instance}/{role}",
+            "kind": role,
+            "instance": instance,
+            "pid": None,
+            "container": c["container"],
+            "state": c["state"],
+            "log": str(
+                Path(mesh.run_dir)
+                / "logs"
+                / f"{instance}.{'app' if role == 'app' else 'envoy'}.log"
+            ),
+        }
+        running = c["state"] == "running"
+        if plan is not None and role in ("pod", "app", "sidecar"):
+            inst = plan.instance(instance)
+            comp.update(
+                pod_ip=inst.host,
+                app_port=inst.app_address[1],
+                inbound_port=inst.inbound_address[1],
+                outbound_port=inst.outbound_address[1],
+                admin_port=inst.admin_address[1],
+            )
+            (app_host, app_port), (admin_host, admin_port) = inst.app_address, inst.admin_address
+            if running and role == "app":
+                comp["health"] = _probe(f"http://{app_host}:{app_port}/healthz")
+            elif running and role == "sidecar":
+                comp["health"] = _probe(f"http://{admin_host}:{admin_port}/ready", "LIVE")
+        elif plan is not None and role == "ingress":
+            host, admin = plan.ingress.admin_address
+            comp.update(port=plan.ingress.published_port or plan.ingress.port, admin_port=admin)
+            if running:
+                comp["health"] = _probe(f"http://{host}:{admin}/ready", "LIVE")
+        comps.append(comp)
+    return comps
+
+
 def stop_all_meshes(timeout: float = 5.0) -> list[tuple[str, list[str]]]:
     """Stop every recorded mesh. A live `meshsim up` is asked to stop (SIGTERM,
-    so it writes its report); whatever remains is terminated."""
+    so it writes its report); whatever remains is terminated. Docker meshes
+    lose their containers and network by label, and any container or network
+    meshsim made under this $MESHSIM_HOME without a record is removed too."""
     stopped = []
     for mesh in all_meshes():
         if mesh.owner_alive() and mesh.owner_pid != os.getpid():
@@ -103,8 +152,17 @@ def stop_all_meshes(timeout: float = 5.0) -> list[tuple[str, list[str]]]:
             while mesh.path.exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
         names = terminate(mesh.processes, timeout)
+        if mesh.runtime == "docker":
+            from meshsim.runtime.docker import remove_run
+
+            names += remove_run(mesh.run_id)
         mesh.delete()
         stopped.append((mesh.run_id, names))
+    from meshsim.runtime.docker import sweep
+
+    orphans = sweep()  # containers and networks of runs that have no record any more
+    if orphans:
+        stopped.append(("leftover containers", orphans))
     return stopped
 
 

@@ -30,10 +30,37 @@ class Instance:
     outbound_port: int
     admin_port: int
     host: str = "127.0.0.1"
+    # Ports published on 127.0.0.1 for meshsim's own process (control plane,
+    # readiness checks, load) when `host` is a pod address it may not reach,
+    # as in the Docker runtime. 0: not published; use `host` and the port itself.
+    published_app_port: int = 0
+    published_inbound_port: int = 0
+    published_outbound_port: int = 0
+    published_admin_port: int = 0
 
     @property
     def name(self) -> str:
         return f"{self.service}-{self.version}-{self.index}"
+
+    def _reach(self, port: int, published: int) -> tuple[str, int]:
+        return ("127.0.0.1", published) if published else (self.host, port)
+
+    @property
+    def app_address(self) -> tuple[str, int]:
+        """Where meshsim's process reaches the app (host, port)."""
+        return self._reach(self.app_port, self.published_app_port)
+
+    @property
+    def inbound_address(self) -> tuple[str, int]:
+        return self._reach(self.inbound_port, self.published_inbound_port)
+
+    @property
+    def outbound_address(self) -> tuple[str, int]:
+        return self._reach(self.outbound_port, self.published_outbound_port)
+
+    @property
+    def admin_address(self) -> tuple[str, int]:
+        return self._reach(self.admin_port, self.published_admin_port)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -46,6 +73,22 @@ class Ingress:
     admin_port: int
     host: str = "127.0.0.1"
     name: str = INGRESS_NAME
+    # As for Instance: ports published on 127.0.0.1 (Docker); 0 = not published.
+    published_port: int = 0
+    published_admin_port: int = 0
+
+    @property
+    def url(self) -> str:
+        """Where users and the load reach the gateway."""
+        if self.published_port:
+            return f"http://127.0.0.1:{self.published_port}"
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def admin_address(self) -> tuple[str, int]:
+        if self.published_admin_port:
+            return ("127.0.0.1", self.published_admin_port)
+        return (self.host, self.admin_port)
 
 
 @dataclass
@@ -72,6 +115,12 @@ class MeshPlan:
         if found:
             return found
         return [i for i in self.instances if i.name == target]
+
+    def admin_address(self, proxy: str) -> tuple[str, int]:
+        """Where meshsim's process reaches `proxy`'s Envoy admin API (host, port)."""
+        if proxy == self.ingress.name:
+            return self.ingress.admin_address
+        return self.instance(proxy).admin_address
 
     @property
     def proxies(self) -> list[str]:

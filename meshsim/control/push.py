@@ -55,9 +55,9 @@ class ControlPlane:
         self._session: aiohttp.ClientSession | None = None
 
     def admin_port(self, proxy: str) -> int:
-        if proxy == self.plan.ingress.name:
-            return self.plan.ingress.admin_port
-        return self.plan.instance(proxy).admin_port
+        """The port on 127.0.0.1 where this process reaches `proxy`'s admin API
+        (published by the Docker runtime, the admin port itself locally)."""
+        return self.plan.admin_address(proxy)[1]
 
     def compile(self) -> dict[str, ProxyConfig]:
         return compile_mesh(self.plan, self.state, self.writer.paths)
@@ -67,8 +67,12 @@ class ControlPlane:
         self.configs = self.compile()
         for name, cfg in self.configs.items():
             self.writer.write_all(cfg)
-            service = name if name == self.plan.ingress.name else self.plan.instance(name).service
-            self.writer.write_bootstrap(name, self.admin_port(name), service)
+            if name == self.plan.ingress.name:
+                service, host, port = name, self.plan.ingress.host, self.plan.ingress.admin_port
+            else:
+                inst = self.plan.instance(name)
+                service, host, port = inst.service, inst.host, inst.admin_port
+            self.writer.write_bootstrap(name, port, service, admin_host=host)
         return self.configs
 
     async def session(self) -> aiohttp.ClientSession:
@@ -81,7 +85,8 @@ class ControlPlane:
             await self._session.close()
 
     def admin(self, proxy: str, session: aiohttp.ClientSession) -> EnvoyAdmin:
-        return EnvoyAdmin(session, self.admin_port(proxy))
+        host, port = self.plan.admin_address(proxy)
+        return EnvoyAdmin(session, port, host)
 
     async def push(self, timeout: float = 5.0) -> PushResult:
         """Compile the policies in force and deliver what changed, in order."""
@@ -91,7 +96,10 @@ class ControlPlane:
         changed: set[str] = set()
         # clusters first, then routes, then listeners
         steps: list[tuple[str, list[tuple[str, str]]]] = [("cds", []), ("rds", []), ("lds", [])]
-        before = {p: await self._counters(session, p) for p in new}
+        # every proxy at once: under load, one admin call after another costs
+        # most of a policy change's time to take effect
+        polled = await asyncio.gather(*(self._counters(session, p) for p in new))
+        before = dict(zip(new, polled, strict=True))
         for kind, pending in steps:
             for name, cfg in new.items():
                 if kind == "cds" and self.writer.write_clusters(cfg):
@@ -123,8 +131,11 @@ class ControlPlane:
         waiting = list(pending)
         while waiting:
             still = []
+            proxies = sorted({p for p, _ in waiting})
+            polled = await asyncio.gather(*(self._counters(session, p) for p in proxies))
+            latest = dict(zip(proxies, polled, strict=True))
             for proxy, kind in waiting:
-                now = await self._counters(session, proxy)
+                now = latest[proxy]
                 if _counter(now, kind, "rejected") > _counter(before[proxy], kind, "rejected"):
                     raise MeshError(
                         f"Envoy rejected the new {kind} configuration",

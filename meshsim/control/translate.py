@@ -11,15 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshsim.control import advice, traffic
 from meshsim.control import envoy as e
 from meshsim.control.istio import (
     Destination,
-    Headers,
-    HTTPMatchRequest,
-    HTTPRetry,
-    HTTPRoute,
-    StringMatch,
-    TrafficPolicy,
     VirtualService,
     short_host,
 )
@@ -27,13 +22,9 @@ from meshsim.control.plan import Instance, MeshPlan
 from meshsim.control.state import PolicyState
 from meshsim.shop import NAMESPACE, SERVICE_PORT, fqdn
 
-# Istio's default retry policy for HTTP routes without `retries`
-# (networking/core/v1alpha3/route/retry: attempts 2, these conditions, 503
-# retriable, a different host on each try).
-ISTIO_DEFAULT_RETRY_ON = (
-    "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
-)
-ISTIO_DEFAULT_ATTEMPTS = 2
+# Istio's default retry policy for HTTP routes without `retries` (see traffic.py).
+ISTIO_DEFAULT_RETRY_ON = traffic.ISTIO_DEFAULT_RETRY_ON
+ISTIO_DEFAULT_ATTEMPTS = traffic.ISTIO_DEFAULT_ATTEMPTS
 
 ROUTE_OUTBOUND = "outbound"
 ROUTE_INBOUND = "inbound"
@@ -66,13 +57,17 @@ class Paths:
 
 def compile_mesh(plan: MeshPlan, state: PolicyState, paths: Paths) -> dict[str, ProxyConfig]:
     clusters, warnings = _outbound_clusters(plan, state)
+    warnings += advice.gotcha_warnings(plan, state)
     out: dict[str, ProxyConfig] = {}
     ingress_routes = _ingress_routes(plan, state, warnings)
     out[plan.ingress.name] = ProxyConfig(
         plan.ingress.name,
         listeners=[_ingress_listener(plan, paths)],
         clusters=clusters,
-        routes={ROUTE_INGRESS: ingress_routes},
+        routes={
+            ROUTE_INGRESS: ingress_routes
+            | {"request_headers_to_add": traffic.source_header(plan.ingress.name)}
+        },
         warnings=list(warnings),
     )
     outbound_routes = _outbound_routes(plan, state, warnings)
@@ -81,9 +76,17 @@ def compile_mesh(plan: MeshPlan, state: PolicyState, paths: Paths) -> dict[str, 
             inst.name,
             listeners=_sidecar_listeners(inst, paths),
             clusters=clusters + [_inbound_cluster(inst)],
-            routes={ROUTE_OUTBOUND: outbound_routes, ROUTE_INBOUND: _inbound_routes(inst)},
+            routes={
+                ROUTE_OUTBOUND: outbound_routes
+                | {"request_headers_to_add": traffic.source_header(inst.service)},
+                ROUTE_INBOUND: _inbound_routes(inst, state),
+            },
             warnings=list(warnings),
         )
+    # mTLS and authorization (PeerAuthentication, AuthorizationPolicy): a last pass.
+    from meshsim.control.security import secure_mesh
+
+    secure_mesh(plan, state, paths, out)
     return out
 
 
@@ -145,89 +148,9 @@ def _ingress_listener(plan: MeshPlan, paths: Paths) -> dict[str, Any]:
 # ----------------------------------------------------------------- clusters
 
 
-def _merge_policy(host: TrafficPolicy | None, subset: TrafficPolicy | None) -> TrafficPolicy | None:
-    """Istio: a subset's policy overrides the host-level one field by field."""
-    if host is None:
-        return subset
-    if subset is None:
-        return host
-    return TrafficPolicy(
-        loadBalancer=subset.loadBalancer or host.loadBalancer,
-        connectionPool=subset.connectionPool or host.connectionPool,
-        outlierDetection=subset.outlierDetection or host.outlierDetection,
-    )
-
-
-def _cluster_options(policy: TrafficPolicy | None) -> dict[str, Any]:
-    """A DestinationRule traffic policy as Envoy cluster fields, Istio's defaults otherwise."""
-    opts: dict[str, Any] = {"lb_policy": "LEAST_REQUEST"}
-    limits = {
-        "max_connections": e.UNLIMITED,
-        "max_pending_requests": e.UNLIMITED,
-        "max_requests": e.UNLIMITED,
-        "max_retries": e.UNLIMITED,
-    }
-    if policy is None:
-        opts["circuit_breakers"] = {"thresholds": [limits]}
-        return opts
-    if policy.loadBalancer:
-        simple = policy.loadBalancer.simple
-        opts["lb_policy"] = {
-            "ROUND_ROBIN": "ROUND_ROBIN",
-            "RANDOM": "RANDOM",
-            "LEAST_REQUEST": "LEAST_REQUEST",
-            "LEAST_CONN": "LEAST_REQUEST",
-            "UNSPECIFIED": "LEAST_REQUEST",
-        }[simple]
-    pool = policy.connectionPool
-    if pool and pool.tcp:
-        if pool.tcp.maxConnections is not None:
-            limits["max_connections"] = pool.tcp.maxConnections
-        if pool.tcp.connectTimeout:
-            opts["connect_timeout"] = pool.tcp.connectTimeout
-    if pool and pool.http:
-        h = pool.http
-        if h.http1MaxPendingRequests is not None:
-            limits["max_pending_requests"] = h.http1MaxPendingRequests
-        if h.http2MaxRequests is not None:
-            limits["max_requests"] = h.http2MaxRequests
-        if h.maxRetries is not None:
-            limits["max_retries"] = h.maxRetries
-        if h.maxRequestsPerConnection:
-            opts["typed_extension_protocol_options"] = {
-                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                    "@type": e.T_HTTP_OPTIONS,
-                    "common_http_protocol_options": {
-                        "max_requests_per_connection": h.maxRequestsPerConnection
-                    },
-                    "explicit_http_config": {"http_protocol_options": {}},
-                }
-            }
-    opts["circuit_breakers"] = {"thresholds": [limits]}
-    od = policy.outlierDetection
-    if od is not None:
-        c5 = od.consecutive5xxErrors
-        cg = od.consecutiveGatewayErrors
-        detection: dict[str, Any] = {
-            "interval": od.interval or "10s",
-            "base_ejection_time": od.baseEjectionTime or "30s",
-            "max_ejection_percent": od.maxEjectionPercent
-            if od.maxEjectionPercent is not None
-            else 10,
-            "enforcing_success_rate": 0,
-        }
-        if c5:
-            detection["consecutive_5xx"] = c5
-            detection["enforcing_consecutive_5xx"] = 100
-        else:
-            detection["enforcing_consecutive_5xx"] = 0
-        if cg:
-            detection["consecutive_gateway_failure"] = cg
-            detection["enforcing_consecutive_gateway_failure"] = 100
-        opts["outlier_detection"] = detection
-        # Istio maps minHealthPercent to Envoy's panic threshold (default 0: off).
-        opts["common_lb_config"] = {"healthy_panic_threshold": {"value": od.minHealthPercent or 0}}
-    return opts
+# DestinationRule traffic policy → cluster fields: see meshsim/control/traffic.py.
+_merge_policy = traffic.merge_policy
+_cluster_options = traffic.cluster_options
 
 
 def _outbound_clusters(
@@ -271,17 +194,7 @@ def _inbound_cluster(inst: Instance) -> dict[str, Any]:
     return e.static_cluster(
         e.inbound_cluster_name(inst.service),
         [(inst.host, inst.app_port)],
-        connect_timeout="10s",
-        circuit_breakers={
-            "thresholds": [
-                {
-                    "max_connections": e.UNLIMITED,
-                    "max_pending_requests": e.UNLIMITED,
-                    "max_requests": e.UNLIMITED,
-                    "max_retries": e.UNLIMITED,
-                }
-            ]
-        },
+        **traffic.inbound_cluster_options(),
     )
 
 
@@ -342,7 +255,8 @@ def _ingress_routes(plan: MeshPlan, state: PolicyState, warnings: list[str]) -> 
     }
 
 
-def _inbound_routes(inst: Instance) -> dict[str, Any]:
+def _inbound_routes(inst: Instance, state: PolicyState) -> dict[str, Any]:
+    cluster = e.inbound_cluster_name(inst.service)
     return {
         "@type": e.T_ROUTE,
         "name": ROUTE_INBOUND,
@@ -351,11 +265,12 @@ def _inbound_routes(inst: Instance) -> dict[str, Any]:
             {
                 "name": f"inbound|http|{SERVICE_PORT}",
                 "domains": ["*"],
-                "routes": [
+                "routes": traffic.destination_fault_routes(inst, state, cluster)
+                + [
                     {
                         "name": "default",
                         "match": {"prefix": "/"},
-                        "route": {"cluster": e.inbound_cluster_name(inst.service), "timeout": "0s"},
+                        "route": {"cluster": cluster, "timeout": "0s"},
                     }
                 ],
             }
@@ -392,42 +307,7 @@ def _default_route(service: str) -> dict[str, Any]:
     }
 
 
-def _retry_policy(retries: HTTPRetry | None) -> dict[str, Any] | None:
-    attempts = ISTIO_DEFAULT_ATTEMPTS if retries is None else retries.attempts
-    if attempts == 0:
-        return None
-    retry_on = ISTIO_DEFAULT_RETRY_ON
-    if retries is not None and retries.retryOn:
-        retry_on = retries.retryOn
-    conditions, codes = [], []
-    for part in (p.strip() for p in retry_on.split(",")):
-        if part.isdigit():
-            codes.append(int(part))
-        elif part:
-            conditions.append(part)
-    if retry_on == ISTIO_DEFAULT_RETRY_ON:
-        codes = [503]
-    if codes and "retriable-status-codes" not in conditions:
-        conditions.append("retriable-status-codes")
-    policy: dict[str, Any] = {
-        "retry_on": ",".join(conditions),
-        "num_retries": attempts,
-        "retry_host_predicate": [
-            {
-                "name": "envoy.retry_host_predicates.previous_hosts",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3"
-                    ".PreviousHostsPredicate"
-                },
-            }
-        ],
-        "host_selection_retry_max_attempts": 5,
-    }
-    if codes:
-        policy["retriable_status_codes"] = codes
-    if retries is not None and retries.perTryTimeout:
-        policy["per_try_timeout"] = retries.perTryTimeout
-    return policy
+_retry_policy = traffic.retry_policy
 
 
 def _cluster_for(
@@ -443,129 +323,70 @@ def _cluster_for(
                 f"{where}: subset {dest.subset!r} of {service} is not defined by any "
                 "DestinationRule; Istio answers 503 (no cluster) for these requests"
             )
+    if dest.port is not None and dest.port.number != SERVICE_PORT:
+        warnings.append(
+            f"{where}: port {dest.port.number}: {service} listens only on {SERVICE_PORT}; "
+            "Istio finds no cluster and answers 503 for these requests"
+        )
+        return f"outbound|{dest.port.number}|{dest.subset or ''}|{fqdn(service)}"
     return e.outbound_cluster_name(service, dest.subset or "")
-
-
-def _string_match(m: StringMatch) -> dict[str, Any]:
-    if m.exact is not None:
-        return {"exact": m.exact}
-    if m.prefix is not None:
-        return {"prefix": m.prefix}
-    return {"safe_regex": {"regex": m.regex}}
-
-
-def _match(m: HTTPMatchRequest | None) -> dict[str, Any] | None:
-    if m is None:
-        return {"prefix": "/"}
-    if m.port is not None and m.port != SERVICE_PORT:
-        return None  # this match can never apply: every shop service listens on 80
-    out: dict[str, Any] = {}
-    if m.uri is None or m.uri.prefix is not None:
-        out["prefix"] = m.uri.prefix if m.uri else "/"
-    elif m.uri.exact is not None:
-        out["path"] = m.uri.exact
-    else:
-        out["safe_regex"] = {"regex": m.uri.regex}
-    if m.ignoreUriCase:
-        out["case_sensitive"] = False
-    headers: list[dict[str, Any]] = [
-        {"name": k, "string_match": _string_match(v)} for k, v in m.headers.items()
-    ]
-    if m.method is not None:
-        headers.append({"name": ":method", "string_match": _string_match(m.method)})
-    headers += [
-        {"name": k, "string_match": _string_match(v), "invert_match": True}
-        for k, v in m.withoutHeaders.items()
-    ]
-    if headers:
-        out["headers"] = headers
-    if m.queryParams:
-        out["query_parameters"] = [
-            {"name": k, "string_match": _string_match(v)} for k, v in m.queryParams.items()
-        ]
-    return out
-
-
-def _header_ops(h: Headers | None) -> dict[str, Any]:
-    if h is None:
-        return {}
-    out: dict[str, Any] = {}
-    for side, ops in (("request", h.request), ("response", h.response)):
-        if ops is None:
-            continue
-        add = [
-            {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
-            for k, v in ops.set.items()
-        ] + [
-            {"header": {"key": k, "value": v}, "append_action": "APPEND_IF_EXISTS_OR_ADD"}
-            for k, v in ops.add.items()
-        ]
-        if add:
-            out[f"{side}_headers_to_add"] = add
-        if ops.remove:
-            out[f"{side}_headers_to_remove"] = list(ops.remove)
-    return out
-
-
-def _fault(http: HTTPRoute) -> dict[str, Any] | None:
-    if http.fault is None:
-        return None
-    cfg: dict[str, Any] = {"@type": e.T_FAULT}
-    if http.fault.delay:
-        cfg["delay"] = {
-            "fixed_delay": http.fault.delay.fixedDelay,
-            "percentage": e.percent(http.fault.delay.share),
-        }
-    if http.fault.abort:
-        cfg["abort"] = {
-            "http_status": http.fault.abort.httpStatus,
-            "percentage": e.percent(http.fault.abort.share),
-        }
-    return cfg
 
 
 def _vs_routes(
     vs: VirtualService, plan: MeshPlan, state: PolicyState, warnings: list[str]
 ) -> list[dict[str, Any]]:
+    """One Envoy route per match of each http route, as istiod's translateRoute."""
     routes: list[dict[str, Any]] = []
     for i, http in enumerate(vs.spec.http):
         where = f"VirtualService/{vs.metadata.name} http[{i}]"
-        action: dict[str, Any] = {"timeout": http.timeout or "0s"}
-        dests = [d for d in http.route if d.weight > 0 or len(http.route) == 1]
-        if len(dests) == 1:
-            action["cluster"] = _cluster_for(dests[0].destination, plan, state, warnings, where)
+        timeout = traffic.duration(http.timeout) if http.timeout else "0s"
+        action: dict[str, Any] = {"timeout": timeout}
+        extra, authority = traffic.header_ops(http.headers)
+        if len(http.route) == 1:
+            only = http.route[0]
+            action["cluster"] = _cluster_for(only.destination, plan, state, warnings, where)
+            ops, dest_authority = traffic.header_ops(only.headers)
+            for k, v in ops.items():
+                extra.setdefault(k, []).extend(v)
+            authority = authority or dest_authority
         else:
-            action["weighted_clusters"] = {
-                "clusters": [
-                    {
-                        "name": _cluster_for(d.destination, plan, state, warnings, where),
-                        "weight": d.weight,
-                        **_header_ops(d.headers),
-                    }
-                    for d in dests
-                ]
-            }
+            # Istio drops 0-weight destinations when there are several
+            weighted = []
+            for d in (d for d in http.route if d.weight > 0):
+                ops, dest_authority = traffic.header_ops(d.headers)
+                entry = {
+                    "name": _cluster_for(d.destination, plan, state, warnings, where),
+                    "weight": d.weight,
+                    **ops,
+                }
+                if dest_authority:
+                    entry["host_rewrite_literal"] = dest_authority
+                weighted.append(entry)
+            action["weighted_clusters"] = {"clusters": weighted}
+        if authority:
+            action["host_rewrite_literal"] = authority
         retry = _retry_policy(http.retries)
         if retry:
             action["retry_policy"] = retry
-        if http.mirror is not None:
-            mirror: dict[str, Any] = {
-                "cluster": _cluster_for(http.mirror, plan, state, warnings, where + " mirror")
-            }
-            share = http.mirrorPercentage.value if http.mirrorPercentage else 100.0
-            mirror["runtime_fraction"] = {"default_value": e.percent(share)}
-            action["request_mirror_policies"] = [mirror]
-        extra = _header_ops(http.headers)
-        if len(dests) == 1:
-            for k, v in _header_ops(dests[0].headers).items():
-                extra.setdefault(k, []).extend(v)
-        fault = _fault(http)
+        fraction = traffic.mirror_fraction(http)
+        if http.mirror is not None and fraction is not None:
+            action["request_mirror_policies"] = [
+                {
+                    "cluster": _cluster_for(http.mirror, plan, state, warnings, where + " mirror"),
+                    "runtime_fraction": fraction,
+                    "trace_sampled": False,
+                }
+            ]
+        fault = traffic.caller_fault(vs, http)
         for j, m in enumerate(http.match or [None]):
-            match = _match(m)
+            match = traffic.route_match(m)
             if match is None:
                 continue
+            name = http.name or f"{vs.metadata.name}.{i}"
+            if m is not None and m.name:
+                name = f"{name}.{m.name}"
             route: dict[str, Any] = {
-                "name": http.name or f"{vs.metadata.name}.{i}.{j}",
+                "name": name if len(http.match) <= 1 else f"{name}.{j}",
                 "match": match,
                 "route": action,
                 **extra,

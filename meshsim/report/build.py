@@ -58,6 +58,7 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
                 else window.planned_s,
                 stats=stats,
                 edges=list(edges or []),
+                policy=inputs.policies.get(window.name),
                 expectations=[_evaluate(text, stats, edges, window.duration_s) for text in expect],
             )
         )

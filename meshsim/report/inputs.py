@@ -46,6 +46,8 @@ class RunInputs:
     edges: dict[str, list[dict[str, Any]]] | None  # phase name -> edges; None: no edges.json
     scenario_path: Path | None
     warnings: list[str] = field(default_factory=list)
+    # phase name -> its policy change: resources, took_s, effective_s (phases.jsonl)
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read_run_dir(run_dir: Path) -> RunInputs:
@@ -70,7 +72,14 @@ def read_run_dir(run_dir: Path) -> RunInputs:
     requests = _read_requests(run_dir / "records", warnings)
     edges = _read_edges(run_dir / "edges.json", warnings)
     return RunInputs(
-        run_dir, meta, events, requests, edges, _scenario_path(run_dir, meta, warnings), warnings
+        run_dir,
+        meta,
+        events,
+        requests,
+        edges,
+        _scenario_path(run_dir, meta, warnings),
+        warnings,
+        _read_policies(run_dir / "phases.jsonl"),
     )
 
 
@@ -175,3 +184,15 @@ def _read_edges(path: Path, warnings: list[str]) -> dict[str, list[dict[str, Any
         for name, edges in phases.items()
         if isinstance(edges, list)
     }
+
+
+def _read_policies(path: Path) -> dict[str, dict[str, Any]]:
+    """Each phase's policy change as the runner logged it (`policy` events)."""
+    if not path.is_file():
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for raw in _json_lines(path, []):
+        phase = raw.get("phase")
+        if raw.get("event") == "policy" and isinstance(phase, str):
+            out[phase] = {k: raw[k] for k in ("resources", "took_s", "effective_s") if k in raw}
+    return out

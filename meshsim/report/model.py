@@ -65,6 +65,8 @@ class PhaseReport:
     planned_s: float | None
     stats: PhaseStats | None  # None when the phase never ran
     edges: list[dict[str, Any]] = field(default_factory=list)
+    # the phase's policy change, if any: {resources, took_s, effective_s}
+    policy: dict[str, Any] | None = None
     expectations: list[ExpectationResult] = field(default_factory=list)
 
     @property
@@ -99,6 +101,7 @@ class PhaseReport:
             "status_codes": stats.status_codes if stats else {},
             "errors": [{"error": e, "count": n} for e, n in stats.errors] if stats else [],
             "edges": self.edges,
+            "policy": self.policy,
             "expectations": [e.to_dict() for e in self.expectations],
         }
 

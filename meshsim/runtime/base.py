@@ -10,7 +10,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshsim.control.plan import Ingress, Instance
+from meshsim.control.plan import Ingress, Instance, MeshPlan
+from meshsim.events import RunEventHandler
 
 
 @dataclass
@@ -23,10 +24,22 @@ class ComponentInfo:
     pid: int | None
     log: Path
     state: str = "running"  # running | paused | killed | exited
+    container: str | None = None  # the Docker runtime's container id (short)
 
 
 class Runtime(ABC):
     name = "abstract"
+
+    async def prepare(self, plan: MeshPlan, events: RunEventHandler | None = None) -> MeshPlan:
+        """Give every instance and the ingress the addresses they run at, before
+        any configuration is written. The Docker runtime builds its images if
+        needed and creates the run network and each pod's network namespace
+        here; the local runtime keeps the plan as it is."""
+        return plan
+
+    async def detach(self) -> None:
+        """Let go of a mesh that stays running (`--keep`) without stopping it."""
+        return None
 
     @abstractmethod
     async def start_instance(self, inst: Instance, bootstrap: Path) -> None:

@@ -55,9 +55,11 @@ def envoy_binary() -> str:
     )
 
 
-def envoy_argv(bootstrap: Path, log_level: str = "warning") -> list[str]:
+def envoy_argv(bootstrap: Path, log_level: str = "warning", binary: str | None = None) -> list[str]:
+    """Envoy's command line; `binary` defaults to this host's Envoy (the Docker
+    runtime passes the sidecar image's)."""
     return [
-        envoy_binary(),
+        binary or envoy_binary(),
         "-c",
         str(bootstrap),
         "--concurrency",

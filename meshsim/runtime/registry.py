@@ -143,6 +143,10 @@ def clean_leftovers(include_kept: bool = False) -> list[MeshRecord]:
         if mesh.keep and not include_kept:
             continue
         terminate(mesh.processes)
+        if mesh.runtime == "docker":
+            from meshsim.runtime.docker import remove_run
+
+            remove_run(mesh.run_id)  # its containers and network, by label
         mesh.delete()
         cleaned.append(mesh)
     return cleaned

@@ -538,10 +538,13 @@ async def test_a_404_without_the_apps_own_body_is_a_failed_dependency(shop: Shop
 
 
 async def test_unreachable_sidecar_is_503_naming_the_first_dependency(
-    shop: Shop, monkeypatch: pytest.MonkeyPatch
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The proxy variables are read once, when the app starts (as curl and Go do).
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
-    response, error = await shop.place({"user_id": 1, "items": [{"product_id": 1}]})
+    order_client = await make_client(order.create_app())
+    response = await order_client.post("/orders", json={"user_id": 1, "items": [{"product_id": 1}]})
+    error = await response.json()
     assert response.status == 503
     assert error["error"] == "dependency_unavailable"
     assert error["dependency"] == "user" and error["dependency_status"] is None

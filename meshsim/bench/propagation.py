@@ -1,0 +1,152 @@
+"""Policy propagation: from writing a route change to the first request that shows it.
+
+A steady open-loop stream of `GET http://product/products/1` runs through
+order's sidecar (as order's app would send it), recording each request's send
+time and the `x-version` of the product instance that answered. Each trial
+flips a VirtualService between product v1 and v2 through the control plane
+(`ControlPlane.push`: compile, write, wait for every Envoy to accept). The
+trial's figure is the send time of the first request answered by the new
+version minus the moment the change was handed to the control plane; its
+resolution is one request interval (2.5 ms at 400 rps). Every request of the
+stream counts toward "failed during changes".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshsim.bench.context import BenchContext
+from meshsim.bench.generator import Record, Segment, Target
+from meshsim.bench.stats import summary
+
+PATH = "/products/1"
+VERSION_HEADER = "x-version"
+SLOT_S = 0.3  # time allowed for one push, when sizing the stream
+
+
+def route_to(version: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "product"},
+            "spec": {
+                "host": "product",
+                "subsets": [
+                    {"name": "v1", "labels": {"version": "v1"}},
+                    {"name": "v2", "labels": {"version": "v2"}},
+                ],
+            },
+        },
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": "product"},
+            "spec": {
+                "hosts": ["product"],
+                "http": [{"route": [{"destination": {"host": "product", "subset": version}}]}],
+            },
+        },
+    ]
+
+
+@dataclass
+class Change:
+    to: str  # the version routed to
+    t_write: float  # time.monotonic() when the change was handed over
+    acked_ms: float  # until every Envoy reported the update
+
+
+@dataclass
+class PropagationTrial:
+    to: str
+    first_ms: float | None  # first request answered by the new version (None: never seen)
+    converged_ms: float | None  # last request after the change still answered by the old one
+    acked_ms: float
+
+
+@dataclass
+class PropagationResult:
+    rate: float
+    trials: list[PropagationTrial]
+    requests: int
+    failed: int
+    first_ms: dict[str, float] = field(default_factory=dict)  # summary over trials
+    acked_ms: dict[str, float] = field(default_factory=dict)
+    unobserved: int = 0
+
+
+def analyse(changes: list[Change], records: list[Record], rate: float) -> PropagationResult:
+    """Match each change with the stream's records (pure)."""
+    records = sorted(records, key=lambda r: r.t_send)
+    live = 5.0 / rate  # the stream must be flowing around the change to time it
+    trials = []
+    for k, ch in enumerate(changes):
+        end = changes[k + 1].t_write if k + 1 < len(changes) else float("inf")
+        window = [r for r in records if ch.t_write <= r.t_send < end]
+        if not any(abs(r.t_send - ch.t_write) <= live for r in records):
+            window = []
+        new = [r for r in window if r.header == ch.to]
+        old = [r for r in window if r.header is not None and r.header != ch.to]
+        first = (new[0].t_send - ch.t_write) * 1000 if new else None
+        converged = (old[-1].t_send - ch.t_write) * 1000 if old else 0.0
+        trials.append(
+            PropagationTrial(
+                ch.to,
+                round(first, 2) if first is not None else None,
+                round(converged, 2) if new else None,
+                round(ch.acked_ms, 2),
+            )
+        )
+    seen = [t.first_ms for t in trials if t.first_ms is not None]
+    failed = sum(1 for r in records if r.status == 0 or r.status >= 400)
+    return PropagationResult(
+        rate=rate,
+        trials=trials,
+        requests=len(records),
+        failed=failed,
+        first_ms=summary(seen) if seen else {},
+        acked_ms=summary([t.acked_ms for t in trials]) if trials else {},
+        unobserved=len(trials) - len(seen),
+    )
+
+
+async def measure_propagation(ctx: BenchContext) -> PropagationResult:
+    c = ctx.config
+    mesh = ctx.need_mesh()
+    client = mesh.plan.select("order:v1")[0]
+    target = Target(
+        f"http://product{PATH}",
+        proxy=f"http://{client.host}:{client.outbound_port}",
+        capture_header=VERSION_HEADER,
+    )
+    current = "v1"
+    await ctx.apply(route_to(current))
+    changes: list[Change] = []
+    records: list[Record] = []
+    remaining = c.propagation_trials
+    while remaining:
+        duration = remaining * (c.propagation_gap_s + SLOT_S) + 0.3
+        seg = Segment(target, c.propagation_rate, duration, warmup_s=c.warmup_s, keep_records=True)
+        started: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(ctx.generator.run(seg, started))
+        first_due = await started
+        await asyncio.sleep(max(0.0, first_due + c.warmup_s + 0.05 - time.monotonic()))
+        seg_end = first_due + c.warmup_s + duration - 0.1
+        while remaining and time.monotonic() + SLOT_S + c.propagation_gap_s < seg_end:
+            current = "v2" if current == "v1" else "v1"
+            n = c.propagation_trials - remaining + 1
+            ctx.progress(
+                f"policy propagation: trial {n}/{c.propagation_trials}, product → {current}"
+            )
+            t_write = time.monotonic()
+            pushed = await ctx.apply(route_to(current))
+            changes.append(Change(current, t_write, pushed.took_s * 1000))
+            remaining -= 1
+            await asyncio.sleep(c.propagation_gap_s)
+        records += (await task).records
+    await ctx.apply([], remove=["VirtualService/product", "DestinationRule/product"])
+    return analyse(changes, records, c.propagation_rate)

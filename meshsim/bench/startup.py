@@ -1,0 +1,253 @@
+"""Start-up: from command to ready, for the default shop and for a large mesh.
+
+"Ready" is what `meshsim up` waits for before it starts the load: every
+Envoy LIVE, every app answering /healthz, and a first POST /orders served
+through the ingress. The clock starts before a fresh Python process is
+spawned (`python -m meshsim.bench.startup`), so interpreter start-up and
+imports count, as they do for a user typing the command. The child reports
+when the mesh is ready, then stops it when told to.
+
+The two shapes take turns; each is started `startup_repeats` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import psutil
+
+from meshsim.bench.context import BenchContext
+from meshsim.bench.stats import summary
+from meshsim.errors import MeshError
+from meshsim.runtime.limits import INOTIFY_HEADROOM, inotify_in_use, inotify_limit
+
+# Inotify instances per Envoy (see meshsim.runtime.limits): a sidecar watches
+# listeners, clusters, two route configurations and two secrets.
+INOTIFY_PER_SIDECAR = 6
+INOTIFY_INGRESS = 5
+
+T = TypeVar("T")
+
+
+@dataclass
+class StartupShape:
+    name: str
+    services: dict[str, dict[str, int]]
+    instances: int
+    runs_s: list[float]
+    in_process_s: list[float]  # Mesh.start() alone, without interpreter start-up
+    summary_s: dict[str, float]
+    cpu_s: dict[str, float]  # CPU seconds until ready (mean of runs): meshsim, app, envoy
+    requested_instances: int | None = None
+    limited_by: str | None = None
+
+
+@dataclass
+class Extrapolation:
+    """Where the inotify limit kept the large mesh small: the time for the
+    requested size, on the line through the two measured shapes, and the CPU
+    that many instances need divided by the machine's cores (a lower bound)."""
+
+    instances: int
+    linear_s: float
+    cpu_bound_s: float
+
+
+@dataclass
+class StartupResult:
+    shapes: list[StartupShape]
+    extrapolated: Extrapolation | None = None
+
+    def shape(self, name: str) -> StartupShape:
+        return next(s for s in self.shapes if s.name == name)
+
+
+# Room left for meshes other people start on a shared machine while the bench runs.
+INOTIFY_MARGIN = 24
+INOTIFY_RETRIES = 15
+INOTIFY_RETRY_S = 2.0
+
+
+def instances_that_fit(wanted: int) -> tuple[int, str | None]:
+    """How many instances (each with its sidecar) fit in the inotify budget now."""
+    limit = inotify_limit()
+    if limit is None:
+        return wanted, None
+    free = limit - inotify_in_use() - INOTIFY_HEADROOM - INOTIFY_MARGIN - INOTIFY_INGRESS
+    fit = max(0, free // INOTIFY_PER_SIDECAR)
+    if fit >= wanted:
+        return wanted, None
+    return fit, (
+        f"fs.inotify.max_user_instances={limit}: {wanted} instances need "
+        f"{wanted * INOTIFY_PER_SIDECAR + INOTIFY_INGRESS} inotify instances, {free + INOTIFY_INGRESS} were free"
+    )
+
+
+async def retry_on_inotify(
+    attempt: Callable[[], Awaitable[T]], progress: Callable[[str], None]
+) -> T:
+    """Run `attempt`; while it fails for want of inotify instances (other meshes on
+    the machine hold them), wait and try again."""
+    for _ in range(INOTIFY_RETRIES):
+        try:
+            return await attempt()
+        except MeshError as exc:
+            if "inotify" not in str(exc):
+                raise
+            progress("waiting for inotify instances held by other meshes on this machine")
+            await asyncio.sleep(INOTIFY_RETRY_S)
+    return await attempt()
+
+
+async def start_once(
+    services: dict[str, dict[str, int]], run_dir: Path
+) -> tuple[float, float, dict[str, float]]:
+    """Seconds from spawning the command to ready, Mesh.start() alone, and the CPU
+    seconds spent until ready (meshsim itself, the apps, the Envoys)."""
+    t0 = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "meshsim.bench.startup",
+        json.dumps(services),
+        str(run_dir),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        line = await proc.stdout.readline()
+        if not line:
+            err = (await proc.stderr.read()).decode(errors="replace").strip()
+            raise MeshError(
+                f"the start-up probe failed: {err.splitlines()[-1] if err else 'no output'}",
+                component="bench start-up",
+                log=run_dir / "logs",
+            )
+        ready = json.loads(line)
+        return ready["t_ready"] - t0, ready["start_s"], ready["cpu_s"]
+    finally:
+        if proc.returncode is None:
+            proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+async def measure_startup(ctx: BenchContext) -> StartupResult:
+    from meshsim.bench.config import DEFAULT_SHOP, many_instances
+
+    c = ctx.config
+    wanted = c.many_instances
+    fit, limited_by = instances_that_fit(wanted)
+    plan: list[tuple[str, dict[str, dict[str, int]], int | None, str | None]] = [
+        ("default shop", DEFAULT_SHOP, None, None),
+        (f"{fit} instances", many_instances(fit), wanted, limited_by),
+    ]
+    runs: dict[str, list[tuple[float, float, dict[str, float]]]] = {name: [] for name, *_ in plan}
+    for r in range(c.startup_repeats):
+        for name, services, _, _ in plan if r % 2 == 0 else list(reversed(plan)):
+            ctx.progress(f"start-up: {name}, run {r + 1}/{c.startup_repeats}")
+            run_dir = c.run_dir / f"startup-{name.replace(' ', '-')}-{r}"
+            runs[name].append(
+                await retry_on_inotify(
+                    functools.partial(start_once, services, run_dir), ctx.progress
+                )
+            )
+    out = []
+    for name, services, requested, why in plan:
+        total = sum(sum(v.values()) for v in services.values())
+        cmd = [round(a, 3) for a, _, _ in runs[name]]
+        cpu: dict[str, float] = {}
+        for _, _, used in runs[name]:
+            for kind, sec in used.items():
+                cpu[kind] = cpu.get(kind, 0.0) + sec / len(runs[name])
+        out.append(
+            StartupShape(
+                name,
+                services,
+                total,
+                cmd,
+                [round(b, 3) for _, b, _ in runs[name]],
+                summary(cmd),
+                {k: round(v, 2) for k, v in cpu.items()},
+                requested if requested != total else None,
+                why,
+            )
+        )
+    return StartupResult(out, extrapolate(out[0], out[1], wanted))
+
+
+def extrapolate(small: StartupShape, large: StartupShape, wanted: int) -> Extrapolation | None:
+    """A straight line through the two shapes' medians, evaluated at `wanted`."""
+    if large.instances >= wanted or large.instances <= small.instances:
+        return None
+    (n0, t0), (n1, t1) = (
+        (small.instances, small.summary_s["median"]),
+        (large.instances, large.summary_s["median"]),
+    )
+    slope = (t1 - t0) / (n1 - n0)
+    per_instance_cpu = (large.cpu_s.get("app", 0) + large.cpu_s.get("envoy", 0)) / n1
+    cores = os.cpu_count() or 1
+    return Extrapolation(
+        wanted,
+        round(t1 + slope * (wanted - n1), 2),
+        round((per_instance_cpu * wanted + large.cpu_s.get("meshsim", 0)) / cores, 2),
+    )
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except (psutil.Error, ValueError):
+        return 0.0
+    return float(t.user + t.system)
+
+
+async def _child(services: dict[str, dict[str, int]], run_dir: Path) -> None:
+    from meshsim.control.plan import build_plan
+    from meshsim.mesh import Mesh
+
+    mesh = Mesh(build_plan(services, 0), run_dir, scenario="bench-startup")
+    try:
+        start_s = await mesh.start()
+        t_ready = time.monotonic()
+        cpu = {"meshsim": time.process_time()}
+        for comp in mesh.runtime.components():
+            kind = "app" if comp.kind == "app" else "envoy"
+            cpu[kind] = cpu.get(kind, 0.0) + _cpu_seconds(comp.pid)
+        reply = {"t_ready": t_ready, "start_s": start_s, "cpu_s": cpu}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
+    finally:
+        await mesh.stop()
+
+
+def main() -> None:
+    services = json.loads(sys.argv[1])
+    run_dir = Path(sys.argv[2])
+    try:
+        asyncio.run(_child(services, run_dir))
+    except MeshError as exc:
+        sys.stderr.write(f"{exc}\n")
+        sys.exit(3)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+"""The Docker runtime: each instance is a pod (a pause container holding the
+network namespace, the app, and the Envoy sidecar with its agent), the ingress
+gateway is a container of its own, and all of them sit on a network made for
+the run. See meshsim/runtime/pods.py for the containers' specs and
+docs/docker.md for the whole picture.
+
+Config delivery: the control plane writes each proxy's files on the host as
+for the local runtime; `ConfigServer` serves them over HTTP, and each
+sidecar's agent renames them into a container-local directory Envoy watches.
+
+Nothing is left behind: every container and network carries the labels
+`meshsim.run` and `meshsim.home`; `stop_all` removes the run's, and
+`remove_run` / `sweep` (called by `meshsim down` and by the next `meshsim up`)
+remove those of a run whose meshsim was killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from meshsim.control.plan import Ingress, Instance, MeshPlan
+from meshsim.control.serve import ConfigServer
+from meshsim.control.writer import ConfigWriter
+from meshsim.errors import MeshError
+from meshsim.events import RunEventHandler
+from meshsim.runtime import pods
+from meshsim.runtime.base import ComponentInfo, Runtime
+from meshsim.runtime.registry import MeshRecord, all_meshes, home
+
+STOP_GRACE_S = 2  # SIGTERM to the sidecars first, so Envoy flushes its access logs
+
+
+def connect(timeout: float = 60.0) -> Any:
+    """A Docker client for the engine in the environment (DOCKER_HOST or the
+    default socket), or a MeshError saying what to do."""
+    try:
+        import docker
+        import docker.errors
+    except ImportError as exc:
+        raise MeshError(
+            "the Docker runtime needs the docker package: pip install 'meshsim[docker]'",
+            component="docker",
+        ) from exc
+    try:
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise MeshError(
+            f"Docker is not reachable ({exc}); start Docker, or run with --runtime local",
+            component="docker",
+        ) from exc
+    return client
+
+
+def try_connect() -> Any | None:
+    """A client when the SDK is installed and an engine answers, else None."""
+    try:
+        return connect(timeout=5)
+    except MeshError:
+        return None
+
+
+def home_label() -> str:
+    return str(home().resolve())
+
+
+def _remove(client: Any, flt: dict[str, Any]) -> list[str]:
+    import docker.errors
+
+    removed = []
+    for c in client.containers.list(all=True, filters=flt):
+        with contextlib.suppress(docker.errors.NotFound):
+            c.remove(force=True, v=True)
+            removed.append(c.name)
+    for n in client.networks.list(filters=flt):
+        with contextlib.suppress(docker.errors.NotFound):
+            n.remove()
+            removed.append(n.name)
+    for v in client.volumes.list(filters=flt):
+        with contextlib.suppress(docker.errors.NotFound):
+            v.remove(force=True)
+            removed.append(v.name)
+    return removed
+
+
+def remove_run(run_id: str, client: Any | None = None) -> list[str]:
+    """Remove every container, network and volume of one run (by label);
+    returns their names. Quietly does nothing when no engine is reachable."""
+    client = client or try_connect()
+    if client is None:
+        return []
+    return _remove(client, {"label": [f"{pods.LABEL_RUN}={run_id}"]})
+
+
+def sweep(keep: set[str] | None = None, client: Any | None = None) -> list[str]:
+    """Remove everything meshsim made under this $MESHSIM_HOME, except the runs
+    in `keep`: what `meshsim down` does once every mesh is stopped."""
+    client = client or try_connect()
+    if client is None:
+        return []
+    flt = {"label": [f"{pods.LABEL_HOME}={home_label()}"]}
+    runs = set()
+    for c in client.containers.list(all=True, filters=flt):
+        runs.add(c.labels.get(pods.LABEL_RUN, ""))
+    for n in client.networks.list(filters=flt):
+        runs.add(n.attrs.get("Labels", {}).get(pods.LABEL_RUN, ""))
+    removed = []
+    for run in sorted(runs - (keep or set()) - {""}):
+        removed += remove_run(run, client)
+    return removed
+
+
+def run_containers(run_id: str, client: Any | None = None) -> list[dict[str, Any]]:
+    """The run's containers as `meshsim status` shows them."""
+    client = client or try_connect()
+    if client is None:
+        return []
+    out = []
+    for c in client.containers.list(all=True, filters={"label": [f"{pods.LABEL_RUN}={run_id}"]}):
+        out.append(
+            {
+                "container": c.short_id,
+                "name": c.name,
+                "role": c.labels.get(pods.LABEL_ROLE, ""),
+                "instance": c.labels.get(pods.LABEL_INSTANCE, ""),
+                "state": c.status,
+            }
+        )
+    return sorted(out, key=lambda c: (c["instance"], c["role"]))
+
+
+@dataclass
+class _Box:
+    """One container this runtime started, and what it expects of it."""
+
+    info: ComponentInfo
+    container: Any = None
+    expected_exit: bool = False
+
+
+class DockerRuntime(Runtime):
+    name = "docker"
+
+    def __init__(
+        self,
+        run_dir: Path,
+        record: MeshRecord,
+        writer: ConfigWriter,
+        base_image: str | None = None,
+        client: Any | None = None,
+    ) -> None:
+        self.run_dir = run_dir.resolve()
+        self.logs = self.run_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.record = record
+        self.writer = writer
+        self.xds_root = writer.root.resolve()
+        self.base_image = base_image
+        self._client = client
+        self._server: ConfigServer | None = None
+        self._ctx: pods.RunContext | None = None
+        self._boxes: dict[str, _Box] = {}  # by container name
+        self._lock = threading.Lock()
+        self._events: Any = None
+        self._watcher: threading.Thread | None = None
+
+    # --------------------------------------------------------------- engine
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect()
+        return self._client
+
+    def _watch(self) -> None:
+        """Follow the engine's events for this run's containers, so `died()`
+        is a look-up rather than a call per container."""
+        try:
+            for ev in self._events:
+                attrs = ev.get("Actor", {}).get("Attributes", {})
+                with self._lock:
+                    box = self._boxes.get(attrs.get("name", ""))
+                    if box is None:
+                        continue
+                    action = ev.get("Action") or ev.get("status")
+                    if action == "die":
+                        if not box.expected_exit:
+                            box.info.state = "exited"
+                    elif action == "start":
+                        box.info.state = "running"
+                        box.expected_exit = False
+        except Exception:  # noqa: BLE001 - the stream ends with an error when closed
+            return
+
+    def _start_watching(self, run_id: str) -> None:
+        self._events = self.client.events(
+            decode=True,
+            filters={"type": "container", "label": [f"{pods.LABEL_RUN}={run_id}"]},
+        )
+        self._watcher = threading.Thread(target=self._watch, name="docker-events", daemon=True)
+        self._watcher.start()
+
+    def _box(self, spec: dict[str, Any], kind: str, instance: str, log: Path) -> _Box:
+        component = instance if kind == "ingress" else f"{instance}/{kind}"
+        box = _Box(ComponentInfo(component, kind, instance, None, log, state="starting"))
+        with self._lock:
+            self._boxes[spec["name"]] = box
+        return box
+
+    def _run(self, spec: dict[str, Any], box: _Box) -> Any:
+        """Create and start one container (in a worker thread)."""
+        import docker.errors
+
+        try:
+            container = self.client.containers.run(**spec)
+        except docker.errors.APIError as exc:
+            raise MeshError(
+                f"Docker could not start {spec['name']}: {exc.explanation or exc}",
+                component=box.info.name,
+                log=box.info.log,
+            ) from exc
+        container.reload()
+        with self._lock:
+            box.container = container
+            box.info.container = container.short_id
+            box.info.pid = container.attrs.get("State", {}).get("Pid") or None
+            if box.info.state == "starting":
+                box.info.state = "running"
+            self.record.extra.setdefault("containers", {})[box.info.name] = container.short_id
+        return container
+
+    def _ctx_or_raise(self) -> pods.RunContext:
+        if self._ctx is None:
+            raise MeshError("the Docker runtime was not prepared", component="docker")
+        return self._ctx
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def prepare(self, plan: MeshPlan, events: RunEventHandler | None = None) -> MeshPlan:
+        from meshsim.runtime.images import ensure_images
+
+        events = events or RunEventHandler()
+        client = await asyncio.to_thread(lambda: self.client)
+        # Runs of this home without a record (their meshsim died before writing
+        # one, or it was deleted) leave containers nobody else would remove.
+        recorded = {m.run_id for m in all_meshes()} | {self.record.run_id}
+        for name in await asyncio.to_thread(sweep, recorded, client):
+            events.warning(f"removed a leftover of an earlier run: {name}")
+        images = await asyncio.to_thread(ensure_images, client, self.base_image, say=events.step)
+        run_id = self.record.run_id
+        uid_gid = (os.getuid(), os.getgid()) if hasattr(os, "getuid") else None
+        self._server = ConfigServer(self.xds_root, plan.proxies)
+        ctx = pods.RunContext(
+            run_id=run_id,
+            home=home_label(),
+            app_image=images.app,
+            sidecar_image=images.sidecar,
+            logs=self.logs,
+            control_url="",
+            user=uid_gid,
+            tokens={p: self._server.token(p) for p in plan.proxies},
+        )
+        self.record.extra["docker"] = {
+            "network": ctx.network,
+            "app_image": images.app,
+            "sidecar_image": images.sidecar,
+        }
+        self.record.save()
+        self._start_watching(run_id)
+        network = await asyncio.to_thread(lambda: client.networks.create(**pods.network_spec(ctx)))
+        await asyncio.to_thread(network.reload)
+        gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
+        engine_os = (await asyncio.to_thread(client.info)).get("OperatingSystem", "")
+        bind, advertise = pods.control_address(engine_os, gateway)
+        port = await self._server.start(bind)
+        self.writer.on_write = self._server.poke
+        self._ctx = ctx = replace(ctx, control_url=f"http://{advertise}:{port}")
+        self.record.extra["docker"]["control_url"] = ctx.control_url
+        events.step(f"starting {len(plan.instances)} pods on network {ctx.network}")
+
+        async def pod(inst: Instance) -> tuple[str, pods.PodAddress]:
+            spec = pods.pod_spec(ctx, inst)
+            box = self._box(spec, "pod", inst.name, self.logs / f"{inst.name}.app.log")
+            container = await asyncio.to_thread(self._run, spec, box)
+            return inst.name, pods.pod_address(container.attrs, ctx.network)
+
+        addresses = dict(await asyncio.gather(*(pod(i) for i in plan.instances)))
+        self.record.save()
+        return pods.pod_plan(plan, addresses)
+
+    async def start_instance(self, inst: Instance, bootstrap: Path) -> None:
+        ctx = self._ctx_or_raise()
+        sidecar = pods.sidecar_spec(ctx, inst, bootstrap)
+        app = pods.app_spec(ctx, inst)
+        boxes = [
+            (
+                sidecar,
+                self._box(sidecar, "sidecar", inst.name, self.logs / f"{inst.name}.envoy.log"),
+            ),
+            (app, self._box(app, "app", inst.name, self.logs / f"{inst.name}.app.log")),
+        ]
+        await asyncio.gather(*(asyncio.to_thread(self._run, s, b) for s, b in boxes))
+        self.record.save()
+
+    async def start_ingress(self, ingress: Ingress, bootstrap: Path) -> None:
+        ctx = self._ctx_or_raise()
+        spec = pods.ingress_spec(ctx, ingress, bootstrap)
+        box = self._box(spec, "ingress", ingress.name, self.logs / f"{ingress.name}.envoy.log")
+        await asyncio.to_thread(self._run, spec, box)
+        self.record.save()
+
+    # ---------------------------------------------------------------- chaos
+
+    def _app(self, instance: str) -> _Box:
+        ctx = self._ctx_or_raise()
+        box = self._boxes.get(pods.container_name(ctx, instance, "app"))
+        if box is None or box.container is None:
+            raise MeshError(f"no such instance {instance!r}", component="runtime")
+        return box
+
+    async def kill(self, instance: str) -> None:
+        """`docker kill` of the app container; the pod (its IP, its sidecar)
+        stays, so callers are refused at once, as on a cluster."""
+        box = self._app(instance)
+        with self._lock:
+            box.expected_exit = True
+            box.info.state = "killed"
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(box.container.kill)
+
+    async def pause(self, instance: str) -> None:
+        """`docker pause`: the app is frozen (cgroup freezer) and connections to
+        it hang, like SIGSTOP for the local runtime."""
+        box = self._app(instance)
+        await asyncio.to_thread(box.container.pause)
+        box.info.state = "paused"
+
+    async def resume(self, instance: str) -> None:
+        box = self._app(instance)
+        await asyncio.to_thread(box.container.unpause)
+        box.info.state = "running"
+
+    async def restart(self, instance: str) -> None:
+        """`docker restart` of the app container, in the same pod namespace."""
+        box = self._app(instance)
+        with self._lock:
+            box.expected_exit = True  # until the engine reports the new start
+        if box.info.state == "paused":
+            await asyncio.to_thread(box.container.unpause)
+        await asyncio.to_thread(box.container.restart, timeout=0)
+        with self._lock:
+            box.info.state = "running"
+
+    # -------------------------------------------------------------- status
+
+    def components(self) -> list[ComponentInfo]:
+        with self._lock:
+            return [b.info for b in self._boxes.values() if b.info.kind != "pod"]
+
+    def died(self) -> list[ComponentInfo]:
+        with self._lock:
+            return [
+                b.info
+                for b in self._boxes.values()
+                if b.info.state == "exited" and not b.expected_exit
+            ]
+
+    # ---------------------------------------------------------------- stop
+
+    async def detach(self) -> None:
+        """Leave the containers running (`--keep`); stop serving and watching.
+        The agents keep their proxies on the last configuration."""
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self.writer.on_write = None
+            await self._server.stop()
+            self._server = None
+        if self._events is not None:
+            with contextlib.suppress(Exception):
+                self._events.close()
+            self._events = None
+
+    async def stop_all(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            boxes = list(self._boxes.values())
+            for b in boxes:
+                b.expected_exit = True
+        envoys = [b.container for b in boxes if b.container is not None and b.info.kind != "app"]
+        envoys = [c for c in envoys if c.labels.get(pods.LABEL_ROLE) in ("sidecar", "ingress")]
+
+        def graceful(c: Any) -> None:
+            with contextlib.suppress(Exception):
+                c.stop(timeout=min(STOP_GRACE_S, int(timeout)))
+
+        await asyncio.gather(*(asyncio.to_thread(graceful, c) for c in envoys))
+        await self._close()
+        if self._client is not None:
+            await asyncio.to_thread(remove_run, self.record.run_id, self._client)
+        for b in boxes:
+            b.info.state = "exited"

@@ -1,0 +1,296 @@
+"""Pods on Docker, as data: pure functions from the mesh plan to the arguments
+of the Docker API (`client.containers.run(**spec)`), and from the addresses
+Docker gave the pods back to the plan. Nothing here talks to Docker.
+
+A pod is three containers, as on Kubernetes:
+
+- `<instance>-pod`: holds the pod's network namespace and does nothing else
+  (`sleep infinity`, Kubernetes' pause container). It joins the run network,
+  gets the pod's IP and publishes the pod's ports on 127.0.0.1.
+- `<instance>-app`: the sample service, in the pod's namespace
+  (`network_mode: container:<instance>-pod`).
+- `<instance>-sidecar`: the agent and Envoy, in the same namespace.
+
+Why a pause container rather than the sidecar joining the app's namespace:
+a network namespace belongs to the container that created it. Were it the
+app's, a chaos `kill` would take the pod's IP away with the app (callers would
+see connections time out instead of being refused), and a `restart` would give
+the app a new namespace while the sidecar stayed in the old, empty one until it
+was restarted too. With a pause container the app can be killed, paused and
+restarted while the pod's IP and its sidecar stay, as on a cluster.
+
+Inside every pod the ports are the same (Istio's): app 8080, inbound 15006,
+outbound 15001, Envoy admin 15000. Peers address each other by pod IP.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from meshsim.control.plan import Ingress, Instance, MeshPlan
+from meshsim.runtime.agent import TOKEN_ENV
+from meshsim.runtime.local import envoy_argv
+from meshsim.shop import SHOP
+
+APP_PORT = 8080
+INBOUND_PORT = 15006
+OUTBOUND_PORT = 15001
+ADMIN_PORT = 15000
+INGRESS_PORT = 8080
+
+LABEL_RUN = "meshsim.run"
+LABEL_HOME = "meshsim.home"
+LABEL_ROLE = "meshsim.role"  # network | pod | app | sidecar | ingress
+LABEL_INSTANCE = "meshsim.instance"
+
+AGENT = "/usr/local/lib/meshsim/agent.py"  # where the sidecar image has it
+POD_PORTS = {
+    "app": APP_PORT,
+    "inbound": INBOUND_PORT,
+    "outbound": OUTBOUND_PORT,
+    "admin": ADMIN_PORT,
+}
+
+CONTROL_BIND_ENV = "MESHSIM_CONTROL_BIND"
+CONTROL_HOST_ENV = "MESHSIM_CONTROL_HOST"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every container of one run shares."""
+
+    run_id: str
+    home: str  # $MESHSIM_HOME: `down` and leftover cleanup touch only their own home's runs
+    app_image: str
+    sidecar_image: str
+    logs: Path  # the run's log directory (absolute), bind-mounted at the same path
+    control_url: str  # where the agents reach the control plane
+    user: tuple[int, int] | None = None  # run apps and Envoy as this uid:gid
+    tokens: dict[str, str] = field(default_factory=dict)  # proxy -> agent token
+
+    @property
+    def network(self) -> str:
+        return f"meshsim-{self.run_id}"
+
+
+@dataclass(frozen=True)
+class PodAddress:
+    """What Docker gave a pod: its IP on the run network and its published ports."""
+
+    ip: str
+    published: dict[str, int]  # app | inbound | outbound | admin -> host port
+
+
+def labels(ctx: RunContext, role: str, instance: str = "") -> dict[str, str]:
+    out = {LABEL_RUN: ctx.run_id, LABEL_HOME: ctx.home, LABEL_ROLE: role}
+    if instance:
+        out[LABEL_INSTANCE] = instance
+    return out
+
+
+def container_name(ctx: RunContext, instance: str, role: str) -> str:
+    return f"meshsim-{ctx.run_id}-{instance}-{role}"
+
+
+def network_spec(ctx: RunContext) -> dict[str, Any]:
+    return {
+        "name": ctx.network,
+        "driver": "bridge",
+        "labels": labels(ctx, "network"),
+        "check_duplicate": True,
+    }
+
+
+def _logs_volume(ctx: RunContext) -> dict[str, dict[str, str]]:
+    # Same path inside as outside: the access logs the control plane asks
+    # Envoy to write (run_dir/logs/...) land where the report reads them.
+    return {str(ctx.logs): {"bind": str(ctx.logs), "mode": "rw"}}
+
+
+def _user(ctx: RunContext) -> str | None:
+    return f"{ctx.user[0]}:{ctx.user[1]}" if ctx.user else None
+
+
+def pod_spec(ctx: RunContext, inst: Instance) -> dict[str, Any]:
+    """The pause container that owns the pod's network namespace."""
+    return {
+        "image": ctx.app_image,
+        "command": ["sleep", "infinity"],
+        "name": container_name(ctx, inst.name, "pod"),
+        "hostname": inst.name,
+        "detach": True,
+        "network": ctx.network,
+        "ports": {f"{port}/tcp": ("127.0.0.1", None) for port in POD_PORTS.values()},
+        "labels": labels(ctx, "pod", inst.name),
+    }
+
+
+def app_spec(ctx: RunContext, inst: Instance) -> dict[str, Any]:
+    """The app container: `python -m sample_services.<service>` in the pod,
+    its output appended to logs/<instance>.app.log as with the local runtime."""
+    proxy = f"http://{inst.host}:{inst.outbound_port}"
+    spec: dict[str, Any] = {
+        "image": ctx.app_image,
+        "command": [
+            "sh",
+            "-c",
+            'exec "$@" >>"$MESHSIM_LOG" 2>&1',
+            "sh",
+            "python",
+            "-m",
+            SHOP[inst.service].module,
+        ],
+        "name": container_name(ctx, inst.name, "app"),
+        "detach": True,
+        "network_mode": f"container:{container_name(ctx, inst.name, 'pod')}",
+        "environment": {
+            "PORT": str(inst.app_port),
+            "HOST": inst.host,
+            "INSTANCE_NAME": inst.name,
+            "SERVICE_VERSION": inst.version,
+            "HTTP_PROXY": proxy,
+            "http_proxy": proxy,
+            "PYTHONUNBUFFERED": "1",
+            "MESHSIM_LOG": str(ctx.logs / f"{inst.name}.app.log"),
+        },
+        "volumes": _logs_volume(ctx),
+        "labels": labels(ctx, "app", inst.name),
+    }
+    if ctx.user:
+        spec["user"] = _user(ctx)
+    return spec
+
+
+def _agent_command(ctx: RunContext, proxy: str, bootstrap: Path) -> list[str]:
+    cmd = [
+        "--control",
+        ctx.control_url,
+        "--proxy",
+        proxy,
+        "--dir",
+        str(bootstrap.parent),
+        "--log",
+        str(ctx.logs / f"{proxy}.envoy.log"),
+    ]
+    if ctx.user:
+        cmd += ["--uid", str(ctx.user[0]), "--gid", str(ctx.user[1])]
+    return cmd + ["--", *envoy_argv(bootstrap, binary="envoy")]
+
+
+def sidecar_spec(ctx: RunContext, inst: Instance, bootstrap: Path) -> dict[str, Any]:
+    """The sidecar container: the agent fetches the proxy's files into a
+    container-local directory at the same absolute path as on the host (the
+    configuration names its files by that path), then runs Envoy."""
+    return {
+        "image": ctx.sidecar_image,
+        "command": _agent_command(ctx, inst.name, bootstrap),
+        "name": container_name(ctx, inst.name, "sidecar"),
+        "detach": True,
+        "network_mode": f"container:{container_name(ctx, inst.name, 'pod')}",
+        "environment": {TOKEN_ENV: ctx.tokens.get(inst.name, "")},
+        "volumes": _logs_volume(ctx),
+        "labels": labels(ctx, "sidecar", inst.name),
+    }
+
+
+def ingress_spec(ctx: RunContext, ingress: Ingress, bootstrap: Path) -> dict[str, Any]:
+    """The ingress gateway: one Envoy in its own container (as Istio's
+    istio-ingressgateway pod), published on 127.0.0.1 at the plan's port."""
+    return {
+        "image": ctx.sidecar_image,
+        "command": _agent_command(ctx, ingress.name, bootstrap),
+        "name": container_name(ctx, ingress.name, "ingress"),
+        "hostname": ingress.name,
+        "detach": True,
+        "network": ctx.network,
+        "ports": {
+            f"{ingress.port}/tcp": ("127.0.0.1", ingress.published_port),
+            f"{ingress.admin_port}/tcp": ("127.0.0.1", ingress.published_admin_port),
+        },
+        "environment": {TOKEN_ENV: ctx.tokens.get(ingress.name, "")},
+        "volumes": _logs_volume(ctx),
+        "labels": labels(ctx, "ingress", ingress.name),
+    }
+
+
+def pod_address(attrs: dict[str, Any], network: str) -> PodAddress:
+    """A started pause container's IP and published ports, from `docker inspect`."""
+    settings = attrs["NetworkSettings"]
+    ip = settings["Networks"][network]["IPAddress"]
+    ports = settings.get("Ports") or {}
+    published = {}
+    for kind, port in POD_PORTS.items():
+        bindings = ports.get(f"{port}/tcp") or []
+        if bindings:
+            published[kind] = int(bindings[0]["HostPort"])
+    return PodAddress(ip, published)
+
+
+def pod_plan(plan: MeshPlan, pods: dict[str, PodAddress]) -> MeshPlan:
+    """The plan as it runs on Docker: each instance at its pod IP with the
+    pod's fixed ports, reached from the host through its published ports; the
+    ingress listening on 8080 in its container, published at the plan's ports.
+
+    >>> from meshsim.control.plan import build_plan
+    >>> p = build_plan({"user": {"v1": 1}}, 0)
+    >>> pods = {"user-v1-0": PodAddress("172.18.0.2", {"app": 32768, "admin": 32769})}
+    >>> i = pod_plan(p, pods).instance("user-v1-0")
+    >>> (i.host, i.app_port, i.admin_port, i.admin_address)
+    ('172.18.0.2', 8080, 15000, ('127.0.0.1', 32769))
+    """
+    instances = []
+    for inst in plan.instances:
+        pod = pods[inst.name]
+        instances.append(
+            replace(
+                inst,
+                host=pod.ip,
+                app_port=APP_PORT,
+                inbound_port=INBOUND_PORT,
+                outbound_port=OUTBOUND_PORT,
+                admin_port=ADMIN_PORT,
+                published_app_port=pod.published.get("app", 0),
+                published_inbound_port=pod.published.get("inbound", 0),
+                published_outbound_port=pod.published.get("outbound", 0),
+                published_admin_port=pod.published.get("admin", 0),
+            )
+        )
+    g = plan.ingress
+    ingress = replace(
+        g,
+        host="0.0.0.0",
+        port=INGRESS_PORT,
+        admin_port=ADMIN_PORT,
+        published_port=g.published_port or g.port,
+        published_admin_port=g.published_admin_port or g.admin_port,
+    )
+    return MeshPlan(instances, ingress, dict(plan.services))
+
+
+def control_address(
+    engine_os: str, gateway: str, env: Mapping[str, str] | None = None
+) -> tuple[str, str]:
+    """Where the control plane's file server listens, and the host name the
+    agents use to reach it: (bind, advertise).
+
+    - A Linux engine on this machine: the run network's gateway, an address of
+      this host that only containers (and the host) reach.
+    - Docker Desktop (macOS, Windows): containers run in a VM and reach the
+      host's loopback as host.docker.internal, so the server stays on 127.0.0.1.
+    - `$MESHSIM_CONTROL_BIND` / `$MESHSIM_CONTROL_HOST` override either.
+
+    >>> control_address("Debian GNU/Linux 12 (bookworm)", "172.18.0.1", {})
+    ('172.18.0.1', '172.18.0.1')
+    >>> control_address("Docker Desktop", "172.18.0.1", {})
+    ('127.0.0.1', 'host.docker.internal')
+    """
+    given: Mapping[str, str] = os.environ if env is None else env
+    if "docker desktop" in engine_os.lower():
+        bind, advertise = "127.0.0.1", "host.docker.internal"
+    else:
+        bind, advertise = gateway, gateway
+    return given.get(CONTROL_BIND_ENV) or bind, given.get(CONTROL_HOST_ENV) or advertise

@@ -1,0 +1,126 @@
+"""Snapshots every proxy's Envoy stats at phase boundaries and writes edges.json.
+
+The runner calls `begin()` before the first phase and `phase_done(name)` after
+each; the deltas between two snapshots become that phase's edges
+(`meshsim.telemetry.edges`). edges.json is rewritten after every phase, so a
+run cut short keeps the phases it finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from meshsim.control.admin import EnvoyAdmin
+from meshsim.control.envoy import stat_name
+from meshsim.control.plan import MeshPlan
+from meshsim.control.translate import ProxyConfig
+from meshsim.control.writer import atomic_write
+from meshsim.telemetry.edges import EdgeContext, ProxyView, build_edges, proxy_view
+from meshsim.telemetry.envoy_stats import STATS_FILTER, cluster_deltas, fault_deltas
+
+Snapshot = dict[str, dict[str, int]]  # proxy → stat name → value
+
+
+def edge_context(plan: MeshPlan, configs: dict[str, ProxyConfig]) -> EdgeContext:
+    """What the edges need from the plan and the configuration in force."""
+    proxies: dict[str, ProxyView] = {}
+    ingress = configs.get(plan.ingress.name)
+    if ingress is not None:
+        proxies[plan.ingress.name] = proxy_view(
+            plan.ingress.name, plan.ingress.name, None, ingress.routes.values()
+        )
+    for inst in plan.instances:
+        cfg = configs.get(inst.name)
+        routes = [rc for name, rc in cfg.routes.items() if name != "inbound"] if cfg else []
+        proxies[inst.name] = proxy_view(inst.name, inst.service, inst.version, routes)
+    by_address = {(i.host, i.inbound_port): i.version for i in plan.instances}
+    versions: dict[str, str | None] = {}
+    any_config = ingress or next(iter(configs.values()), None)
+    for cluster in any_config.clusters if any_config else []:
+        if not cluster["name"].startswith("outbound|"):
+            continue
+        seen = {by_address.get(address) for address in _endpoints(cluster)}
+        versions[stat_name(cluster["name"])] = seen.pop() if len(seen) == 1 else None
+    return EdgeContext(proxies, versions)
+
+
+def _endpoints(cluster: dict[str, Any]) -> list[tuple[str, int]]:
+    out = []
+    for group in cluster.get("load_assignment", {}).get("endpoints", []):
+        for lb in group.get("lb_endpoints", []):
+            sock = lb["endpoint"]["address"]["socket_address"]
+            out.append((sock["address"], sock["port_value"]))
+    return out
+
+
+class EdgeRecorder:
+    """Turns Envoy stats at phase boundaries into edges.json."""
+
+    def __init__(
+        self,
+        plan: MeshPlan,
+        admin_port: dict[str, int],
+        path: Path,
+        session: aiohttp.ClientSession,
+    ) -> None:
+        self.plan = plan
+        self.admin_port = admin_port
+        self.path = path
+        self.session = session
+        self.phases: dict[str, list[dict[str, Any]]] = {}
+        self.policies: dict[str, dict[str, Any]] = {}
+        self.warnings: list[str] = []
+        self._last: Snapshot = {}
+        self._configs: dict[str, ProxyConfig] = {}
+
+    async def _one(self, proxy: str) -> tuple[str, dict[str, int] | None]:
+        try:
+            admin = EnvoyAdmin(self.session, self.admin_port[proxy])
+            return proxy, await admin.stats(STATS_FILTER)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            return proxy, None
+
+    async def snapshot(self) -> Snapshot:
+        results = await asyncio.gather(*(self._one(p) for p in self.admin_port))
+        return {proxy: stats for proxy, stats in results if stats is not None}
+
+    async def begin(self, configs: dict[str, ProxyConfig]) -> None:
+        """The first snapshot, before the first phase; `configs` are in force now."""
+        self._last = await self.snapshot()
+        self._configs = configs
+
+    async def phase_done(self, phase: str, configs: dict[str, ProxyConfig]) -> list[dict[str, Any]]:
+        """Edges of the phase that just ended; edges.json is rewritten."""
+        now = await self.snapshot()
+        missing = sorted(set(self.admin_port) - (set(now) & set(self._last)))
+        if missing:
+            self.warnings.append(
+                f"phase {phase}: no stats from {', '.join(missing)}; their calls are not counted"
+            )
+        clusters = {p: cluster_deltas(self._last[p], now[p]) for p in now if p in self._last}
+        faults = {p: fault_deltas(self._last[p], now[p]) for p in now if p in self._last}
+        # A fault in force when the phase began still counts until its change took effect.
+        context = edge_context(self.plan, configs)
+        for name, view in edge_context(self.plan, self._configs).proxies.items():
+            if name in context.proxies:
+                merged = {**view.caller_faults, **context.proxies[name].caller_faults}
+                context.proxies[name].caller_faults = merged
+        edges = build_edges(context, clusters, faults)
+        self.phases[phase] = edges
+        self._last, self._configs = now, configs
+        self.write()
+        return edges
+
+    def policy(self, phase: str, **fields: Any) -> None:
+        """Remember how a phase's policy change went (written with the edges)."""
+        self.policies[phase] = fields
+        self.write()
+
+    def write(self) -> None:
+        data = {"phases": self.phases, "policies": self.policies, "warnings": self.warnings}
+        atomic_write(self.path, json.dumps(data, indent=1))

@@ -1,0 +1,223 @@
+"""The Docker runtime for real: scenarios give the local runtime's verdict,
+chaos maps to container actions, nothing is left behind after a run or after
+`kill -9` + `meshsim down`, and the exported compose project serves orders.
+
+Skips, with the reason, when no Docker engine is reachable. In CI `.ci/run`
+starts one and exports MESHSIM_BASE_IMAGE (a base image built locally: no
+registry is reachable there); elsewhere the base is pulled when missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshsim.errors import MeshError
+from meshsim.scenario import load_scenario
+from tests.live.helpers import meshsim, phase_started, start_meshsim, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+REPO = Path(__file__).parents[2]
+PHASES_S = 15.0  # each scenario shortened to about this long, as in test_scenario_library
+# The issue's four; each must pass under Docker as it does locally.
+SCENARIOS = [
+    REPO / "scenarios" / f"{name}.yaml"
+    for name in ("baseline", "canary", "fault-abort", "mtls-migration")
+    if (REPO / "scenarios" / f"{name}.yaml").exists()
+]
+
+CHAOS = """
+name: docker-chaos
+mesh:
+  services:
+    product:
+      versions: {v1: {replicas: 2}}
+load: {users: 6, spawn_rate: 6}
+phases:
+  - name: warm
+    duration: 3s
+    expect: ["error_rate < 1%"]
+  - name: chaos
+    duration: 6s
+    actions:
+      - {kill: product-v1-0, at: 0.2s}
+      - {restart: product-v1-0, at: 2s}
+      - {pause: product-v1-1, at: 3s}
+      - {resume: product-v1-1, at: 4s}
+  - name: after
+    duration: 4s
+    expect: ["error_rate < 1%"]
+"""
+
+LONG = """
+name: long
+load: {users: 4, spawn_rate: 4}
+phases:
+  - {name: first, duration: 2s, expect: ["error_rate < 1%"]}
+  - {name: second, duration: 120s}
+"""
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    from meshsim.runtime.docker import try_connect
+    from meshsim.runtime.images import ensure_images
+
+    client = try_connect()
+    if client is None:
+        pytest.skip("no Docker engine reachable (start one; .ci/run does, see docs/docker.md)")
+    try:
+        ensure_images(client)  # once for the module; later runs find them current
+    except MeshError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no base image for meshsim's images: {exc}")
+    return client
+
+
+def leftovers(client: Any) -> list[str]:
+    """Everything labelled with this test's MESHSIM_HOME."""
+    from meshsim.runtime.docker import home_label
+
+    flt = {"label": [f"meshsim.home={home_label()}"]}
+    return (
+        [c.name for c in client.containers.list(all=True, filters=flt)]
+        + [n.name for n in client.networks.list(filters=flt)]
+        + [v.name for v in client.volumes.list(filters=flt)]
+    )
+
+
+def up(scenario: Path, run_dir: Path, scale: float = 1.0) -> subprocess.CompletedProcess[str]:
+    return meshsim(
+        "up", str(scenario), "--runtime", "docker", "--ingress-port", "0",
+        "--time-scale", f"{scale:.4f}", "--run-dir", str(run_dir), timeout=280,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_scenario_gives_the_same_verdict_as_local(engine: Any, path: Path, tmp_path: Path) -> None:
+    # test_scenario_library runs each of these locally and requires a pass
+    total = sum(p.duration for p in load_scenario(path).phases)
+    result = up(path, tmp_path / "run", min(1.0, PHASES_S / total))
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    failed = [
+        f"{p['name']}: {e['expr']} (observed {e['observed']})"
+        for p in report["phases"]
+        for e in p["expectations"]
+        if not e["passed"]
+    ]
+    assert result.returncode == 0, (failed, result.stdout[-3000:], result.stderr[-2000:])
+    assert report["verdict"] == "pass"
+    assert report["runtime"] == "docker"
+    assert leftovers(engine) == []
+
+
+def test_chaos_kills_restarts_and_pauses_app_containers(engine: Any, tmp_path: Path) -> None:
+    scenario = tmp_path / "chaos.yaml"
+    scenario.write_text(CHAOS)
+    result = up(scenario, tmp_path / "run")
+    assert result.returncode == 0, result.stdout[-3000:]
+    events = [
+        json.loads(line)
+        for line in (tmp_path / "run" / "phases.jsonl").read_text().split("\n")
+        if line
+    ]
+    verbs = [e["verb"] for e in events if e["event"] == "action"]
+    assert verbs == ["kill", "restart", "pause", "resume"]
+    # the restarted app came back in the same pod: same IP, and its sidecar untouched
+    lines = (tmp_path / "run" / "logs" / "product-v1-0.app.log").read_text().splitlines()
+    listening = [line.rsplit(" ", 1)[-1] for line in lines if "listening on" in line]
+    assert len(listening) == 2 and listening[0] == listening[1], lines
+    envoy_log = (tmp_path / "run" / "logs" / "product-v1-0.envoy.log").read_text()
+    assert envoy_log.count("starting envoy") == 1
+    assert leftovers(engine) == []
+
+
+def _inspect_sidecar(client: Any, run_id: str) -> None:
+    """Config reaches Envoy through the agent: no bind mount of the xds tree,
+    the files are in the container, and only the logs directory is shared."""
+    flt = {"label": [f"meshsim.run={run_id}", "meshsim.role=sidecar"]}
+    sidecars = client.containers.list(filters=flt)
+    assert sidecars
+    for c in sidecars:
+        mounts = [m["Destination"] for m in c.attrs["Mounts"]]
+        assert len(mounts) == 1 and mounts[0].endswith("/logs"), mounts
+        proxy = c.labels["meshsim.instance"]
+        code, out = c.exec_run(["sh", "-c", f"ls {mounts[0][:-5]}/xds/{proxy}"])
+        assert code == 0 and b"lds.json" in out and b"cds.json" in out
+
+
+def test_sigkill_then_down_leaves_no_container_network_or_volume(
+    engine: Any, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(LONG)
+    run_dir = tmp_path / "run"
+    proc = start_meshsim(
+        "up", str(scenario), "--runtime", "docker", "--ingress-port", "0", "--run-dir", str(run_dir)
+    )
+    try:
+        wait_for(lambda: phase_started(run_dir, "second"), 180, "the second phase")
+        _inspect_sidecar(engine, run_dir.name)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(leftovers(engine)) >= 4 * 3 + 2  # pods, apps, sidecars, ingress, network
+    status = meshsim("status", "--json")
+    mesh = json.loads(status.stdout)[0]
+    assert mesh["status"] == "abandoned" and mesh["runtime"] == "docker"
+    containers = [c for c in mesh["components"] if c.get("container")]
+    assert {c["kind"] for c in containers} == {"pod", "app", "sidecar", "ingress"}
+    assert all(c["state"] == "running" for c in containers)
+    down = meshsim("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert leftovers(engine) == []
+    assert json.loads(meshsim("status", "--json").stdout) == []
+
+
+def test_exported_compose_project_serves_an_order(engine: Any, tmp_path: Path) -> None:
+    import shutil
+
+    from meshsim.control.plan import free_ports
+
+    if not shutil.which("docker-compose"):
+        pytest.skip("docker-compose is not installed")
+    port = free_ports(1)[0]
+    out = tmp_path / "compose"
+    export = meshsim("export", "compose", str(REPO / "scenarios" / "baseline.yaml"), "-o", str(out),
+                     "--ingress-port", str(port))  # fmt: skip
+    assert export.returncode == 0, export.stdout + export.stderr
+    project = ["docker-compose", "-p", f"meshsim-test-{port}"]
+    subprocess.run([*project, "up", "-d"], cwd=out, check=True, capture_output=True, timeout=120)
+    try:
+        body = json.dumps({"user_id": 1, "items": [{"product_id": 1, "quantity": 1}]}).encode()
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+        def ordered() -> bool:
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/orders", body, {"content-type": "application/json"}
+            )
+            try:
+                with opener.open(req, timeout=5) as resp:
+                    return bool(resp.status == 201)
+            except OSError:
+                return False
+
+        wait_for(ordered, 60, "a first order through the compose project's ingress")
+        time.sleep(1.5)  # Envoy flushes access logs every second
+        assert list((out / "logs").glob("*.inbound.jsonl"))
+    finally:
+        subprocess.run(
+            [*project, "down", "-v", "-t", "1"], cwd=out, capture_output=True, timeout=120
+        )

@@ -1,0 +1,187 @@
+"""The Docker runtime's container specs and plan mapping: pure, no engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meshsim.control.plan import build_plan
+from meshsim.control.state import PolicyState
+from meshsim.control.translate import Paths, compile_mesh
+from meshsim.runtime import pods
+from meshsim.runtime.agent import TOKEN_ENV
+from meshsim.runtime.pods import PodAddress, RunContext
+
+SHOP = {"user": {"v1": 1}, "product": {"v1": 1, "v2": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}
+
+
+def _ctx(tmp_path: Path) -> RunContext:
+    return RunContext(
+        run_id="r1",
+        home="/home/x/.meshsim",
+        app_image="meshsim-app:abc",
+        sidecar_image="meshsim-sidecar:abc",
+        logs=tmp_path / "run" / "logs",
+        control_url="http://172.18.0.1:4000",
+        user=(1000, 1000),
+        tokens={"product-v2-0": "tok-p2", "istio-ingressgateway": "tok-g"},
+    )
+
+
+def _docker_plan() -> tuple:  # type: ignore[type-arg]
+    plan = build_plan(SHOP, 0)
+    pods_ = {
+        inst.name: PodAddress(f"172.18.0.{k + 2}", {"app": 40000 + 4 * k, "inbound": 40001 + 4 * k,
+                                                   "outbound": 40002 + 4 * k, "admin": 40003 + 4 * k})
+        for k, inst in enumerate(plan.instances)
+    }  # fmt: skip
+    return plan, pods.pod_plan(plan, pods_)
+
+
+def _all_specs(tmp_path: Path) -> list[dict]:  # type: ignore[type-arg]
+    ctx = _ctx(tmp_path)
+    _, plan = _docker_plan()
+    specs = [pods.ingress_spec(ctx, plan.ingress, tmp_path / "xds" / "g" / "bootstrap.json")]
+    for inst in plan.instances:
+        boot = tmp_path / "xds" / inst.name / "bootstrap.json"
+        specs += [
+            pods.pod_spec(ctx, inst),
+            pods.app_spec(ctx, inst),
+            pods.sidecar_spec(ctx, inst, boot),
+        ]
+    return specs
+
+
+def test_every_container_and_the_network_carry_the_run_and_home_labels(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    for spec in _all_specs(tmp_path) + [pods.network_spec(ctx)]:
+        assert spec["labels"][pods.LABEL_RUN] == "r1"
+        assert spec["labels"][pods.LABEL_HOME] == "/home/x/.meshsim"
+        assert spec["labels"][pods.LABEL_ROLE] in {"network", "pod", "app", "sidecar", "ingress"}
+
+
+def test_published_ports_bind_loopback_only(tmp_path: Path) -> None:
+    published = [spec["ports"] for spec in _all_specs(tmp_path) if "ports" in spec]
+    assert published
+    for ports in published:
+        for host, _port in ports.values():
+            assert host == "127.0.0.1"
+
+
+def test_app_and_sidecar_share_the_pause_containers_namespace(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    _, plan = _docker_plan()
+    inst = plan.instance("product-v2-0")
+    pod = pods.pod_spec(ctx, inst)
+    app = pods.app_spec(ctx, inst)
+    side = pods.sidecar_spec(ctx, inst, tmp_path / "xds" / inst.name / "bootstrap.json")
+    assert pod["name"] == "meshsim-r1-product-v2-0-pod"
+    assert pod["network"] == ctx.network == "meshsim-r1"
+    assert pod["command"] == ["sleep", "infinity"]
+    for spec in (app, side):
+        assert spec["network_mode"] == f"container:{pod['name']}"
+        assert "ports" not in spec and "network" not in spec
+    # the app reaches the mesh through its sidecar, by the standard proxy variable
+    assert app["environment"]["HTTP_PROXY"] == f"http://{inst.host}:15001"
+    assert app["environment"]["HOST"] == inst.host and app["environment"]["PORT"] == "8080"
+    assert app["user"] == "1000:1000"
+
+
+def test_sidecar_runs_the_agent_then_envoy_on_the_bootstrap(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    _, plan = _docker_plan()
+    inst = plan.instance("product-v2-0")
+    boot = tmp_path / "xds" / inst.name / "bootstrap.json"
+    spec = pods.sidecar_spec(ctx, inst, boot)
+    cmd = spec["command"]
+    split = cmd.index("--")
+    opts = dict(zip(cmd[:split:2], cmd[1:split:2], strict=True))
+    assert opts["--control"] == "http://172.18.0.1:4000"
+    assert opts["--proxy"] == "product-v2-0"
+    assert opts["--dir"] == str(boot.parent)  # same absolute path as on the host
+    assert opts["--uid"] == "1000"
+    assert cmd[split + 1 : split + 4] == ["envoy", "-c", str(boot)]
+    assert spec["environment"][TOKEN_ENV] == "tok-p2"
+    # the run's logs are mounted at the same path, so Envoy's access logs land there
+    logs = str(ctx.logs)
+    assert spec["volumes"] == {logs: {"bind": logs, "mode": "rw"}}
+
+
+def test_pod_plan_gives_fixed_pod_ports_and_keeps_names(tmp_path: Path) -> None:
+    local, plan = _docker_plan()
+    assert [i.name for i in plan.instances] == [i.name for i in local.instances]
+    for k, inst in enumerate(plan.instances):
+        assert (inst.app_port, inst.inbound_port, inst.outbound_port, inst.admin_port) == (
+            8080,
+            15006,
+            15001,
+            15000,
+        )
+        assert inst.host == f"172.18.0.{k + 2}"
+        assert inst.admin_address == ("127.0.0.1", 40003 + 4 * k)
+        assert inst.app_address == ("127.0.0.1", 40000 + 4 * k)
+    g = plan.ingress
+    assert (g.host, g.port, g.admin_port) == ("0.0.0.0", 8080, 15000)
+    assert g.url == f"http://127.0.0.1:{local.ingress.port}"
+    assert plan.admin_address(g.name) == ("127.0.0.1", local.ingress.admin_port)
+
+
+def test_local_plans_are_unchanged_by_the_new_fields() -> None:
+    plan = build_plan(SHOP, 0)
+    inst = plan.instances[0]
+    assert inst.admin_address == ("127.0.0.1", inst.admin_port)
+    assert inst.app_address == (inst.host, inst.app_port)
+    assert plan.ingress.url == f"http://127.0.0.1:{plan.ingress.port}"
+    assert type(plan).from_dict(plan.to_dict()) == plan
+
+
+def test_peers_are_addressed_by_pod_ip_and_listeners_bind_the_pod(tmp_path: Path) -> None:
+    _, plan = _docker_plan()
+    configs = compile_mesh(plan, PolicyState.initial(), Paths(str(tmp_path / "xds")))
+    order = configs["order-v1-0"]
+    product = next(c for c in order.clusters if c["name"].startswith("outbound|80||product"))
+    endpoints = {
+        (lb["endpoint"]["address"]["socket_address"]["address"],
+         lb["endpoint"]["address"]["socket_address"]["port_value"])
+        for group in product["load_assignment"]["endpoints"]
+        for lb in group["lb_endpoints"]
+    }  # fmt: skip
+    wanted = {(i.host, 15006) for i in plan.of_service("product")}
+    assert endpoints == wanted
+    binds = {lst["name"]: lst["address"]["socket_address"] for lst in order.listeners}
+    pod_ip = plan.instance("order-v1-0").host
+    assert binds["virtualInbound"] == {"address": pod_ip, "port_value": 15006}
+    ingress = configs[plan.ingress.name].listeners[0]["address"]["socket_address"]
+    assert ingress == {"address": "0.0.0.0", "port_value": 8080}
+
+
+def test_pod_address_reads_docker_inspect() -> None:
+    attrs = {
+        "NetworkSettings": {
+            "Networks": {"meshsim-r1": {"IPAddress": "172.18.0.9"}},
+            "Ports": {
+                "8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}],
+                "15000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49154"}],
+                "15001/tcp": None,
+            },
+        }
+    }
+    addr = pods.pod_address(attrs, "meshsim-r1")
+    assert addr == PodAddress("172.18.0.9", {"app": 49153, "admin": 49154})
+
+
+@pytest.mark.parametrize(
+    "engine,env,expected",
+    [
+        ("Debian GNU/Linux 12 (bookworm)", {}, ("172.18.0.1", "172.18.0.1")),
+        ("Docker Desktop", {}, ("127.0.0.1", "host.docker.internal")),
+        (
+            "Ubuntu",
+            {pods.CONTROL_BIND_ENV: "0.0.0.0", pods.CONTROL_HOST_ENV: "h"},
+            ("0.0.0.0", "h"),
+        ),
+    ],
+)
+def test_control_address(engine: str, env: dict[str, str], expected: tuple[str, str]) -> None:
+    assert pods.control_address(engine, "172.18.0.1", env) == expected
