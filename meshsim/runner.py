@@ -88,18 +88,19 @@ class Runner:
         return Path("meshsim-runs") / new_run_id(self.scenario.name)
 
     async def run(self) -> RunResult:
-        run_dir = self._run_dir().resolve()
-        run_dir.mkdir(parents=True, exist_ok=True)
         for leftover in clean_leftovers():
             self.events.warning(
                 f"stopped leftovers of an earlier run that was killed: {leftover.run_id}"
             )
-        shutil.copyfile(self.scenario_path, run_dir / "scenario.yaml")
         services = resolve_mesh(self.scenario)
         port = self.options.ingress_port
         if port is None:
             port = self.scenario.mesh.ingress_port
+        # Plan first: a port in use fails here, before a run directory exists.
         plan = build_plan(services, port)
+        run_dir = self._run_dir().resolve()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.scenario_path, run_dir / "scenario.yaml")
         mesh = self.mesh = Mesh(
             plan,
             run_dir,
