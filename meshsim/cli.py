@@ -72,6 +72,15 @@ def up(
     time_scale: Annotated[
         float, typer.Option(help="Multiply every phase duration, e.g. 0.2 for a quick rehearsal.")
     ] = 1.0,
+    telemetry: Annotated[
+        bool | None,
+        typer.Option(
+            "--telemetry/--no-telemetry",
+            help="Metrics scrapes, traces and access logs (default: as the scenario's "
+            "`telemetry` says; MESHSIM_TELEMETRY=off turns them off too).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the mesh, run the scenario's phases under load, write the report, tear down.
 
@@ -84,7 +93,7 @@ def up(
         raise UsageError(f"--runtime {runtime}: expected 'local' or 'docker'")
     if time_scale <= 0:
         raise UsageError("--time-scale must be greater than zero")
-    options = RunOptions(runtime, run_dir, report_dir, keep, ingress_port, time_scale)
+    options = RunOptions(runtime, run_dir, report_dir, keep, ingress_port, time_scale, telemetry)
     with console.ConsoleProgress() as progress:
         result = run(scenario, options, progress)
     if result.report is not None:
@@ -203,6 +212,234 @@ def report(
     raise typer.Exit(rep.exit_code)
 
 
+RunDirArg = Annotated[Path, typer.Argument(help="A run directory from `meshsim up`.")]
+PhaseOpt = Annotated[
+    str | None, typer.Option(help="Only this phase (default: every phase).", show_default=False)
+]
+
+
+def _run_dir(run_dir: Path) -> Path:
+    if not (run_dir / "run.json").exists():
+        raise UsageError(f"{run_dir}: not a meshsim run directory (no run.json)")
+    return run_dir
+
+
+def _check_phase(phase: str | None, known: list[str]) -> None:
+    if phase is not None and phase not in known:
+        raise UsageError(f"--phase {phase}: no such phase; expected one of {', '.join(known)}")
+
+
+@app.command()
+def traces(
+    run_dir: RunDirArg,
+    phase: PhaseOpt = None,
+    limit: Annotated[int, typer.Option(help="Slowest traces listed per phase (0: all).")] = 5,
+    trace: Annotated[
+        str | None,
+        typer.Option(help="Draw this trace (its id, or the start of it).", show_default=False),
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the traces listed (or --trace) as Jaeger JSON to FILE.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """List the slowest traces per phase and draw the slowest as a waterfall.
+
+    Spans come from every sidecar and the ingress (Envoy's Zipkin tracer) through
+    meshsim's collector into RUN_DIR/traces.jsonl. --export writes what Jaeger's
+    UI opens (Search → JSON File).
+
+    Example:  meshsim traces meshsim-runs/20261126-120000-fault-abort-ab12 --phase abort-20
+    """
+    from meshsim import console
+    from meshsim.report import format as fmt
+    from meshsim.telemetry.traces import to_jaeger, traces_by_phase, waterfall
+
+    by_phase = traces_by_phase(_run_dir(run_dir))
+    _check_phase(phase, list(by_phase))
+    if not any(by_phase.values()):
+        raise UsageError(
+            f"{run_dir}: no traces (traces.jsonl is missing or empty: was telemetry off?)"
+        )
+    chosen = []
+    if trace is not None:
+        found = [t for ts in by_phase.values() for t in ts if t.trace_id.startswith(trace.lower())]
+        if not found:
+            raise UsageError(f"--trace {trace}: no such trace in {run_dir}")
+        chosen = found[:1]
+    else:
+        for name, phase_traces in by_phase.items():
+            if phase is not None and name != phase:
+                continue
+            slowest = sorted(phase_traces, key=lambda t: t.duration_ms, reverse=True)
+            slowest = slowest[:limit] if limit > 0 else slowest
+            chosen += slowest
+            console.print_table(
+                f"phase {name}: the {len(slowest)} slowest of {len(phase_traces)} traces",
+                ["trace", "request", "status", "duration", "spans", "services"],
+                [
+                    [
+                        t.trace_id,
+                        t.name,
+                        t.status,
+                        fmt.ms(t.duration_ms),
+                        len(t.spans),
+                        ", ".join(t.services),
+                    ]
+                    for t in slowest
+                ],
+            )
+    if chosen:
+        first = max(chosen, key=lambda t: t.duration_ms) if trace is None else chosen[0]
+        console.print_waterfall(
+            f"trace {first.trace_id}: {first.name} → {first.status}, {fmt.ms(first.duration_ms)}",
+            waterfall(first),
+        )
+    if export is not None:
+        export.write_text(json.dumps(to_jaeger(chosen), indent=1) + "\n")
+        console.print_info(
+            f"wrote {len(chosen)} traces to {export} (Jaeger UI: Search → JSON File)"
+        )
+
+
+@app.command()
+def logs(
+    run_dir: RunDirArg,
+    service: Annotated[
+        str | None,
+        typer.Option(help="Calls from or to this service (or instance).", show_default=False),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Status classes or codes: 5xx, 503, 4xx,200.", show_default=False),
+    ] = None,
+    phase: PhaseOpt = None,
+    flags: Annotated[
+        str | None,
+        typer.Option(
+            help="Envoy response flags, any of: UF, UO, FI, DI, URX, UT, NR, UH, ...",
+            show_default=False,
+        ),
+    ] = None,
+    direction: Annotated[
+        str | None,
+        typer.Option(help="inbound, outbound or ingress (default: all).", show_default=False),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Show at most N entries (0: all).")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """Filter the access logs of every sidecar (inbound, outbound) and the ingress.
+
+    Example:  meshsim logs RUN_DIR --service product --status 5xx --flags FI
+    """
+    from meshsim import console
+    from meshsim.telemetry.accesslog import filter_entries, read_access_logs
+    from meshsim.telemetry.runfiles import phase_windows
+
+    windows = phase_windows(_run_dir(run_dir))
+    _check_phase(phase, [w.name for w in windows])
+    entries = filter_entries(
+        read_access_logs(run_dir),
+        service=service,
+        status=status,
+        phase=phase,
+        flags=flags,
+        direction=direction,
+    )
+    shown = entries[:limit] if limit > 0 else entries
+    if as_json:
+        for e in shown:
+            typer.echo(json.dumps(e.to_dict()))
+        return
+    origin = min((w.start for w in windows), default=shown[0].t if shown else 0.0)
+    console.print_table(
+        f"{len(shown)} of {len(entries)} matching entries",
+        [
+            "t (s)",
+            "phase",
+            "dir",
+            "call",
+            "request",
+            "status",
+            "flags",
+            "ms",
+            "answered by",
+            "trace",
+        ],
+        [
+            [
+                f"{e.t - origin:.3f}",
+                e.phase or "-",
+                e.direction,
+                f"{e.source} → {e.destination}",
+                f"{e.method} {e.path}",
+                e.status,
+                ",".join(e.flags) or "-",
+                e.duration_ms,
+                e.upstream_instance or "-",
+                (e.trace_id or "-")[:16],
+            ]
+            for e in shown
+        ],
+    )
+    if len(shown) < len(entries):
+        console.print_info(f"… {len(entries) - len(shown)} more; --limit 0 shows all")
+
+
+@app.command()
+def graph(
+    run_dir: RunDirArg,
+    phase: Annotated[
+        str | None,
+        typer.Option(
+            help="One phase, or `all` (the phases summed). Default: every phase for text, "
+            "`all` for dot and graphml.",
+            show_default=False,
+        ),
+    ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="text (a tree in the terminal), dot or graphml.")
+    ] = "text",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write to FILE instead of the terminal.")
+    ] = None,
+) -> None:
+    """The service graph: observed traffic against the declared dependencies,
+    coloured by health (green < 1 % errors, orange < 20 %, red above, grey idle).
+
+    Example:  meshsim graph RUN_DIR --format dot -o graph.dot && dot -Tsvg graph.dot > graph.svg
+    """
+    from meshsim import console
+    from meshsim.topology import ALL_PHASES, run_graphs, to_dot, to_graphml
+
+    if format_ not in ("text", "dot", "graphml"):
+        raise UsageError(f"--format {format_}: expected text, dot or graphml")
+    graphs = run_graphs(_run_dir(run_dir))
+    if not graphs:
+        raise UsageError(f"{run_dir}: no edges.json: the run recorded no edges")
+    _check_phase(phase, list(graphs))
+    if format_ == "text" and output is None:
+        for name, sg in graphs.items():
+            if (phase is None and name != ALL_PHASES) or name == phase:
+                console.print_service_graph(f"phase {name}", sg.to_dict())
+        return
+    name = phase or ALL_PHASES
+    sg = graphs[name]
+    text = {
+        "dot": lambda: to_dot(sg, f"meshsim {run_dir.name} {name}"),
+        "graphml": lambda: to_graphml(sg),
+        "text": lambda: json.dumps(sg.to_dict(), indent=1) + "\n",
+    }[format_]()
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        console.print_info(f"wrote {output} (phase {name})")
+
+
 @app.command()
 def config(
     instance: Annotated[
@@ -223,6 +460,39 @@ def config(
     from meshsim.status import proxy_config
 
     typer.echo(proxy_config(instance, kind, run_dir))
+
+
+@app.command()
+def explain(
+    scenario: ScenarioArg,
+    phase: Annotated[
+        str | None,
+        typer.Option(help="Explain only this phase (default: every phase, each as a change)."),
+    ] = None,
+    instance: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this proxy: an instance such as order-v1-0, or istio-ingressgateway."
+        ),
+    ] = None,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Print the Envoy configuration itself, as JSON.")
+    ] = False,
+) -> None:
+    """Say what each Istio resource in force became in Envoy terms: route by
+    route, cluster by cluster, and what each sidecar lets in. Compiles the
+    scenario with the control plane; starts nothing.
+
+    Example:  meshsim explain scenarios/canary.yaml --phase canary-10 --instance order-v1-0
+    """
+    from meshsim import console
+    from meshsim.explain import explain as explain_scenario
+
+    result = explain_scenario(scenario, phase=phase, instance=instance)
+    if raw:
+        typer.echo(json.dumps(result.raw(), indent=1))
+        return
+    console.print_explanation(result.lines())
 
 
 @app.command(name="exec")
@@ -376,7 +646,7 @@ def images_build(
     import time
 
     from meshsim import console
-    from meshsim.runtime.docker import connect
+    from meshsim.runtime.engine import connect
     from meshsim.runtime.images import ensure_images
 
     t0 = time.perf_counter()

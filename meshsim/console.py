@@ -73,6 +73,19 @@ def print_table(
     (console or _console("stdout")).print(table)
 
 
+_EXPLAIN_STYLES = {0: "bold", 1: "bold cyan", 2: "bold"}
+
+
+def print_explanation(lines: Iterable[tuple[int, str]], *, console: Console | None = None) -> None:
+    """`meshsim explain`: (depth, text) lines, headings in bold, two spaces per level."""
+    out = console or _console("stdout")
+    for depth, text in lines:
+        style = _EXPLAIN_STYLES.get(depth, "")
+        if depth == 1 and not text[:1].isupper():
+            style = "dim"  # "changes: ...", "in force: ..." under a phase heading
+        out.print(Text("  " * depth + text, style=style), soft_wrap=True)
+
+
 def _status_style(status: str) -> str:
     return "green" if status == "completed" else "red"
 
@@ -341,3 +354,86 @@ class ConsoleProgress(RunEventHandler):
         self.close()
         took = fmt.seconds(self.clock() - self._run_started)
         self._line(f"run {run.run_id} {status} after {took}", _status_style(status))
+
+
+# ------------------------------------------------------- traces, logs and the graph
+
+_HEALTH_STYLE = {"healthy": "green", "degraded": "yellow", "failing": "red", "idle": "dim"}
+
+
+def print_waterfall(
+    title: str, rows: Sequence[Any], *, width: int = 48, console: Console | None = None
+) -> None:
+    """One trace as a waterfall: a line per span (`meshsim.telemetry.traces.WaterfallRow`),
+    indented by depth, with a bar where it ran; bold bars are on the critical path."""
+    out = console or _console("stdout")
+    total = max((r.offset_ms + r.duration_ms for r in rows), default=0.0) or 1.0
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for name, justify in (("span", "left"), ("", "left"), ("ms", "right"), ("status", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        span = r.span
+        start = int(r.offset_ms / total * width)
+        length = max(1, round(r.duration_ms / total * width))
+        style = "red" if span.error else ("bold cyan" if r.critical else "cyan")
+        bar = Text(" " * start)
+        bar.append("█" * min(length, width - start) if r.critical else "▒" * length, style=style)
+        label = Text("  " * r.depth + ("└ " if r.depth else ""))
+        label.append(span.label, style="bold" if r.critical else "")
+        label.append(f"  {span.name}", style="dim")
+        status = Text(str(span.status or "-"), style="red" if span.error else "")
+        if span.flags not in ("-", ""):
+            status.append(f" {span.flags}", style="yellow")
+        table.add_row(label, bar, f"{r.duration_ms:.2f}", status)
+    out.print(table)
+    out.print(Text("█ on the critical path  ▒ not", style="dim"))
+
+
+def print_service_graph(
+    title: str, graph: dict[str, Any], *, console: Console | None = None
+) -> None:
+    """A phase's service graph (`meshsim.topology.ServiceGraph.to_dict`) as a tree
+    from the ingress, each edge with rps, error rate and p99, coloured by health."""
+    from rich.tree import Tree
+
+    from meshsim.topology import INGRESS, edge_label
+
+    out = console or _console("stdout")
+    nodes = {n["name"]: n for n in graph.get("nodes", [])}
+    edges: dict[str, list[dict[str, Any]]] = {}
+    for e in graph.get("edges", []):
+        edges.setdefault(e["source"], []).append(e)
+
+    def node_text(name: str) -> Text:
+        health = nodes.get(name, {}).get("health", "idle")
+        return Text.assemble(
+            (name, f"bold {_HEALTH_STYLE.get(health, '')}"), (f"  {health}", "dim")
+        )
+
+    def grow(branch: Tree, name: str, seen: set[str]) -> None:
+        for e in edges.get(name, []):
+            style = _HEALTH_STYLE.get(e.get("health", "idle"), "")
+            mark = "" if e.get("declared", True) else "  (not declared)"
+            child = branch.add(
+                Text.assemble(
+                    ("▶ ", style),
+                    node_text(e["destination"]),
+                    (f"   {edge_label(e)}{mark}", style),
+                )
+            )
+            if e["destination"] not in seen:
+                grow(child, e["destination"], seen | {e["destination"]})
+
+    tree = Tree(Text.assemble((f"{title}\n", "bold"), node_text(INGRESS)))
+    grow(tree, INGRESS, {INGRESS})
+    out.print(tree)
+    for key, label in (("missing", "declared, no traffic"), ("unexpected", "not declared")):
+        pairs = graph.get(key) or []
+        if pairs:
+            out.print(
+                Text(f"{label}: " + ", ".join(f"{a} → {b}" for a, b in pairs), style="yellow")
+            )
+    if graph.get("idle"):
+        out.print(Text("idle: " + ", ".join(graph["idle"]), style="dim"))
+    if graph.get("matches"):
+        out.print(Text("✔ the observed graph is the declared one", style="green"))

@@ -7,6 +7,7 @@ shop up and down; it knows nothing about phases or load.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from meshsim.control.ca import DEFAULT_CERT_TTL_S, CertificateAuthority
+from meshsim.control.observe import ZIPKIN_FLUSH_S, Observability
 from meshsim.control.plan import MeshPlan
 from meshsim.control.push import ControlPlane
 from meshsim.control.sds import CertRotator
@@ -26,6 +28,8 @@ from meshsim.events import RunEventHandler
 from meshsim.runtime.base import Runtime
 from meshsim.runtime.limits import check_inotify, watched_sources
 from meshsim.runtime.registry import MeshRecord, process_create_time
+from meshsim.telemetry.collector import SpanCollector
+from meshsim.telemetry.settings import TelemetrySettings
 
 READY_TIMEOUT_S = 30.0
 
@@ -35,6 +39,14 @@ FIRST_ORDER = {"user_id": 1, "items": [{"product_id": 1, "quantity": 1}]}
 def new_run_id(scenario: str) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{scenario}-{uuid.uuid4().hex[:4]}"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def tail(path: Path, lines: int = 8) -> str:
@@ -55,8 +67,12 @@ class Mesh:
         runtime: str = "local",
         run_id: str | None = None,
         cert_ttl: float | None = None,
+        telemetry: TelemetrySettings | None = None,
     ) -> None:
         self.plan = plan
+        # Tracing and access logs; None (as for `meshsim bench`): the Envoy config without them.
+        self.telemetry = telemetry
+        self.collector: SpanCollector | None = None
         self.run_dir = run_dir
         self.run_id = run_id or run_dir.name
         self.writer = ConfigWriter(run_dir / "xds")
@@ -113,6 +129,7 @@ class Mesh:
         events.step("issuing workload certificates and writing Envoy configuration")
         self.certs.issue_all()
         self.certs.start()
+        await self._start_telemetry(events)
         self.control.write_initial()
         check_inotify(self.inotify_needed(), f"a mesh of {len(self.plan.proxies)} Envoys")
         events.step(
@@ -127,6 +144,23 @@ class Mesh:
         self.record.save()
         await self._wait_ready(events)
         return time.perf_counter() - t0
+
+    async def _start_telemetry(self, events: RunEventHandler) -> None:
+        """The span collector first: every proxy's configuration names its port."""
+        t = self.telemetry
+        if t is None or not t.enabled:
+            return
+        collector = None
+        bind, reach = self.runtime.callback_address()
+        if t.tracing and not _is_ip(reach):
+            events.warning(
+                f"tracing is off on the {self.runtime.name} runtime: the proxies reach "
+                f"meshsim as {reach}, and Envoy's collector cluster needs an IP address"
+            )
+        elif t.tracing:
+            self.collector = SpanCollector(self.run_dir / "traces.jsonl", host=bind)
+            collector = (reach, await self.collector.start())
+        self.control.observability = Observability(collector, t.sampling, t.access_logs)
 
     def inotify_needed(self) -> int:
         """Inotify instances the mesh's Envoys will hold: listeners and clusters
@@ -211,6 +245,9 @@ class Mesh:
         )
 
     async def stop(self, keep: bool = False) -> None:
+        if self.collector is not None:
+            # Envoy sends spans in batches, at least every ZIPKIN_FLUSH_S: wait for the last.
+            await asyncio.sleep(ZIPKIN_FLUSH_S + 0.3)
         await self.certs.stop()
         await self.control.close()
         if keep:
@@ -218,8 +255,15 @@ class Mesh:
             self.record.status = "kept"
             self.record.save()
             await self.runtime.detach()
+            await self._stop_collector()
             return
         self.record.status = "stopping"
         self.record.save()
         await self.runtime.stop_all()
+        await self._stop_collector()
         self.record.delete()
+
+    async def _stop_collector(self) -> None:
+        if self.collector is not None:
+            await self.collector.stop()
+            self.collector = None

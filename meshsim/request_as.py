@@ -110,7 +110,8 @@ def request_as(
         )
     plan = plan or running_plan(run_dir)
     inst = pick_instance(plan, who)
-    proxy = f"http://{inst.host}:{inst.outbound_port}"
+    host, port = inst.outbound_address  # published on 127.0.0.1 under Docker
+    proxy = f"http://{host}:{port}"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy}))
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     start = time.perf_counter()

@@ -13,6 +13,7 @@ import contextlib
 import json
 import shutil
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +32,10 @@ from meshsim.mesh import Mesh, new_run_id
 from meshsim.runtime.registry import ProcessRecord, clean_leftovers, process_create_time
 from meshsim.scenario import load_scenario, resolve_mesh
 from meshsim.scenario.model import Phase, Scenario
+from meshsim.telemetry.metrics import FILENAME as METRICS_FILE
+from meshsim.telemetry.metrics import MetricsScraper
 from meshsim.telemetry.recorder import EdgeRecorder
+from meshsim.telemetry.settings import resolve_telemetry
 
 PROGRESS_EVERY_S = 0.5
 EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -45,6 +49,7 @@ class RunOptions:
     keep: bool = False
     ingress_port: int | None = None  # default: the scenario's, else 8080
     time_scale: float = 1.0  # multiply every phase duration (0.2 = five times faster)
+    telemetry: bool | None = None  # False: no metrics, traces, access logs (None: the scenario's)
 
 
 @dataclass
@@ -81,6 +86,26 @@ class Runner:
         self.scenario: Scenario = load_scenario(scenario_path)
         self.interrupted_by: signal.Signals | None = None
         self.mesh: Mesh | None = None
+        self.telemetry = resolve_telemetry(self.scenario.telemetry, cli=options.telemetry)
+        self._metrics: MetricsScraper | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Future[RunResult] | None = None
+
+    def interrupt(self, sig: signal.Signals = signal.SIGINT) -> None:
+        """Stop the run as SIGINT/SIGTERM would (the report covers what ran).
+
+        Safe to call from any thread: a notebook runs the mesh in a worker
+        thread and calls this when its cell is interrupted."""
+        loop, task = self._loop, self._task
+        if loop is None or task is None or loop.is_closed():
+            return
+
+        def cancel() -> None:
+            if self.interrupted_by is None:
+                self.interrupted_by = sig
+                task.cancel()
+
+        loop.call_soon_threadsafe(cancel)
 
     def _run_dir(self) -> Path:
         if self.options.run_dir is not None:
@@ -107,6 +132,7 @@ class Runner:
             scenario=self.scenario.name,
             runtime=self.options.runtime,
             cert_ttl=self.scenario.mesh.cert_ttl,
+            telemetry=self.telemetry,
         )
         info = RunInfo(
             mesh.run_id,
@@ -125,6 +151,7 @@ class Runner:
             "ready_s": None,
             "ingress_url": mesh.ingress_url,
             "time_scale": self.options.time_scale,
+            "telemetry": self.telemetry.to_dict(),
         }
         atomic_write(run_dir / "run.json", json.dumps(meta, indent=1))
         timeline = Timeline(run_dir / "phases.jsonl")
@@ -156,6 +183,8 @@ class Runner:
                 if load is not None:
                     await load.stop()
             mesh.record.processes = [p for p in mesh.record.processes if p.kind != "load"]
+            if self._metrics is not None:
+                await self._metrics.stop()
             with contextlib.suppress(Exception):
                 await self._rollback(mesh, timeline)
             timeline.write("run_end", status=status, **({"error": error} if error else {}))
@@ -211,13 +240,24 @@ class Runner:
 
         tail = RecordTail(mesh.run_dir / "records")
         self._timeline = timeline
+        session = await mesh.control.session()
+        if self.telemetry.metrics:
+            self._metrics = MetricsScraper(
+                {p: mesh.plan.admin_address(p) for p in mesh.plan.proxies},
+                mesh.run_dir / METRICS_FILE,
+                session,
+                self.telemetry.scrape_interval_s,
+            )
         edges = self._edges = EdgeRecorder(
             mesh.plan,
             {p: mesh.control.admin_port(p) for p in mesh.plan.proxies},
             mesh.run_dir / "edges.json",
-            await mesh.control.session(),
+            session,
+            metrics=self._metrics,
         )
         await edges.begin(mesh.control.configs)
+        if self._metrics is not None:
+            self._metrics.start()
         scale = self.options.time_scale
         start = time.monotonic()
         planned_end = start
@@ -412,14 +452,14 @@ async def _main(runner: Runner) -> RunResult:
     task = asyncio.current_task()
     assert task is not None
     inner = asyncio.ensure_future(runner.run())
+    runner._loop, runner._task = loop, inner
 
-    def interrupt(sig: signal.Signals) -> None:
-        if runner.interrupted_by is None:
-            runner.interrupted_by = sig
-            inner.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupt, sig)
+    # Signal handlers can only be installed in the main thread; elsewhere (the
+    # worker thread meshsim.api uses under Jupyter) the caller uses runner.interrupt().
+    in_main = threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGINT, signal.SIGTERM) if in_main else ()
+    for sig in signals:
+        loop.add_signal_handler(sig, runner.interrupt, sig)
     try:
         while True:
             try:
@@ -428,5 +468,5 @@ async def _main(runner: Runner) -> RunResult:
                 if inner.done():
                     raise
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.remove_signal_handler(sig)

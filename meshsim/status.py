@@ -97,7 +97,7 @@ def mesh_status() -> list[dict[str, Any]]:
 def _docker_components(mesh: MeshRecord, plan: MeshPlan | None) -> list[dict[str, Any]]:
     """A Docker mesh's containers (by run label), with the ports published on
     127.0.0.1 and each one's health."""
-    from meshsim.runtime.docker import run_containers
+    from meshsim.runtime.engine import run_containers
 
     comps = []
     for c in run_containers(mesh.run_id):
@@ -116,7 +116,8 @@ def _docker_components(mesh: MeshRecord, plan: MeshPlan | None) -> list[dict[str
             ),
         }
         running = c["state"] == "running"
-        if plan is not None and role in ("pod", "app", "sidecar"):
+        known = plan is not None and instance in {i.name for i in plan.instances}
+        if plan is not None and known and role in ("pod", "app", "sidecar"):
             inst = plan.instance(instance)
             comp.update(
                 pod_ip=inst.host,
@@ -146,19 +147,21 @@ def stop_all_meshes(timeout: float = 5.0) -> list[tuple[str, list[str]]]:
     meshsim made under this $MESHSIM_HOME without a record is removed too."""
     stopped = []
     for mesh in all_meshes():
-        if mesh.owner_alive() and mesh.owner_pid != os.getpid():
+        # A kept mesh's run is over: its owner may be a live notebook kernel
+        # (meshsim.run(..., keep=True)) that must not be signalled.
+        if not mesh.keep and mesh.owner_alive() and mesh.owner_pid != os.getpid():
             os.kill(mesh.owner_pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout + 5
             while mesh.path.exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
         names = terminate(mesh.processes, timeout)
         if mesh.runtime == "docker":
-            from meshsim.runtime.docker import remove_run
+            from meshsim.runtime.engine import remove_run
 
             names += remove_run(mesh.run_id)
         mesh.delete()
         stopped.append((mesh.run_id, names))
-    from meshsim.runtime.docker import sweep
+    from meshsim.runtime.engine import sweep
 
     orphans = sweep()  # containers and networks of runs that have no record any more
     if orphans:

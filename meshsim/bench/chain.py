@@ -125,6 +125,10 @@ class ChainResult:
     wirings: list[ChainWiring]
     ratio: float | None  # mesh / no-sidecar
     cost: list[ChainCost] = field(default_factory=list)
+    # CPU per order of the no-sidecar apps over the mesh's apps and Envoys: the
+    # throughput ratio to expect where CPU is the limit; steadier than the search
+    # on a shared machine
+    cpu_ratio: float | None = None
 
     def wiring(self, name: str) -> ChainWiring:
         return next(w for w in self.wirings if w.wiring == name)
@@ -233,7 +237,23 @@ async def measure_chain(ctx: BenchContext) -> ChainResult:
         searches, c.chain_max_error_rate, c.chain_max_p99_ms, c.chain_segment_s
     )
     result.cost = cost
+    result.cpu_ratio = cpu_ratio(cost)
     return result
+
+
+SERVING = ("app", "sidecar", "ingress")
+
+
+def cpu_ratio(cost: list[ChainCost]) -> float | None:
+    """No-sidecar CPU per order over the mesh's, counting only the serving processes.
+
+    >>> cpu_ratio([ChainCost("mesh", 200, {"app": 3, "sidecar": 2.5, "ingress": 0.5}, 5),
+    ...            ChainCost("no-sidecar", 200, {"app": 3, "generator": 1}, 4)])
+    0.5
+    """
+    by = {c.wiring: sum(v for k, v in c.cpu_ms_per_order.items() if k in SERVING) for c in cost}
+    mesh, plain = by.get("mesh"), by.get("no-sidecar")
+    return round(plain / mesh, 3) if mesh and plain is not None else None
 
 
 def summarize_chain(

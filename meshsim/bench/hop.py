@@ -230,8 +230,3 @@ def _describe(name: str) -> str:
         "plaintext": "client → sidecar → sidecar → app (plaintext)",
         "mtls": "client → sidecar → sidecar → app (mTLS)",
     }[name]
-
-
-def median_added(variant: HopVariant, p: str) -> float:
-    values = variant.rounds_added_ms.get(p, [])
-    return round(statistics.median(values), 3) if values else 0.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -71,11 +72,12 @@ class MemoryResult:
 
 def _anon_mb(pid: int) -> float | None:
     try:
-        for line in open(f"/proc/{pid}/status"):  # noqa: SIM115 - short read
-            if line.startswith("RssAnon:"):
-                return round(int(line.split()[1]) / 1024, 1)
+        text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
+    for line in text.splitlines():
+        if line.startswith("RssAnon:"):
+            return round(int(line.split()[1]) / 1024, 1)
     return None
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from meshsim.bench.chain import ChainResult, measure_chain
@@ -68,11 +69,12 @@ def _envoy_version() -> str:
 
 def _cpu_model() -> str:
     try:
-        for line in open("/proc/cpuinfo"):  # noqa: SIM115 - short read
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
+        text = ""
+    for line in text.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
 
 

@@ -86,9 +86,10 @@ def cost_table(result: BenchResult) -> Table | None:
             + [_ms(ours)]
         )
     rate = chain.cost[0].rate
+    ratio = "–" if chain.cpu_ratio is None else f"{chain.cpu_ratio:.0%}"
     title = (
         f"CPU per order at {rate:g} rps, ms (other = everything else on the machine, "
-        "shared with other work)"
+        f"shared with other work); no-sidecar / mesh, apps and Envoys only = {ratio}"
     )
     return title, ["wiring", "p50 ms", *kinds, "total (ours)"], rows
 
@@ -134,7 +135,7 @@ def propagation_table(result: BenchResult) -> Table | None:
     prop = result.propagation
     if prop is None:
         return None
-    f, a = prop.first_ms, prop.acked_ms
+    f, a, e = prop.first_ms, prop.acked_ms, prop.from_file_ms
     rows = [
         [
             str(len(prop.trials)),
@@ -142,6 +143,7 @@ def propagation_table(result: BenchResult) -> Table | None:
             _ms(f.get("p90")),
             _ms(f.get("p99")),
             _ms(f.get("max")),
+            _ms(e.get("median")),
             _ms(a.get("median")),
             f"{prop.requests:,}",
             str(prop.failed),
@@ -153,6 +155,7 @@ def propagation_table(result: BenchResult) -> Table | None:
         "p90 ms",
         "p99 ms",
         "max ms",
+        "from file rename (median) ms",
         "push acked (median) ms",
         "requests",
         "failed",

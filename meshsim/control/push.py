@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from meshsim.control.admin import EnvoyAdmin
+from meshsim.control.observe import Observability, bootstrap_fields
 from meshsim.control.plan import MeshPlan
 from meshsim.control.state import PolicyState
 from meshsim.control.translate import ProxyConfig, compile_mesh
@@ -52,6 +53,8 @@ class ControlPlane:
         self.writer = writer
         self.state = state or PolicyState.initial()
         self.configs: dict[str, ProxyConfig] = {}
+        # Tracing and access logs (meshsim.control.observe); None: off. Set before write_initial.
+        self.observability: Observability | None = None
         self._session: aiohttp.ClientSession | None = None
 
     def admin_port(self, proxy: str) -> int:
@@ -60,7 +63,9 @@ class ControlPlane:
         return self.plan.admin_address(proxy)[1]
 
     def compile(self) -> dict[str, ProxyConfig]:
-        return compile_mesh(self.plan, self.state, self.writer.paths)
+        return compile_mesh(
+            self.plan, self.state, self.writer.paths, observability=self.observability
+        )
 
     def write_initial(self) -> dict[str, ProxyConfig]:
         """Write every proxy's files and bootstrap before any Envoy starts."""
@@ -72,7 +77,8 @@ class ControlPlane:
             else:
                 inst = self.plan.instance(name)
                 service, host, port = inst.service, inst.host, inst.admin_port
-            self.writer.write_bootstrap(name, port, service, admin_host=host)
+            extra = bootstrap_fields(self.observability) if self.observability else None
+            self.writer.write_bootstrap(name, port, service, admin_host=host, extra=extra)
         return self.configs
 
     async def session(self) -> aiohttp.ClientSession:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshsim.control import advice, traffic
 from meshsim.control import envoy as e
@@ -21,6 +21,9 @@ from meshsim.control.istio import (
 from meshsim.control.plan import Instance, MeshPlan
 from meshsim.control.state import PolicyState
 from meshsim.shop import NAMESPACE, SERVICE_PORT, fqdn
+
+if TYPE_CHECKING:
+    from meshsim.control.observe import Observability
 
 # Istio's default retry policy for HTTP routes without `retries` (see traffic.py).
 ISTIO_DEFAULT_RETRY_ON = traffic.ISTIO_DEFAULT_RETRY_ON
@@ -55,7 +58,15 @@ class Paths:
         return f"{self.root}/{proxy}/{kind}.json"
 
 
-def compile_mesh(plan: MeshPlan, state: PolicyState, paths: Paths) -> dict[str, ProxyConfig]:
+def compile_mesh(
+    plan: MeshPlan,
+    state: PolicyState,
+    paths: Paths,
+    *,
+    observability: Observability | None = None,
+) -> dict[str, ProxyConfig]:
+    """Every proxy's configuration; `observability` adds tracing and access
+    logs (meshsim.control.observe), None leaves them out."""
     clusters, warnings = _outbound_clusters(plan, state)
     warnings += advice.gotcha_warnings(plan, state)
     out: dict[str, ProxyConfig] = {}
@@ -87,6 +98,10 @@ def compile_mesh(plan: MeshPlan, state: PolicyState, paths: Paths) -> dict[str, 
     from meshsim.control.security import secure_mesh
 
     secure_mesh(plan, state, paths, out)
+    if observability is not None:
+        from meshsim.control.observe import observe_mesh
+
+        observe_mesh(plan, paths, out, observability)
     return out
 
 

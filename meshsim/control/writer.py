@@ -56,7 +56,9 @@ class ConfigWriter:
         return Path(self.paths.file(proxy, kind))
 
     def _write(self, proxy: str, kind: str, resources: list[dict[str, Any]]) -> bool:
-        body = dumps(resources)
+        # Every file of every proxy is compared on every push: compact JSON runs in
+        # json's C encoder, ~8x faster than the indented form (pure Python) the file gets.
+        body = json.dumps(resources, separators=(",", ":"))
         if self._written.get((proxy, kind)) == body:
             return False
         self._version += 1
@@ -93,7 +95,10 @@ class ConfigWriter:
         service: str,
         log_level: str = "warning",
         admin_host: str = "127.0.0.1",
+        extra: dict[str, Any] | None = None,
     ) -> Path:
+        """Write `xds/<proxy>/bootstrap.json`; `extra` adds top-level keys
+        (meshsim.control.observe.bootstrap_fields)."""
         path = self.root / proxy / "bootstrap.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         d = self.paths.dir(proxy)
@@ -109,6 +114,7 @@ class ConfigWriter:
                 "cds_config": e.path_source(self.paths.file(proxy, KIND_CDS), d),
             },
         }
+        bootstrap.update(extra or {})
         atomic_write(path, dumps(bootstrap))
         return path
 

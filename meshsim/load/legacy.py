@@ -77,7 +77,8 @@ class LegacyCaller:
             fh.write(json.dumps(record, separators=(",", ":")) + "\n")
 
     async def _one(self, session: aiohttp.ClientSession, target: Instance) -> None:
-        url = f"http://{target.host}:{target.inbound_port}{self.client.path}"
+        host, port = target.inbound_address  # published on 127.0.0.1 under Docker
+        url = f"http://{host}:{port}{self.client.path}"
         t = time.time()
         start = time.perf_counter()
         try:

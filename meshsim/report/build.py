@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshsim.report.expectations import evaluate, result
 from meshsim.report.inputs import RunInputs, read_run_dir
@@ -18,6 +18,9 @@ from meshsim.report.windows import PhaseWindow, Timeline, assign_to_phases, buil
 from meshsim.scenario.expect import parse_expectation
 from meshsim.scenario.loader import load_scenario
 from meshsim.scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from meshsim.telemetry.traces import Trace
 
 
 def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
@@ -39,6 +42,7 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
     ran = [w for _, w, _ in windows if w is not None]
     buckets = dict(zip((id(w) for w in ran), assign_to_phases(inputs.requests, ran), strict=True))
 
+    observed = _Observed(inputs.run_dir, ran)
     phases: list[PhaseReport] = []
     for index, (name, window, expect) in enumerate(windows):
         if window is None:
@@ -60,6 +64,8 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
                 edges=list(edges or []),
                 policy=inputs.policies.get(window.name),
                 expectations=[_evaluate(text, stats, edges, window.duration_s) for text in expect],
+                graph=observed.graph(edges),
+                critical_path=observed.critical_path(window),
             )
         )
 
@@ -82,6 +88,44 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
         run_dir=str(inputs.run_dir),
         warnings=_warnings(inputs, timeline),
     )
+
+
+class _Observed:
+    """What the proxies saw, per phase: the service graph from the edges and
+    the critical path of the slowest traces (traces.jsonl), if there are any."""
+
+    def __init__(self, run_dir: Path, windows: list[PhaseWindow]) -> None:
+        # imported here: the telemetry readers use the report's phase windows
+        from meshsim.telemetry.runfiles import read_plan
+        from meshsim.telemetry.traces import FILENAME, assemble, read_spans
+        from meshsim.topology import declared_graph
+
+        plan = read_plan(run_dir)
+        self.declared = declared_graph(list(plan.services) if plan and plan.services else None)
+        self.traces: dict[int, list[Trace]] = {}
+        spans = read_spans(run_dir / FILENAME)
+        if spans:
+            for trace in assemble(spans):
+                t = trace.start_us / 1e6
+                for window in windows:
+                    if window.start <= t < window.end:
+                        self.traces.setdefault(id(window), []).append(trace)
+                        break
+
+    def graph(self, edges: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+        from meshsim.topology import service_graph
+
+        if edges is None:
+            return None
+        return service_graph(edges, self.declared).to_dict()
+
+    def critical_path(self, window: PhaseWindow) -> dict[str, Any] | None:
+        traces = self.traces.get(id(window))
+        from meshsim.telemetry.traces import critical_path_summary
+
+        if not traces:
+            return None
+        return {"traced": len(traces), **critical_path_summary(traces)}
 
 
 def _match_windows(

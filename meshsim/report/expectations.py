@@ -12,7 +12,9 @@ Where the numbers come from, by scope:
   the service carry a `destination_version`, else from the records' serving
   instance and upstreams; other metrics from the requests that version served
   itself as the entry service.
-- edge(a->b): edges.json only; without it, "no edge data".
+- edge(a->b): edges.json only; without it, "no edge data". Latencies come
+  from the caller's sidecar (Envoy's `upstream_rq_time` histograms, merged
+  over the destination's versions); they need telemetry on.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from meshsim.report.model import ExpectationResult
 from meshsim.report.stats import LATENCY_KEYS, PhaseStats, Traffic
 from meshsim.scenario.expect import Expectation
+from meshsim.telemetry.prometheus import Buckets
 
 NO_EDGE_DATA = "no edge data"
 _Observation = tuple[float | None, str | None]
@@ -158,7 +161,27 @@ def _edge(
         value = latencies[0].get(metric)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value), None
+    merged = _edge_histogram(matching)
+    if merged is not None and metric in _QUANTILES:
+        return merged.quantile(_QUANTILES[metric]), None
+    if merged is not None and metric == "mean":
+        return merged.mean(), None
+    if merged is not None and metric == "max":
+        return None, "Envoy's histograms give percentiles, not the maximum"
     return None, f"edge data has no {metric} for {target}"
+
+
+_QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
+
+
+def _edge_histogram(edges: Sequence[dict[str, Any]]) -> Buckets | None:
+    """The latency histograms of several edges (one per version) merged."""
+    merged: Buckets | None = None
+    for edge in edges:
+        buckets = Buckets.from_json(edge.get("latency_histogram"))
+        if buckets is not None:
+            merged = buckets if merged is None else merged.merge(buckets)
+    return merged if merged is not None and merged.count else None
 
 
 def _int(value: Any) -> int:

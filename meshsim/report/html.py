@@ -13,6 +13,7 @@ from pathlib import Path
 
 from meshsim import __version__
 from meshsim.report import format as fmt
+from meshsim.report.graph_svg import graph_svg
 from meshsim.report.model import PASS, PhaseReport, Report
 from meshsim.report.stats import Traffic
 from meshsim.report.svg import Band, Series, line_chart
@@ -47,6 +48,7 @@ code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 details > summary { cursor: pointer; font-weight: 600; font-size: 15px; padding: 6px 0; }
 figure { margin: 6px 0 14px; } figcaption { font-weight: 600; margin-bottom: 2px; }
 svg.chart { width: 100%; height: auto; display: block; }
+svg.graph { max-width: 760px; }
 footer { color: var(--muted); font-size: 12px; margin: 18px 0; text-align: center; }
 """
 
@@ -198,21 +200,130 @@ def _phase_details(phase: PhaseReport) -> str:
     if served_rows:
         table = _table(["service", "version", "requests", "share"], served_rows, [2, 3])
         parts.append(f"<h3>Served by version</h3>{table}")
+    if phase.graph:
+        parts.append(
+            "<h3>Service graph</h3>"
+            f"<figure>{graph_svg(phase.graph)}{_graph_note(phase.graph)}</figure>"
+        )
     if phase.edges:
         edge_rows = [
             [
                 escape(f"{e.get('source', '?')} → {e.get('destination', '?')}"),
+                escape(str(e.get("destination_version") or "")),
                 escape(fmt.number(_num(e.get("requests")))),
+                escape(fmt.number(_num(e.get("rps")))),
                 escape(fmt.number(_num(e.get("errors")))),
+                escape(fmt.percent(_num(e.get("error_rate")))),
+                escape(fmt.ms(_latency(e, "p50"))),
+                escape(fmt.ms(_latency(e, "p99"))),
                 escape(fmt.number(_num(e.get("retries")))),
+                escape(_edge_events(e)),
             ]
             for e in phase.edges
         ]
-        table = _table(["edge", "requests", "errors", "retries"], edge_rows, [1, 2, 3])
-        parts.append(f"<h3>Edges</h3>{table}")
+        table = _table(
+            ["edge", "version", "requests", "rps", "errors", "error rate", "p50", "p99",
+             "retries", "events"],
+            edge_rows,
+            range(2, 9),
+        )  # fmt: skip
+        parts.append(
+            f"<h3>Edges</h3>{table}"
+            '<p class="note">from the callers\' sidecars (Envoy counters); latency is '
+            "Envoy's upstream_rq_time, estimated from its histogram buckets</p>"
+        )
+    if phase.critical_path:
+        parts.append(_critical_path(phase.critical_path))
     is_open = " open" if not phase.passed else ""
     title = f"{phase.name} · {phase.status.replace('_', ' ')} · {fmt.seconds(phase.duration_s)}"
     return f"<details{is_open}><summary>{escape(title)}</summary>{''.join(parts)}</details>"
+
+
+def _latency(edge: dict[str, object], key: str) -> float | None:
+    latency = edge.get("latency_ms")
+    return _num(latency.get(key)) if isinstance(latency, dict) else None
+
+
+_EVENTS = (
+    ("timeouts", "timeouts"),
+    ("pending_overflow", "overflows"),
+    ("ejections", "ejections"),
+    ("faults_aborted", "faults aborted"),
+    ("faults_delayed", "faults delayed"),
+    ("denied", "denied"),
+    ("mirrored", "mirrored"),
+)
+
+
+def _edge_events(edge: dict[str, object]) -> str:
+    return ", ".join(
+        f"{label} {fmt.number(_num(edge.get(key)))}"
+        for key, label in _EVENTS
+        if _num(edge.get(key))
+    )
+
+
+def _graph_note(graph: dict[str, object]) -> str:
+    notes = []
+    for key, label in (("missing", "declared, no traffic"), ("unexpected", "not declared")):
+        pairs = graph.get(key)
+        if isinstance(pairs, list) and pairs:
+            notes.append(f"{label}: " + ", ".join(f"{a} → {b}" for a, b in pairs))
+    idle = graph.get("idle")
+    if isinstance(idle, list) and idle:
+        notes.append("idle: " + ", ".join(str(n) for n in idle))
+    if not notes:
+        notes.append("the observed graph is the declared one")
+    return f'<figcaption class="note">{escape("; ".join(notes))}</figcaption>'
+
+
+def _critical_path(summary: dict[str, object]) -> str:
+    by_service = summary.get("by_service")
+    slowest = summary.get("slowest")
+    if not isinstance(by_service, list) or not isinstance(slowest, list):
+        return ""
+    rows = []
+    for entry in by_service:
+        share = _num(entry.get("share"))
+        bar = (
+            f'<span style="display:inline-block;height:9px;width:{(share or 0) * 160:.0f}px;'
+            'background:#2563eb;border-radius:2px"></span>'
+        )
+        rows.append(
+            [
+                escape(str(entry.get("service"))),
+                escape(fmt.ms(_num(entry.get("self_ms")))),
+                escape(fmt.percent(share)),
+                bar,
+            ]
+        )
+    table = _table(["service", "self time", "share", ""], rows, [1, 2])
+    trace_rows = []
+    for t in slowest:
+        path = " | ".join(
+            f"{step.get('label')} {fmt.ms(_num(step.get('self_ms')))}"
+            for step in t.get("critical_path", [])
+            if _num(step.get("self_ms"))
+        )
+        trace_rows.append(
+            [
+                f"<code>{escape(str(t.get('trace_id', ''))[:16])}</code>",
+                escape(str(t.get("name"))),
+                escape(str(t.get("status"))),
+                escape(fmt.ms(_num(t.get("duration_ms")))),
+                f'<span class="note">{escape(path)}</span>',
+            ]
+        )
+    traces = _table(["trace", "request", "status", "duration", "critical path"], trace_rows, [3])
+    n = summary.get("analysed")
+    traced = summary.get("traced")
+    return (
+        f"<h3>Where the time went: the {n} slowest of {traced} traces</h3>"
+        '<p class="note">self time of each service on the critical path (the chain of '
+        "spans that decided each request's duration), summed; "
+        "<code>meshsim traces RUN_DIR</code> draws any of them</p>"
+        f"{table}{traces}"
+    )
 
 
 def _named_traffic(by_name: dict[str, Traffic], kind: str) -> str:

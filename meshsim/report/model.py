@@ -68,6 +68,10 @@ class PhaseReport:
     # the phase's policy change, if any: {resources, took_s, effective_s}
     policy: dict[str, Any] | None = None
     expectations: list[ExpectationResult] = field(default_factory=list)
+    # the service graph, declared vs observed (meshsim.topology); None without edges
+    graph: dict[str, Any] | None = None
+    # where the time went on the slowest traces (meshsim.telemetry.traces); None without spans
+    critical_path: dict[str, Any] | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -102,6 +106,8 @@ class PhaseReport:
             "errors": [{"error": e, "count": n} for e, n in stats.errors] if stats else [],
             "edges": self.edges,
             "policy": self.policy,
+            "graph": self.graph,
+            "critical_path": self.critical_path,
             "expectations": [e.to_dict() for e in self.expectations],
         }
 

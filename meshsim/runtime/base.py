@@ -37,6 +37,12 @@ class Runtime(ABC):
         here; the local runtime keeps the plan as it is."""
         return plan
 
+    def callback_address(self) -> tuple[str, str]:
+        """Where a server in meshsim's own process (the span collector) must
+        listen for the proxies to reach it, and the address they use: (bind,
+        reach). Loopback for local processes; the Docker runtime's differs."""
+        return ("127.0.0.1", "127.0.0.1")
+
     async def detach(self) -> None:
         """Let go of a mesh that stays running (`--keep`) without stopping it."""
         return None

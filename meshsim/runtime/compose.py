@@ -43,6 +43,13 @@ from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
 from meshsim.control.writer import dumps
 from meshsim.errors import UsageError
 from meshsim.runtime import pods
+from meshsim.runtime.dashboards import (
+    DASHBOARD_FILE,
+    SHIPPED_DASHBOARD,
+    dashboard_json,
+    grafana_files,
+    prometheus_config,
+)
 from meshsim.runtime.images import APP_REPO, SIDECAR_REPO
 from meshsim.scenario import load_scenario, resolve_mesh
 from meshsim.shop import SHOP
@@ -273,7 +280,7 @@ def compose_file(
         },
         "volumes": [
             "./observability/grafana/provisioning:/etc/grafana/provisioning:ro",
-            "./observability/grafana/dashboards:/var/lib/grafana/dashboards:ro",
+            "./grafana:/var/lib/grafana/dashboards:ro",
         ],
         "ports": ["127.0.0.1:3000:3000"],
         "depends_on": ["prometheus"],
@@ -285,20 +292,6 @@ def compose_file(
         "ports": ["127.0.0.1:16686:16686"],
     }
     return {"services": services}
-
-
-def prometheus_config(plan: MeshPlan) -> dict[str, Any]:
-    targets = [f"{p}:{pods.ADMIN_PORT}" for p in plan.proxies]
-    return {
-        "global": {"scrape_interval": "5s"},
-        "scrape_configs": [
-            {
-                "job_name": "envoy",
-                "metrics_path": "/stats/prometheus",
-                "static_configs": [{"targets": targets}],
-            }
-        ],
-    }
 
 
 def export_compose(
@@ -353,85 +346,7 @@ def export_compose(
     write(obs / "prometheus.yml", yaml.safe_dump(prometheus_config(plan), sort_keys=False))
     for name, text in grafana_files().items():
         write(obs / "grafana" / name, text)
+    board = out / DASHBOARD_FILE
+    if board.resolve() != SHIPPED_DASHBOARD:  # exporting into compose/ itself: it is there
+        write(board, dashboard_json())
     return written
-
-
-# ------------------------------------------------------------------ Grafana
-
-_CLUSTER = 'envoy_cluster_name=~"outbound.*"'
-_PANELS = [
-    (
-        "Requests per second, by destination cluster",
-        f"sum by (envoy_cluster_name) (rate(envoy_cluster_upstream_rq_total{{{_CLUSTER}}}[1m]))",
-        "reqps",
-    ),
-    (
-        "5xx per second, by destination cluster",
-        "sum by (envoy_cluster_name) (rate(envoy_cluster_upstream_rq_xx"
-        f'{{{_CLUSTER},envoy_response_code_class="5"}}[1m]))',
-        "reqps",
-    ),
-    (
-        "p99 latency, by destination cluster",
-        "histogram_quantile(0.99, sum by (envoy_cluster_name, le) "
-        f"(rate(envoy_cluster_upstream_rq_time_bucket{{{_CLUSTER}}}[1m])))",
-        "ms",
-    ),
-    (
-        "Retries per second, by destination cluster",
-        f"sum by (envoy_cluster_name) (rate(envoy_cluster_upstream_rq_retry{{{_CLUSTER}}}[1m]))",
-        "reqps",
-    ),
-]
-
-
-def dashboard() -> dict[str, Any]:
-    """The golden signals per destination, from the sidecars' own counters."""
-    panels = []
-    for k, (title, expr, unit) in enumerate(_PANELS):
-        panels.append(
-            {
-                "id": k + 1,
-                "type": "timeseries",
-                "title": title,
-                "datasource": {"type": "prometheus", "uid": "prometheus"},
-                "gridPos": {"x": 12 * (k % 2), "y": 8 * (k // 2), "w": 12, "h": 8},
-                "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-                "targets": [{"expr": expr, "legendFormat": "{{envoy_cluster_name}}", "refId": "A"}],
-            }
-        )
-    return {
-        "uid": "meshsim-golden-signals",
-        "title": "meshsim: golden signals",
-        "schemaVersion": 39,
-        "time": {"from": "now-15m", "to": "now"},
-        "refresh": "5s",
-        "panels": panels,
-    }
-
-
-def grafana_files() -> dict[str, str]:
-    datasource = {
-        "apiVersion": 1,
-        "datasources": [
-            {
-                "name": "Prometheus",
-                "uid": "prometheus",
-                "type": "prometheus",
-                "url": "http://prometheus:9090",
-                "isDefault": True,
-            },
-            {"name": "Jaeger", "uid": "jaeger", "type": "jaeger", "url": "http://jaeger:16686"},
-        ],
-    }
-    provider = {
-        "apiVersion": 1,
-        "providers": [
-            {"name": "meshsim", "type": "file", "options": {"path": "/var/lib/grafana/dashboards"}}
-        ],
-    }
-    return {
-        "provisioning/datasources/meshsim.yml": yaml.safe_dump(datasource, sort_keys=False),
-        "provisioning/dashboards/meshsim.yml": yaml.safe_dump(provider, sort_keys=False),
-        "dashboards/meshsim.json": json.dumps(dashboard(), indent=2) + "\n",
-    }

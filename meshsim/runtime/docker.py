@@ -10,7 +10,7 @@ sidecar's agent renames them into a container-local directory Envoy watches.
 
 Nothing is left behind: every container and network carries the labels
 `meshsim.run` and `meshsim.home`; `stop_all` removes the run's, and
-`remove_run` / `sweep` (called by `meshsim down` and by the next `meshsim up`)
+`engine.remove_run` / `engine.sweep` (for `meshsim down` and the next `meshsim up`)
 remove those of a run whose meshsim was killed.
 """
 
@@ -31,108 +31,10 @@ from meshsim.errors import MeshError
 from meshsim.events import RunEventHandler
 from meshsim.runtime import pods
 from meshsim.runtime.base import ComponentInfo, Runtime
-from meshsim.runtime.registry import MeshRecord, all_meshes, home
+from meshsim.runtime.engine import connect, home_label, remove_run, sweep
+from meshsim.runtime.registry import MeshRecord, all_meshes
 
 STOP_GRACE_S = 2  # SIGTERM to the sidecars first, so Envoy flushes its access logs
-
-
-def connect(timeout: float = 60.0) -> Any:
-    """A Docker client for the engine in the environment (DOCKER_HOST or the
-    default socket), or a MeshError saying what to do."""
-    try:
-        import docker
-        import docker.errors
-    except ImportError as exc:
-        raise MeshError(
-            "the Docker runtime needs the docker package: pip install 'meshsim[docker]'",
-            component="docker",
-        ) from exc
-    try:
-        client = docker.from_env(timeout=int(timeout))
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise MeshError(
-            f"Docker is not reachable ({exc}); start Docker, or run with --runtime local",
-            component="docker",
-        ) from exc
-    return client
-
-
-def try_connect() -> Any | None:
-    """A client when the SDK is installed and an engine answers, else None."""
-    try:
-        return connect(timeout=5)
-    except MeshError:
-        return None
-
-
-def home_label() -> str:
-    return str(home().resolve())
-
-
-def _remove(client: Any, flt: dict[str, Any]) -> list[str]:
-    import docker.errors
-
-    removed = []
-    for c in client.containers.list(all=True, filters=flt):
-        with contextlib.suppress(docker.errors.NotFound):
-            c.remove(force=True, v=True)
-            removed.append(c.name)
-    for n in client.networks.list(filters=flt):
-        with contextlib.suppress(docker.errors.NotFound):
-            n.remove()
-            removed.append(n.name)
-    for v in client.volumes.list(filters=flt):
-        with contextlib.suppress(docker.errors.NotFound):
-            v.remove(force=True)
-            removed.append(v.name)
-    return removed
-
-
-def remove_run(run_id: str, client: Any | None = None) -> list[str]:
-    """Remove every container, network and volume of one run (by label);
-    returns their names. Quietly does nothing when no engine is reachable."""
-    client = client or try_connect()
-    if client is None:
-        return []
-    return _remove(client, {"label": [f"{pods.LABEL_RUN}={run_id}"]})
-
-
-def sweep(keep: set[str] | None = None, client: Any | None = None) -> list[str]:
-    """Remove everything meshsim made under this $MESHSIM_HOME, except the runs
-    in `keep`: what `meshsim down` does once every mesh is stopped."""
-    client = client or try_connect()
-    if client is None:
-        return []
-    flt = {"label": [f"{pods.LABEL_HOME}={home_label()}"]}
-    runs = set()
-    for c in client.containers.list(all=True, filters=flt):
-        runs.add(c.labels.get(pods.LABEL_RUN, ""))
-    for n in client.networks.list(filters=flt):
-        runs.add(n.attrs.get("Labels", {}).get(pods.LABEL_RUN, ""))
-    removed = []
-    for run in sorted(runs - (keep or set()) - {""}):
-        removed += remove_run(run, client)
-    return removed
-
-
-def run_containers(run_id: str, client: Any | None = None) -> list[dict[str, Any]]:
-    """The run's containers as `meshsim status` shows them."""
-    client = client or try_connect()
-    if client is None:
-        return []
-    out = []
-    for c in client.containers.list(all=True, filters={"label": [f"{pods.LABEL_RUN}={run_id}"]}):
-        out.append(
-            {
-                "container": c.short_id,
-                "name": c.name,
-                "role": c.labels.get(pods.LABEL_ROLE, ""),
-                "instance": c.labels.get(pods.LABEL_INSTANCE, ""),
-                "state": c.status,
-            }
-        )
-    return sorted(out, key=lambda c: (c["instance"], c["role"]))
 
 
 @dataclass
@@ -169,6 +71,8 @@ class DockerRuntime(Runtime):
         self._lock = threading.Lock()
         self._events: Any = None
         self._watcher: threading.Thread | None = None
+        self._starting: list[asyncio.Future[None]] = []
+        self._callback = ("127.0.0.1", "127.0.0.1")
 
     # --------------------------------------------------------------- engine
 
@@ -195,7 +99,7 @@ class DockerRuntime(Runtime):
                     elif action == "start":
                         box.info.state = "running"
                         box.expected_exit = False
-        except Exception:  # noqa: BLE001 - the stream ends with an error when closed
+        except Exception:  # the stream ends with an error when it is closed
             return
 
     def _start_watching(self, run_id: str) -> None:
@@ -232,8 +136,23 @@ class DockerRuntime(Runtime):
             box.info.pid = container.attrs.get("State", {}).get("Pid") or None
             if box.info.state == "starting":
                 box.info.state = "running"
-            self.record.extra.setdefault("containers", {})[box.info.name] = container.short_id
         return container
+
+    def _launch(self, spec: dict[str, Any], box: _Box) -> None:
+        """Create and start a container in the background: `start_instance`
+        returns at once, so the pods come up side by side. A container Docker
+        refuses shows as a component that exited, the reason in its log."""
+
+        async def start() -> None:
+            try:
+                await asyncio.to_thread(self._run, spec, box)
+            except MeshError as exc:
+                with self._lock:
+                    box.info.state = "exited"
+                with contextlib.suppress(OSError), box.info.log.open("a") as fh:
+                    fh.write(f"meshsim: {exc}\n")
+
+        self._starting.append(asyncio.ensure_future(start()))
 
     def _ctx_or_raise(self) -> pods.RunContext:
         if self._ctx is None:
@@ -278,7 +197,16 @@ class DockerRuntime(Runtime):
         gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
         engine_os = (await asyncio.to_thread(client.info)).get("OperatingSystem", "")
         bind, advertise = pods.control_address(engine_os, gateway)
-        port = await self._server.start(bind)
+        self._callback = (bind, advertise)
+        try:
+            port = await self._server.start(bind)
+        except OSError as exc:
+            raise MeshError(
+                f"the control plane cannot listen on {bind} for the sidecars' agents ({exc}); "
+                f"set {pods.CONTROL_BIND_ENV} (and {pods.CONTROL_HOST_ENV}, the address "
+                "containers use to reach this host), see docs/docker.md",
+                component="docker",
+            ) from exc
         self.writer.on_write = self._server.poke
         self._ctx = ctx = replace(ctx, control_url=f"http://{advertise}:{port}")
         self.record.extra["docker"]["control_url"] = ctx.control_url
@@ -290,7 +218,13 @@ class DockerRuntime(Runtime):
             container = await asyncio.to_thread(self._run, spec, box)
             return inst.name, pods.pod_address(container.attrs, ctx.network)
 
-        addresses = dict(await asyncio.gather(*(pod(i) for i in plan.instances)))
+        # Let every creation finish before failing, or one still in flight
+        # would outlive the clean-up.
+        results = await asyncio.gather(*(pod(i) for i in plan.instances), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        addresses = dict(r for r in results if not isinstance(r, BaseException))
         self.record.save()
         return pods.pod_plan(plan, addresses)
 
@@ -305,15 +239,19 @@ class DockerRuntime(Runtime):
             ),
             (app, self._box(app, "app", inst.name, self.logs / f"{inst.name}.app.log")),
         ]
-        await asyncio.gather(*(asyncio.to_thread(self._run, s, b) for s, b in boxes))
-        self.record.save()
+        for spec, box in boxes:
+            self._launch(spec, box)
 
     async def start_ingress(self, ingress: Ingress, bootstrap: Path) -> None:
         ctx = self._ctx_or_raise()
         spec = pods.ingress_spec(ctx, ingress, bootstrap)
         box = self._box(spec, "ingress", ingress.name, self.logs / f"{ingress.name}.envoy.log")
-        await asyncio.to_thread(self._run, spec, box)
-        self.record.save()
+        self._launch(spec, box)
+
+    def callback_address(self) -> tuple[str, str]:
+        """The run network's gateway on a Linux engine (the address of this host
+        that containers reach); set by `prepare`."""
+        return self._callback
 
     # ---------------------------------------------------------------- chaos
 
@@ -331,20 +269,24 @@ class DockerRuntime(Runtime):
         with self._lock:
             box.expected_exit = True
             box.info.state = "killed"
-        with contextlib.suppress(Exception):
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.APIError):  # already down
             await asyncio.to_thread(box.container.kill)
 
     async def pause(self, instance: str) -> None:
         """`docker pause`: the app is frozen (cgroup freezer) and connections to
         it hang, like SIGSTOP for the local runtime."""
         box = self._app(instance)
-        await asyncio.to_thread(box.container.pause)
-        box.info.state = "paused"
+        if box.info.state == "running":  # as locally: a killed app stays killed
+            await asyncio.to_thread(box.container.pause)
+            box.info.state = "paused"
 
     async def resume(self, instance: str) -> None:
         box = self._app(instance)
-        await asyncio.to_thread(box.container.unpause)
-        box.info.state = "running"
+        if box.info.state == "paused":
+            await asyncio.to_thread(box.container.unpause)
+            box.info.state = "running"
 
     async def restart(self, instance: str) -> None:
         """`docker restart` of the app container, in the same pod namespace."""
@@ -389,6 +331,8 @@ class DockerRuntime(Runtime):
             self._events = None
 
     async def stop_all(self, timeout: float = 5.0) -> None:
+        # Containers still being created would outlive a removal that ran first.
+        await asyncio.gather(*self._starting, return_exceptions=True)
         with self._lock:
             boxes = list(self._boxes.values())
             for b in boxes:

@@ -144,7 +144,7 @@ def clean_leftovers(include_kept: bool = False) -> list[MeshRecord]:
             continue
         terminate(mesh.processes)
         if mesh.runtime == "docker":
-            from meshsim.runtime.docker import remove_run
+            from meshsim.runtime.engine import remove_run
 
             remove_run(mesh.run_id)  # its containers and network, by label
         mesh.delete()

@@ -227,11 +227,36 @@ class Phase(_Strict):
         return [parse_expectation(text) for text in self.expect]
 
 
+class TelemetrySpec(_Strict):
+    """What the run collects besides the load's own records (docs/observability.md).
+    `MESHSIM_TELEMETRY=off` or `meshsim up --no-telemetry` turn all of it off."""
+
+    metrics: bool = Field(
+        True, description="Scrape every proxy's /stats/prometheus into metrics.jsonl."
+    )
+    scrape_interval: Duration = Field(
+        2.0, ge=0.5, description="Time between two scrapes of every proxy (default 2s)."
+    )
+    tracing: bool = Field(
+        True, description="Envoy's Zipkin tracer on every proxy; spans go to traces.jsonl."
+    )
+    sampling: float = Field(
+        100.0, ge=0, le=100, description="Percentage of requests traced (default 100)."
+    )
+    access_logs: bool = Field(
+        True, description="JSON access logs of every sidecar (inbound, outbound) and the ingress."
+    )
+
+
 class Scenario(_Strict):
     name: str = Field(min_length=1, description="Name of the scenario, shown in reports.")
     description: str | None = None
     mesh: MeshSpec = Field(default_factory=MeshSpec, description="Which instances run.")
     load: LoadSpec = Field(default_factory=LoadSpec, description="The shoppers Locust simulates.")
+    telemetry: TelemetrySpec = Field(
+        default_factory=TelemetrySpec,
+        description="Metrics, traces and access logs the run collects.",
+    )
     phases: list[Phase] = Field(min_length=1, description="Run one after another, in order.")
 
 

@@ -17,6 +17,21 @@ timeout); `attempts` what was actually sent upstream, retries included.
 `destination_version` is set when every instance the calls could reach runs
 one version (a subset, or a service with one version). Calls copied by a
 `mirror` are counted in `mirrored` only, so they never change a share.
+
+`rq_2xx`, `rq_4xx`, `rq_5xx` count final answers by class (a caller-side
+fault abort in its class). With the phase's duration and the sidecars'
+latency histograms (`meshsim.telemetry.prometheus.Buckets`, from
+`/stats/prometheus`), each edge also gets::
+
+    "error_rate": 0.0037, "rps": 54.1,
+    "latency_ms": {"p50": 2.4, "p90": 4.1, "p99": 9.8, "mean": 2.9},
+    "latency_histogram": {"buckets": {"2": 310, "3": 402, ...}, "sum_ms": 2350.1}
+
+Latency is Envoy's `upstream_rq_time` in the caller's sidecar: from the
+first byte sent upstream to the last byte of the answer, per attempt,
+whole milliseconds, estimated from buckets (linear inside a bucket).
+`latency_ms` is null when no call was timed (every call aborted by a fault
+in the caller, or no histogram data: telemetry off).
 """
 
 from __future__ import annotations
@@ -26,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshsim.control.envoy import stat_name
-from meshsim.telemetry.envoy_stats import ClusterDelta, FaultDelta
+from meshsim.telemetry.envoy_stats import ClusterDelta, FaultDelta, parse_cluster
+from meshsim.telemetry.prometheus import Buckets
 
 INBOUND_PREFIX = "inbound_"  # stat prefix of every sidecar's inbound listener
 EDGE_COUNTERS = (
@@ -40,7 +56,11 @@ EDGE_COUNTERS = (
     "faults_delayed",
     "attempts",
     "mirrored",
+    "rq_2xx",
+    "rq_4xx",
+    "rq_5xx",
 )
+LATENCY_QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 
 
 @dataclass
@@ -151,6 +171,9 @@ def build_edges(
     context: EdgeContext,
     clusters: dict[str, dict[str, ClusterDelta]],
     faults: dict[str, list[FaultDelta]],
+    *,
+    latency: dict[str, dict[str, Buckets]] | None = None,
+    duration_s: float | None = None,
 ) -> list[dict[str, Any]]:
     """The edges of one phase from every proxy's deltas (proxy → deltas).
 
@@ -158,6 +181,9 @@ def build_edges(
     carry the fault there. Envoy counts them per listener, so when one caller
     has faults towards several services at once, or towards several versions,
     they are split in proportion to its requests to each.
+
+    `latency` (proxy → cluster stat name → histogram delta) and `duration_s`
+    add the derived keys of the module doc.
     """
     graph = _Graph()
     for proxy, deltas in clusters.items():
@@ -177,6 +203,9 @@ def build_edges(
             e.counts["pending_overflow"] += delta.pending_overflow
             e.counts["ejections"] += delta.ejections
             e.counts["attempts"] += delta.attempts
+            e.counts["rq_2xx"] += delta.rq_2xx
+            e.counts["rq_4xx"] += delta.rq_4xx
+            e.counts["rq_5xx"] += delta.rq_5xx
     for proxy, fault_list in faults.items():
         view = context.proxies.get(proxy)
         if view is None:
@@ -186,10 +215,57 @@ def build_edges(
                 _caller_fault(graph, f, view)
             elif f.source is not None:
                 _destination_fault(graph, f, f.source, view)
+    timed = _edge_latency(context, latency or {})
     ordered = sorted(
         graph.edges.values(), key=lambda e: (e.source, e.destination, e.destination_version or "")
     )
-    return [e.to_dict() for e in ordered if any(e.counts.values())]
+    out = []
+    for e in ordered:
+        if not any(e.counts.values()):
+            continue
+        edge = e.to_dict()
+        if latency is not None or duration_s is not None:
+            add_derived(
+                edge, timed.get((e.source, e.destination, e.destination_version)), duration_s
+            )
+        out.append(edge)
+    return out
+
+
+def _edge_latency(
+    context: EdgeContext, latency: dict[str, dict[str, Buckets]]
+) -> dict[tuple[str, str, str | None], Buckets]:
+    """Histogram deltas summed per edge, keyed as the edges are."""
+    out: dict[tuple[str, str, str | None], Buckets] = {}
+    for proxy, by_cluster in latency.items():
+        view = context.proxies.get(proxy)
+        if view is None:
+            continue
+        for cluster, buckets in by_cluster.items():
+            parsed = parse_cluster(cluster)
+            if parsed is None or cluster in view.mirror_only or not buckets.count:
+                continue
+            key = (view.service, parsed[2], context.cluster_versions.get(cluster))
+            out[key] = out[key].merge(buckets) if key in out else buckets
+    return out
+
+
+def latency_summary(buckets: Buckets | None) -> dict[str, float | None] | None:
+    """p50/p90/p99 and mean of a histogram in ms; None without observations."""
+    if buckets is None or not buckets.count:
+        return None
+    summary = {name: buckets.quantile(q) for name, q in LATENCY_QUANTILES.items()}
+    summary["mean"] = buckets.mean()
+    return summary
+
+
+def add_derived(edge: dict[str, Any], buckets: Buckets | None, duration_s: float | None) -> None:
+    """Add error_rate, rps, latency_ms and latency_histogram to one edge, in place."""
+    requests = int(edge.get("requests") or 0)
+    edge["error_rate"] = round(edge.get("errors", 0) / requests, 6) if requests else None
+    edge["rps"] = round(requests / duration_s, 3) if duration_s else None
+    edge["latency_ms"] = latency_summary(buckets)
+    edge["latency_histogram"] = buckets.to_json() if buckets is not None and buckets.count else None
 
 
 def _destination_fault(graph: _Graph, f: FaultDelta, source: str, view: ProxyView) -> None:
@@ -220,3 +296,5 @@ def _caller_fault(graph: _Graph, f: FaultDelta, view: ProxyView) -> None:
             e.counts["requests"] += a
             if status is not None and status >= 500:
                 e.counts["errors"] += a
+            if status is not None and 200 <= status < 600 and status // 100 in (2, 4, 5):
+                e.counts[f"rq_{status // 100}xx"] += a

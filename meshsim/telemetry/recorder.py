@@ -4,12 +4,18 @@ The runner calls `begin()` before the first phase and `phase_done(name)` after
 each; the deltas between two snapshots become that phase's edges
 (`meshsim.telemetry.edges`). edges.json is rewritten after every phase, so a
 run cut short keeps the phases it finished.
+
+With a `MetricsScraper` (telemetry on), each boundary also scrapes
+`/stats/prometheus` (a `mark`ed line of metrics.jsonl) and the latency
+histograms' deltas give each edge its percentiles; the time between two
+boundaries gives its `rps`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,8 @@ from meshsim.control.translate import ProxyConfig
 from meshsim.control.writer import atomic_write
 from meshsim.telemetry.edges import EdgeContext, ProxyView, build_edges, proxy_view
 from meshsim.telemetry.envoy_stats import STATS_FILTER, cluster_deltas, fault_deltas
+from meshsim.telemetry.metrics import MetricsScraper, Scrape
+from meshsim.telemetry.prometheus import Buckets
 
 Snapshot = dict[str, dict[str, int]]  # proxy → stat name → value
 
@@ -67,8 +75,13 @@ class EdgeRecorder:
         admin_port: dict[str, int],
         path: Path,
         session: aiohttp.ClientSession,
+        *,
+        metrics: MetricsScraper | None = None,
     ) -> None:
         self.plan = plan
+        self.metrics = metrics
+        self._last_scrape: Scrape = {}
+        self._last_t = time.monotonic()
         self.admin_port = admin_port
         self.path = path
         self.session = session
@@ -91,12 +104,34 @@ class EdgeRecorder:
 
     async def begin(self, configs: dict[str, ProxyConfig]) -> None:
         """The first snapshot, before the first phase; `configs` are in force now."""
-        self._last = await self.snapshot()
+        self._last, self._last_scrape = await asyncio.gather(self.snapshot(), self._scrape("begin"))
+        self._last_t = time.monotonic()
         self._configs = configs
+
+    async def _scrape(self, mark: str) -> Scrape:
+        if self.metrics is None:
+            return {}
+        try:
+            return await self.metrics.scrape(mark)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            return {}
+
+    def _latency(self, now: Scrape) -> dict[str, dict[str, Buckets]] | None:
+        if self.metrics is None:
+            return None
+        out: dict[str, dict[str, Buckets]] = {}
+        for proxy, metrics in now.items():
+            before = self._last_scrape.get(proxy)
+            out[proxy] = {
+                cluster: buckets.delta(before.latency.get(cluster) if before else None)
+                for cluster, buckets in metrics.latency.items()
+            }
+        return out
 
     async def phase_done(self, phase: str, configs: dict[str, ProxyConfig]) -> list[dict[str, Any]]:
         """Edges of the phase that just ended; edges.json is rewritten."""
-        now = await self.snapshot()
+        now, scraped = await asyncio.gather(self.snapshot(), self._scrape(phase))
+        now_t = time.monotonic()
         missing = sorted(set(self.admin_port) - (set(now) & set(self._last)))
         if missing:
             self.warnings.append(
@@ -110,9 +145,16 @@ class EdgeRecorder:
             if name in context.proxies:
                 merged = {**view.caller_faults, **context.proxies[name].caller_faults}
                 context.proxies[name].caller_faults = merged
-        edges = build_edges(context, clusters, faults)
+        edges = build_edges(
+            context,
+            clusters,
+            faults,
+            latency=self._latency(scraped),
+            duration_s=round(now_t - self._last_t, 3),
+        )
         self.phases[phase] = edges
         self._last, self._configs = now, configs
+        self._last_scrape, self._last_t = {**self._last_scrape, **scraped}, now_t
         self.write()
         return edges
 

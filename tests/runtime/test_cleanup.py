@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshsim.runtime import pods
-from meshsim.runtime.docker import home_label, remove_run, sweep
+from meshsim.runtime.engine import home_label, remove_run, sweep
 
 
 @dataclass
@@ -81,7 +81,7 @@ def test_sweep_spares_kept_runs_and_other_homes() -> None:
 
 
 def test_nothing_happens_without_an_engine(monkeypatch: Any) -> None:
-    monkeypatch.setattr("meshsim.runtime.docker.try_connect", lambda: None)
+    monkeypatch.setattr("meshsim.runtime.engine.try_connect", lambda: None)
     assert remove_run("A") == [] and sweep() == []
 
 
@@ -91,7 +91,7 @@ def test_the_next_up_removes_the_containers_of_a_killed_docker_run(monkeypatch: 
     from meshsim.runtime.registry import MeshRecord, clean_leftovers, process_create_time
 
     removed: list[str] = []
-    monkeypatch.setattr("meshsim.runtime.docker.remove_run", lambda run_id: removed.append(run_id))
+    monkeypatch.setattr("meshsim.runtime.engine.remove_run", lambda run_id: removed.append(run_id))
     for run_id, runtime in (("killed-docker", "docker"), ("killed-local", "local")):
         MeshRecord(run_id, "/tmp/x", "s", runtime, 2**22 + 1, 0.0, 0.0).save()
     me = os.getpid()

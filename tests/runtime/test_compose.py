@@ -74,10 +74,11 @@ def test_pods_share_the_sidecars_namespace_and_observability_is_a_profile(tmp_pa
     assert sorted(job["static_configs"][0]["targets"]) == sorted(
         f"{p}:15000" for p in pods + ["istio-ingressgateway"]
     )
-    dashboard = json.loads(
-        (tmp_path / "observability" / "grafana" / "dashboards" / "meshsim.json").read_text()
-    )
-    assert dashboard["panels"]
+    # the golden-signals dashboard shipped in compose/grafana/, provisioned from ./grafana
+    board = tmp_path / "grafana" / "meshsim-golden-signals.json"
+    assert board.read_text() == (REPO / "compose" / "grafana" / board.name).read_text()
+    assert json.loads(board.read_text())["panels"]
+    assert "./grafana:/var/lib/grafana/dashboards:ro" in services["grafana"]["volumes"]
 
 
 def test_every_file_an_envoy_reads_is_mounted_and_exists(tmp_path: Path) -> None:
@@ -181,3 +182,14 @@ def test_docker_compose_accepts_the_shops_file() -> None:
             timeout=60,
         )
         assert result.returncode == 0, result.stderr
+
+
+def test_without_the_source_tree_a_smaller_dashboard_stands_in(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from meshsim.runtime import dashboards
+
+    monkeypatch.setattr(dashboards, "SHIPPED_DASHBOARD", tmp_path / "absent.json")
+    board = json.loads(dashboards.dashboard_json())
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    assert any("envoy_cluster_upstream_rq_total" in e for e in exprs)

@@ -1,0 +1,229 @@
+"""The proxies' JSON access logs, read back and filtered. Pure (reads files).
+
+Each proxy writes one line per request it handled into the run's `logs/`
+(format: `meshsim.control.observe.ACCESS_LOG_FORMAT`):
+
+- `<instance>.inbound.jsonl`: calls the sidecar received for its app;
+- `<instance>.outbound.jsonl`: calls the app made through its sidecar;
+- `istio-ingressgateway.ingress.jsonl`: requests that came in through the gateway.
+
+Read back, every line is an `AccessLogEntry` seen as an edge of the graph:
+`source` called `destination`. In an inbound log the source is the caller
+(from its certificate: `plaintext` without mTLS, as in
+`meshsim.telemetry.authz`); in an outbound or ingress log it is the proxy's
+own service and the destination is the service its upstream cluster belongs
+to (the Host header when no cluster was picked, e.g. a fault aborted the
+call first). `upstream_instance` is the instance that answered, from the
+upstream address and the run's plan.json.
+
+`meshsim logs RUN_DIR` prints them; `filter_entries` does the selecting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from meshsim.control.plan import INGRESS_NAME
+from meshsim.errors import UsageError
+from meshsim.telemetry.authz import PLAINTEXT, caller
+from meshsim.telemetry.runfiles import PhaseWindow, instance_addresses, phase_of, phase_windows
+
+DIRECTIONS = ("inbound", "outbound", "ingress")
+_FILE = re.compile(r"^(?P<proxy>.+)\.(?P<direction>inbound|outbound|ingress)\.jsonl$")
+_STATUS = re.compile(r"^(?:([1-5])xx|([1-5]\d\d))$")
+
+
+@dataclass(frozen=True)
+class AccessLogEntry:
+    t: float  # request start, epoch seconds
+    proxy: str  # the proxy that wrote the line
+    direction: str  # inbound | outbound | ingress
+    source: str  # the caller's service (istio-ingressgateway, or plaintext: no mTLS)
+    destination: str  # the service called
+    method: str
+    path: str
+    status: int  # 0: no response
+    flags: tuple[str, ...]  # Envoy's response flags: UF, UO, FI, DI, URX, ...
+    duration_ms: float | None
+    upstream_host: str | None
+    upstream_instance: str | None
+    upstream_cluster: str | None
+    attempts: int | None
+    details: str | None
+    request_id: str | None
+    trace_id: str | None
+    phase: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["flags"] = list(self.flags)
+        return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return None if text in ("", "-") else text
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "", "-") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _service_of(cluster: str | None, authority: str | None) -> str:
+    if cluster and cluster.startswith("outbound"):
+        # outbound_80_v1_product, or outbound|80|v1|product.default.svc.cluster.local
+        if "|" in cluster:
+            return cluster.split("|")[3].split(".", 1)[0]
+        return cluster.rsplit("_", 1)[-1]
+    if authority:
+        return authority.split(":", 1)[0].split(".", 1)[0]
+    return "?"
+
+
+def _instance_service(proxy: str) -> str:
+    parts = proxy.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 else proxy
+
+
+def parse_line(
+    raw: dict[str, Any], proxy: str, direction: str, addresses: dict[str, str]
+) -> AccessLogEntry | None:
+    """One access log line as an entry; None when it is not one."""
+    try:
+        t = float(raw["t"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    cluster = _text(raw.get("upstream_cluster"))
+    host = _text(raw.get("upstream_host"))
+    if direction == "inbound":
+        source = caller(_text(raw.get("peer")))
+        if source == PLAINTEXT and not _text(raw.get("tls")):
+            source = PLAINTEXT
+        destination = _instance_service(proxy)
+        instance: str | None = proxy
+    else:
+        source = INGRESS_NAME if direction == "ingress" else _instance_service(proxy)
+        destination = _service_of(cluster, _text(raw.get("authority")))
+        instance = addresses.get(host or "") or _text(raw.get("served_by"))
+    flags = _text(raw.get("flags"))
+    attempts = _number(raw.get("attempts"))
+    return AccessLogEntry(
+        t=t,
+        proxy=proxy,
+        direction=direction,
+        source=source,
+        destination=destination,
+        method=_text(raw.get("method")) or "",
+        path=_text(raw.get("path")) or "",
+        status=int(_number(raw.get("code")) or 0),
+        flags=tuple(flags.split(",")) if flags else (),
+        duration_ms=_number(raw.get("duration_ms")),
+        upstream_host=host,
+        upstream_instance=instance,
+        upstream_cluster=cluster,
+        attempts=int(attempts) if attempts is not None else None,
+        details=_text(raw.get("details")),
+        request_id=_text(raw.get("request_id")),
+        trace_id=_text(raw.get("trace_id")),
+    )
+
+
+def log_files(logs_dir: Path) -> Iterator[tuple[Path, str, str]]:
+    """(path, proxy, direction) of every access log in `logs_dir`."""
+    for path in sorted(logs_dir.glob("*.jsonl")):
+        m = _FILE.match(path.name)
+        if m:
+            yield path, m.group("proxy"), m.group("direction")
+
+
+def read_access_logs(run_dir: Path) -> list[AccessLogEntry]:
+    """Every entry of the run's access logs, by time, each with its phase."""
+    run_dir = Path(run_dir)
+    windows = phase_windows(run_dir)
+    addresses = instance_addresses(run_dir)
+    out = []
+    for path, proxy, direction in log_files(run_dir / "logs"):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                continue  # a partial last line of a killed Envoy
+            entry = parse_line(raw, proxy, direction, addresses) if isinstance(raw, dict) else None
+            if entry is not None:
+                out.append(_with_phase(entry, windows))
+    out.sort(key=lambda e: e.t)
+    return out
+
+
+def _with_phase(entry: AccessLogEntry, windows: Sequence[PhaseWindow]) -> AccessLogEntry:
+    phase = phase_of(entry.t, windows)
+    if phase is None:
+        return entry
+    return AccessLogEntry(**{**asdict(entry), "phase": phase})
+
+
+def status_matcher(spec: str) -> set[str]:
+    """`5xx,404` → what `filter_entries` compares statuses with; UsageError if unreadable."""
+    classes: set[str] = set()
+    codes: set[int] = set()
+    for part in (p.strip().lower() for p in spec.split(",") if p.strip()):
+        m = _STATUS.match(part)
+        if m is None:
+            raise UsageError(
+                f"--status {spec}: expected classes or codes such as 5xx, 503 or 4xx,200"
+            )
+        if m.group(1):
+            classes.add(m.group(1))
+        else:
+            codes.add(int(m.group(2)))
+    return {*(f"{c}xx" for c in classes), *(str(c) for c in codes)}
+
+
+def filter_entries(
+    entries: Iterable[AccessLogEntry],
+    *,
+    service: str | None = None,
+    status: str | None = None,
+    phase: str | None = None,
+    flags: str | None = None,
+    direction: str | None = None,
+) -> list[AccessLogEntry]:
+    """Entries matching every filter given.
+
+    `service`: the source or destination (or the instance that wrote or
+    answered it); `status`: `5xx`, `503`, `4xx,200`; `flags`: any of
+    `UF,URX`; `direction`: inbound, outbound or ingress.
+    """
+    wanted = status_matcher(status) if status else None
+    wanted_flags = {f.strip().upper() for f in flags.split(",") if f.strip()} if flags else None
+    if direction is not None and direction not in DIRECTIONS:
+        raise UsageError(f"--direction {direction}: expected one of {', '.join(DIRECTIONS)}")
+    out = []
+    for e in entries:
+        if service and service not in (
+            e.source,
+            e.destination,
+            e.proxy,
+            e.upstream_instance,
+        ):
+            continue
+        if wanted is not None and not ({str(e.status), f"{e.status // 100}xx"} & wanted):
+            continue
+        if phase is not None and e.phase != phase:
+            continue
+        if wanted_flags is not None and not (set(e.flags) & wanted_flags):
+            continue
+        if direction is not None and e.direction != direction:
+            continue
+        out.append(e)
+    return out
