@@ -30,7 +30,7 @@ from typing import Any
 
 from meshsim.control.plan import INGRESS_NAME
 from meshsim.errors import UsageError
-from meshsim.telemetry.authz import PLAINTEXT, caller
+from meshsim.telemetry.authz import caller
 from meshsim.telemetry.runfiles import PhaseWindow, instance_addresses, phase_of, phase_windows
 
 DIRECTIONS = ("inbound", "outbound", "ingress")
@@ -106,9 +106,7 @@ def parse_line(
     cluster = _text(raw.get("upstream_cluster"))
     host = _text(raw.get("upstream_host"))
     if direction == "inbound":
-        source = caller(_text(raw.get("peer")))
-        if source == PLAINTEXT and not _text(raw.get("tls")):
-            source = PLAINTEXT
+        source = caller(_text(raw.get("peer")))  # `plaintext` without a certificate
         destination = _instance_service(proxy)
         instance: str | None = proxy
     else:

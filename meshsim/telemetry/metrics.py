@@ -62,7 +62,6 @@ class MetricsScraper:
         self.interval_s = interval_s
         self.scrapes = 0
         self.failures = 0
-        self.busy_s = 0.0  # time spent in scrapes, for the cost figures
         self._task: asyncio.Task[None] | None = None
         self._fh: IO[str] | None = None
 
@@ -79,7 +78,6 @@ class MetricsScraper:
 
     async def scrape(self, mark: str | None = None) -> Scrape:
         """Scrape every proxy once, append the answers to metrics.jsonl, return them."""
-        started = time.perf_counter()
         t = time.time()
         results = await asyncio.gather(*(self._one(p) for p in self.admin))
         out = {proxy: m for proxy, m in results if m is not None}
@@ -91,7 +89,6 @@ class MetricsScraper:
             fh.write(json.dumps(line, separators=(",", ":")) + "\n")
         fh.flush()
         self.scrapes += 1
-        self.busy_s += time.perf_counter() - started
         return out
 
     def _file(self) -> IO[str]:
