@@ -58,7 +58,7 @@ class Extrapolation:
     that many instances need divided by the machine's cores (a lower bound)."""
 
     instances: int
-    linear_s: float
+    linear_s: float | None
     cpu_bound_s: float
 
 
@@ -151,7 +151,9 @@ async def measure_startup(ctx: BenchContext) -> StartupResult:
 
     c = ctx.config
     wanted = c.many_instances
-    fit, limited_by = instances_that_fit(wanted)
+    fit, limited_by = await _wait_for_room(
+        wanted, min(wanted, c.min_many_instances), ctx, 10.0 if c.quick else 60.0
+    )
     plan: list[tuple[str, dict[str, dict[str, int]], int | None, str | None]] = [
         ("default shop", DEFAULT_SHOP, None, None),
         (f"{fit} instances", many_instances(fit), wanted, limited_by),
@@ -190,20 +192,39 @@ async def measure_startup(ctx: BenchContext) -> StartupResult:
     return StartupResult(out, extrapolate(out[0], out[1], wanted))
 
 
+async def _wait_for_room(
+    wanted: int, enough: int, ctx: BenchContext, patience_s: float = 60.0
+) -> tuple[int, str | None]:
+    """The size of the large mesh: `wanted` if it fits, else wait (up to
+    `patience_s`) until at least `enough` instances fit, else what fits now."""
+    deadline = time.monotonic() + patience_s
+    fit, why = instances_that_fit(wanted)
+    while fit < enough and time.monotonic() < deadline:
+        ctx.progress(f"start-up: room for {fit} instances (inotify), waiting for {enough}")
+        await asyncio.sleep(INOTIFY_RETRY_S)
+        fit, why = instances_that_fit(wanted)
+    return max(fit, 5), why
+
+
+# The line through the two shapes says little when they are this close in size.
+MIN_SPAN = 4
+
+
 def extrapolate(small: StartupShape, large: StartupShape, wanted: int) -> Extrapolation | None:
-    """A straight line through the two shapes' medians, evaluated at `wanted`."""
-    if large.instances >= wanted or large.instances <= small.instances:
+    """A straight line through the two shapes' medians, evaluated at `wanted`
+    (None when the shapes are too close to draw one), and the CPU bound."""
+    if large.instances >= wanted:
         return None
-    (n0, t0), (n1, t1) = (
-        (small.instances, small.summary_s["median"]),
-        (large.instances, large.summary_s["median"]),
-    )
-    slope = (t1 - t0) / (n1 - n0)
+    n0, t0 = small.instances, small.summary_s["median"]
+    n1, t1 = large.instances, large.summary_s["median"]
+    linear = None
+    if n1 - n0 >= MIN_SPAN:
+        linear = round(t1 + (t1 - t0) / (n1 - n0) * (wanted - n1), 2)
     per_instance_cpu = (large.cpu_s.get("app", 0) + large.cpu_s.get("envoy", 0)) / n1
     cores = os.cpu_count() or 1
     return Extrapolation(
         wanted,
-        round(t1 + slope * (wanted - n1), 2),
+        linear,
         round((per_instance_cpu * wanted + large.cpu_s.get("meshsim", 0)) / cores, 2),
     )
 

@@ -120,7 +120,7 @@ def startup_table(result: BenchResult) -> Table | None:
                 f"{ex.instances} instances (extrapolated)",
                 str(ex.instances),
                 "–",
-                f"{ex.linear_s:.2f}",
+                "–" if ex.linear_s is None else f"{ex.linear_s:.2f}",
                 f"{ex.cpu_bound_s:.2f}",
                 "–",
                 "–",

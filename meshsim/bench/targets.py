@@ -83,9 +83,9 @@ def check_targets(result: BenchResult) -> list[TargetCheck]:
             check.measured += f" for {many.instances} instances"
             ex = startup.extrapolated
             if ex is not None:
+                line = f"{ex.linear_s:.1f} s, " if ex.linear_s is not None else ""
                 check.measured += (
-                    f"; {ex.instances} extrapolated: {ex.linear_s:.1f} s "
-                    f"(CPU bound {ex.cpu_bound_s:.1f} s)"
+                    f"; {ex.instances} extrapolated: {line}CPU bound {ex.cpu_bound_s:.1f} s"
                 )
         out.append(check)
     prop = result.propagation

@@ -94,7 +94,7 @@ def graph_svg(graph: dict[str, Any]) -> str:
     for health, color in COLORS.items():
         parts.append(
             f'<marker id="arrow-{health}" viewBox="0 0 10 10" refX="10" refY="5" '
-            f'markerWidth="7" markerHeight="7" orient="auto">'
+            f'markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto">'
             f'<path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>'
         )
     parts.append("</defs>")

@@ -7,6 +7,9 @@ use these without starting a runtime.
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,15 +29,44 @@ def connect(timeout: float = 60.0) -> Any:
             "the Docker runtime needs the docker package: pip install 'meshsim[docker]'",
             component="docker",
         ) from exc
+    problem = _unix_socket_problem()
+    if problem:
+        raise MeshError(
+            f"Docker is not reachable ({problem}); start Docker, or run with --runtime local",
+            component="docker",
+        )
+    client = None
     try:
-        client = docker.from_env(timeout=int(timeout))
+        # An explicit API version keeps the constructor from calling the engine:
+        # docker-py leaks that socket when the engine is down.
+        client = docker.from_env(
+            timeout=int(timeout), version=os.environ.get("DOCKER_API_VERSION", "1.41")
+        )
         client.ping()
     except docker.errors.DockerException as exc:
+        if client is not None:
+            close(client)
         raise MeshError(
             f"Docker is not reachable ({exc}); start Docker, or run with --runtime local",
             component="docker",
         ) from exc
     return client
+
+
+def _unix_socket_problem() -> str | None:
+    """Why the engine's unix socket refuses us, checked with a socket we close
+    ourselves: docker-py leaks its socket when a connect fails."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        return None
+    path = host.removeprefix("unix://")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            return f"{path}: {exc.strerror or exc}"
+    return None
 
 
 def try_connect() -> Any | None:
@@ -43,6 +75,31 @@ def try_connect() -> Any | None:
         return connect(timeout=5)
     except MeshError:
         return None
+
+
+def close(client: Any) -> None:
+    """Close a client and its pooled connections. docker-py's unix-socket
+    adapter forgets its pools on close without closing their sockets, which
+    leaks one socket per client (a ResourceWarning under pytest)."""
+    for adapter in getattr(client.api, "adapters", {}).values():
+        for pool in list(getattr(adapter, "pools", {}).values()):
+            pool.close()
+    client.close()
+
+
+@contextlib.contextmanager
+def _client(client: Any | None) -> Iterator[Any | None]:
+    """The given client, or a new one that is closed afterwards (an open
+    client holds a socket to the engine)."""
+    if client is not None:
+        yield client
+        return
+    own = try_connect()
+    try:
+        yield own
+    finally:
+        if own is not None:
+            close(own)
 
 
 def home_label() -> str:
@@ -76,18 +133,18 @@ def _remove(client: Any, flt: dict[str, Any]) -> list[str]:
 def remove_run(run_id: str, client: Any | None = None) -> list[str]:
     """Remove every container, network and volume of one run (by label);
     returns their names. Quietly does nothing when no engine is reachable."""
-    client = client or try_connect()
-    if client is None:
-        return []
-    return _remove(client, {"label": [f"{pods.LABEL_RUN}={run_id}"]})
+    with _client(client) as c:
+        return [] if c is None else _remove(c, {"label": [f"{pods.LABEL_RUN}={run_id}"]})
 
 
 def sweep(keep: set[str] | None = None, client: Any | None = None) -> list[str]:
     """Remove everything meshsim made under this $MESHSIM_HOME, except the runs
     in `keep`: what `meshsim down` does once every mesh is stopped."""
-    client = client or try_connect()
-    if client is None:
-        return []
+    with _client(client) as c:
+        return [] if c is None else _sweep(c, keep)
+
+
+def _sweep(client: Any, keep: set[str] | None) -> list[str]:
     flt = {"label": [f"{pods.LABEL_HOME}={home_label()}"]}
     runs = set()
     for c in client.containers.list(all=True, filters=flt):
@@ -102,9 +159,11 @@ def sweep(keep: set[str] | None = None, client: Any | None = None) -> list[str]:
 
 def run_containers(run_id: str, client: Any | None = None) -> list[dict[str, Any]]:
     """The run's containers as `meshsim status` shows them."""
-    client = client or try_connect()
-    if client is None:
-        return []
+    with _client(client) as c:
+        return [] if c is None else _run_containers(c, run_id)
+
+
+def _run_containers(client: Any, run_id: str) -> list[dict[str, Any]]:
     out = []
     for c in client.containers.list(all=True, filters={"label": [f"{pods.LABEL_RUN}={run_id}"]}):
         out.append(

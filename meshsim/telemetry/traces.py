@@ -124,7 +124,9 @@ def span_from_zipkin(raw: dict[str, Any]) -> Span | None:
 
 
 def read_spans(path: Path) -> list[Span]:
-    """Every span of a traces.jsonl; unreadable lines are skipped, repeats dropped."""
+    """Every span of a traces.jsonl: a line is a batch (a JSON array, as the
+    collector writes them) or one span. Unreadable lines are skipped (a cut
+    last line), repeats dropped."""
     if not path.is_file():
         return []
     seen: set[tuple[str, str]] = set()
@@ -135,11 +137,12 @@ def read_spans(path: Path) -> list[Span]:
                 raw = json.loads(line)
             except ValueError:
                 continue
-            span = span_from_zipkin(raw) if isinstance(raw, dict) else None
-            if span is None or (span.trace_id, span.span_id) in seen:
-                continue
-            seen.add((span.trace_id, span.span_id))
-            out.append(span)
+            for item in raw if isinstance(raw, list) else [raw]:
+                span = span_from_zipkin(item) if isinstance(item, dict) else None
+                if span is None or (span.trace_id, span.span_id) in seen:
+                    continue
+                seen.add((span.trace_id, span.span_id))
+                out.append(span)
     return out
 
 

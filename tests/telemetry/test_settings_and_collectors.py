@@ -15,6 +15,7 @@ from meshsim.scenario.model import TelemetrySpec
 from meshsim.telemetry.collector import SPANS_PATH, SpanCollector
 from meshsim.telemetry.metrics import MetricsScraper, read_metrics
 from meshsim.telemetry.settings import TelemetrySettings, resolve_telemetry
+from meshsim.telemetry.traces import read_spans
 from tests.telemetry.runs import order_trace
 from tests.telemetry.test_prometheus import ORDER_SIDECAR
 
@@ -47,11 +48,16 @@ async def test_collector_appends_spans(tmp_path: Path) -> None:
                 assert r.status == 400
             async with session.post(url, json={"a": 1}) as r:
                 assert r.status == 400
+            async with session.post(url, data=b"[]") as r:
+                assert r.status == 202
     finally:
         await collector.stop()
     lines = (tmp_path / "traces.jsonl").read_text().splitlines()
-    assert [json.loads(x)["id"] for x in lines] == [s["id"] for s in order_trace()]
-    assert collector.spans == 8 and collector.rejected == 2
+    assert [len(json.loads(x)) for x in lines] == [3, 5]  # a batch per line, as sent
+    assert [s.span_id for s in read_spans(tmp_path / "traces.jsonl")] == [
+        s["id"] for s in order_trace()
+    ]
+    assert collector.batches == 2 and collector.rejected == 2
 
 
 async def test_scraper_writes_one_line_per_proxy(tmp_path: Path) -> None:

@@ -114,7 +114,8 @@ def test_jaeger_json() -> None:
 def test_read_spans_skips_bad_lines_and_repeats(tmp_path: Path) -> None:
     path = tmp_path / "traces.jsonl"
     lines = [json.dumps(s) for s in order_trace()]
-    path.write_text("\n".join(lines + lines[:2] + ["not json", '{"id": 1}']) + "\n")
+    batch = json.dumps(order_trace()[:3])  # the collector writes batches
+    path.write_text("\n".join([batch] + lines + lines[:2] + ["not json", '{"id": 1}']) + "\n")
     assert len(read_spans(path)) == 8
     assert read_spans(tmp_path / "missing.jsonl") == []
 
