@@ -78,12 +78,7 @@ def try_connect() -> Any | None:
 
 
 def close(client: Any) -> None:
-    """Close a client and its pooled connections. docker-py's unix-socket
-    adapter forgets its pools on close without closing their sockets, which
-    leaks one socket per client (a ResourceWarning under pytest)."""
-    for adapter in getattr(client.api, "adapters", {}).values():
-        for pool in list(getattr(adapter, "pools", {}).values()):
-            pool.close()
+    """Close a client and the connections it pooled."""
     client.close()
 
 
