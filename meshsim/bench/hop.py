@@ -28,6 +28,7 @@ from meshsim.bench.context import BenchContext
 from meshsim.bench.generator import Segment, SegmentResult, Target, new_histogram
 from meshsim.bench.stats import PERCENTILES, hist_ms, pkey
 from meshsim.control import envoy as e
+from meshsim.control.state import version_subsets
 
 VARIANTS = ("direct", "plaintext", "mtls")
 HEADER = "x-meshsim-bench"
@@ -37,18 +38,7 @@ PATH = "/products/1"
 def hop_policies() -> list[dict[str, Any]]:
     """product v1 with STRICT mTLS, v2 with mTLS disabled, chosen by a header."""
     return [
-        {
-            "apiVersion": "networking.istio.io/v1",
-            "kind": "DestinationRule",
-            "metadata": {"name": "product"},
-            "spec": {
-                "host": "product",
-                "subsets": [
-                    {"name": "v1", "labels": {"version": "v1"}},
-                    {"name": "v2", "labels": {"version": "v2"}},
-                ],
-            },
-        },
+        version_subsets("product"),
         {
             "apiVersion": "networking.istio.io/v1",
             "kind": "VirtualService",

@@ -25,6 +25,7 @@ from typing import Any
 from meshsim.bench.context import BenchContext
 from meshsim.bench.generator import Record, Segment, Target
 from meshsim.bench.stats import summary
+from meshsim.control.state import version_subsets
 from meshsim.control.translate import ROUTE_OUTBOUND
 
 PATH = "/products/1"
@@ -34,18 +35,7 @@ SLOT_S = 0.3  # time allowed for one push, when sizing the stream
 
 def route_to(version: str) -> list[dict[str, Any]]:
     return [
-        {
-            "apiVersion": "networking.istio.io/v1",
-            "kind": "DestinationRule",
-            "metadata": {"name": "product"},
-            "spec": {
-                "host": "product",
-                "subsets": [
-                    {"name": "v1", "labels": {"version": "v1"}},
-                    {"name": "v2", "labels": {"version": "v2"}},
-                ],
-            },
-        },
+        version_subsets("product"),
         {
             "apiVersion": "networking.istio.io/v1",
             "kind": "VirtualService",

@@ -134,6 +134,11 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def read_phase_events(path: Path) -> list[PhaseEvent]:
+    """The events of a phases.jsonl file, leniently: what could be read."""
+    return _read_events(path, [])
+
+
 def _read_events(path: Path, warnings: list[str]) -> list[PhaseEvent]:
     if not path.is_file():
         warnings.append("phases.jsonl is missing: the phase timeline is unknown")

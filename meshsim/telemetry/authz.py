@@ -39,8 +39,7 @@ from typing import Any
 from meshsim.control.ca import INGRESS_IDENTITY
 from meshsim.control.plan import INGRESS_NAME
 from meshsim.control.writer import atomic_write
-from meshsim.report.inputs import PhaseEvent
-from meshsim.report.windows import PhaseWindow, build_timeline
+from meshsim.telemetry.runfiles import phase_windows
 
 LOG_GLOB = "*.inbound.jsonl"
 PLAINTEXT = "plaintext"
@@ -105,30 +104,9 @@ def read_inbound_logs(logs_dir: Path) -> list[InboundRequest]:
     return out
 
 
-def _phase_windows(phases_jsonl: Path) -> list[PhaseWindow]:
-    events = []
-    if phases_jsonl.is_file():
-        for line in phases_jsonl.read_text(errors="replace").splitlines():
-            try:
-                raw = json.loads(line)
-                events.append(
-                    PhaseEvent(
-                        event=str(raw["event"]),
-                        t=float(raw["t"]),
-                        phase=raw.get("phase"),
-                        index=raw.get("index"),
-                        planned_s=raw.get("planned_s"),
-                        status=raw.get("status"),
-                    )
-                )
-            except (ValueError, KeyError, TypeError):
-                continue
-    return build_timeline(events, []).phases
-
-
 def authz_summary(run_dir: Path) -> dict[str, Any]:
     """Allowed and denied requests per phase, caller and callee (see the module doc)."""
-    windows = _phase_windows(run_dir / "phases.jsonl")
+    windows = phase_windows(run_dir)
     requests = read_inbound_logs(run_dir / "logs")
     phases: dict[str, list[dict[str, Any]]] = {}
     for window in windows:

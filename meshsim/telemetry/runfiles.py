@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from meshsim.control.plan import MeshPlan
-from meshsim.report.inputs import PhaseEvent
+from meshsim.report.inputs import read_phase_events
 from meshsim.report.windows import PhaseWindow, build_timeline
 
 __all__ = ["PhaseWindow", "instance_addresses", "phase_of", "phase_windows", "read_plan"]
@@ -18,24 +18,7 @@ __all__ = ["PhaseWindow", "instance_addresses", "phase_of", "phase_windows", "re
 
 def phase_windows(run_dir: Path) -> list[PhaseWindow]:
     """When each phase of the run ran (as the report sees it)."""
-    path = run_dir / "phases.jsonl"
-    events = []
-    if path.is_file():
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                raw = json.loads(line)
-                events.append(
-                    PhaseEvent(
-                        event=str(raw["event"]),
-                        t=float(raw["t"]),
-                        phase=raw.get("phase"),
-                        index=raw.get("index"),
-                        planned_s=raw.get("planned_s"),
-                        status=raw.get("status"),
-                    )
-                )
-            except (ValueError, KeyError, TypeError):
-                continue
+    events = read_phase_events(run_dir / "phases.jsonl")
     return build_timeline(events, []).phases
 
 

@@ -11,25 +11,14 @@ import pytest
 
 from meshsim.control.istio import check_resource, parse_resource
 from meshsim.control.plan import build_plan
-from meshsim.control.state import PolicyState
+from meshsim.control.state import PolicyState, version_subsets
 from meshsim.control.translate import Paths, compile_mesh
 from meshsim.control.writer import ConfigWriter, static_bootstrap
 from meshsim.runtime.local import envoy_binary
 
 SHOP = {"user": {"v1": 1}, "product": {"v1": 2, "v2": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}
 
-DR = {
-    "apiVersion": "networking.istio.io/v1",
-    "kind": "DestinationRule",
-    "metadata": {"name": "product"},
-    "spec": {
-        "host": "product",
-        "subsets": [
-            {"name": "v1", "labels": {"version": "v1"}},
-            {"name": "v2", "labels": {"version": "v2"}},
-        ],
-    },
-}
+DR = version_subsets("product")
 CANARY = {
     "apiVersion": "networking.istio.io/v1",
     "kind": "VirtualService",

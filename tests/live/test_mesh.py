@@ -12,6 +12,7 @@ import pytest
 
 from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
+from meshsim.control.state import version_subsets
 from meshsim.mesh import Mesh
 
 pytestmark = pytest.mark.slow
@@ -86,18 +87,7 @@ async def test_route_change_takes_effect_live_without_failures(mesh: Mesh) -> No
             except aiohttp.ClientError as exc:
                 failures.append(repr(exc))
 
-    dr = {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "DestinationRule",
-        "metadata": {"name": "product"},
-        "spec": {
-            "host": "product",
-            "subsets": [
-                {"name": "v1", "labels": {"version": "v1"}},
-                {"name": "v2", "labels": {"version": "v2"}},
-            ],
-        },
-    }
+    dr = version_subsets("product")
     shop_v1 = {
         "apiVersion": "networking.istio.io/v1",
         "kind": "VirtualService",

@@ -24,6 +24,7 @@ import pytest
 
 from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
+from meshsim.control.state import version_subsets
 from meshsim.mesh import Mesh
 from meshsim.telemetry.recorder import EdgeRecorder
 
@@ -43,18 +44,7 @@ def vs(name: str, http: list[dict[str, Any]], **meta: Any) -> dict[str, Any]:
     }
 
 
-SUBSETS = {
-    "apiVersion": "networking.istio.io/v1",
-    "kind": "DestinationRule",
-    "metadata": {"name": "product"},
-    "spec": {
-        "host": "product",
-        "subsets": [
-            {"name": "v1", "labels": {"version": "v1"}},
-            {"name": "v2", "labels": {"version": "v2"}},
-        ],
-    },
-}
+SUBSETS = version_subsets("product")
 TO_PRODUCT = [{"destination": {"host": "product"}}]
 
 

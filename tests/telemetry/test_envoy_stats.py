@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
-from meshsim.control.state import PolicyState
+from meshsim.control.state import PolicyState, version_subsets
 from meshsim.control.translate import Paths, compile_mesh
 from meshsim.telemetry.edges import EdgeContext, ProxyView, build_edges, split
 from meshsim.telemetry.envoy_stats import (
@@ -150,18 +150,7 @@ def test_mirrored_calls_never_count_as_requests() -> None:
 
 def test_edge_context_reads_versions_faults_and_mirrors_from_compiled_config() -> None:
     plan = build_plan({"product": {"v1": 2, "v2": 1}, "order": {"v1": 1}}, ingress_port=0)
-    subsets = {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "DestinationRule",
-        "metadata": {"name": "product"},
-        "spec": {
-            "host": "product",
-            "subsets": [
-                {"name": "v1", "labels": {"version": "v1"}},
-                {"name": "v2", "labels": {"version": "v2"}},
-            ],
-        },
-    }
+    subsets = version_subsets("product")
     vs = {
         "apiVersion": "networking.istio.io/v1",
         "kind": "VirtualService",
