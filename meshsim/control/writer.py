@@ -119,9 +119,10 @@ class ConfigWriter:
         return path
 
 
-def static_bootstrap(cfg: ProxyConfig, admin_port: int = 0) -> dict[str, Any]:
-    """The same configuration with every resource inlined, for
-    `envoy --mode validate` (which does not read dynamic xDS files)."""
+def inline_resources(cfg: ProxyConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Deep copies of a proxy's listeners and clusters as static resources:
+    no `@type`, and each listener's RDS reference replaced by its route
+    configuration inline."""
     listeners = json.loads(json.dumps(cfg.listeners))
     for lst in listeners:
         lst.pop("@type", None)
@@ -132,7 +133,16 @@ def static_bootstrap(cfg: ProxyConfig, admin_port: int = 0) -> dict[str, Any]:
                     rc = dict(cfg.routes[hcm.pop("rds")["route_config_name"]])
                     rc.pop("@type", None)
                     hcm["route_config"] = rc
-    clusters = [{k: v for k, v in c.items() if k != "@type"} for c in cfg.clusters]
+    clusters = [
+        {k: v for k, v in c.items() if k != "@type"} for c in json.loads(json.dumps(cfg.clusters))
+    ]
+    return listeners, clusters
+
+
+def static_bootstrap(cfg: ProxyConfig, admin_port: int = 0) -> dict[str, Any]:
+    """The same configuration with every resource inlined, for
+    `envoy --mode validate` (which does not read dynamic xDS files)."""
+    listeners, clusters = inline_resources(cfg)
     static: dict[str, Any] = {"listeners": listeners, "clusters": clusters}
     # Certificates and access logs are files at run time; validation gets neither.
     from meshsim.control.security import for_validation

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -40,7 +39,7 @@ from meshsim.control.sds import SECRET_CERT, SECRET_ROOT, cert_secret, root_secr
 from meshsim.control.security import identities
 from meshsim.control.state import PolicyState
 from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
-from meshsim.control.writer import dumps
+from meshsim.control.writer import dumps, inline_resources
 from meshsim.errors import UsageError
 from meshsim.runtime import pods
 from meshsim.runtime.dashboards import (
@@ -108,19 +107,7 @@ def static_config(cfg: ProxyConfig) -> dict[str, Any]:
     """One proxy's configuration as a static bootstrap: listeners and clusters
     inline, each route configuration inlined into its listener. Certificates
     stay SDS files and access logs stay files (compose mounts both)."""
-    listeners = json.loads(json.dumps(cfg.listeners))
-    for lst in listeners:
-        lst.pop("@type", None)
-        for chain in lst["filter_chains"]:
-            for flt in chain["filters"]:
-                hcm = flt["typed_config"]
-                if "rds" in hcm:
-                    rc = dict(cfg.routes[hcm.pop("rds")["route_config_name"]])
-                    rc.pop("@type", None)
-                    hcm["route_config"] = rc
-    clusters = [
-        {k: v for k, v in c.items() if k != "@type"} for c in json.loads(json.dumps(cfg.clusters))
-    ]
+    listeners, clusters = inline_resources(cfg)
     return {
         "node": {"id": f"{cfg.name}.default", "cluster": cfg.name},
         "admin": {"address": e.socket_address("0.0.0.0", pods.ADMIN_PORT)},
