@@ -7,7 +7,6 @@ shop up and down; it knows nothing about phases or load.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import os
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from meshsim.control.ca import DEFAULT_CERT_TTL_S, CertificateAuthority
+from meshsim.control.envoy import is_ip
 from meshsim.control.observe import ZIPKIN_FLUSH_S, Observability
 from meshsim.control.plan import MeshPlan
 from meshsim.control.push import ControlPlane
@@ -39,14 +39,6 @@ FIRST_ORDER = {"user_id": 1, "items": [{"product_id": 1, "quantity": 1}]}
 def new_run_id(scenario: str) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{scenario}-{uuid.uuid4().hex[:4]}"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def tail(path: Path, lines: int = 8) -> str:
@@ -152,7 +144,7 @@ class Mesh:
             return
         collector = None
         bind, reach = self.runtime.callback_address()
-        if t.tracing and not _is_ip(reach):
+        if t.tracing and not is_ip(reach):
             events.warning(
                 f"tracing is off on the {self.runtime.name} runtime: the proxies reach "
                 f"meshsim as {reach}, and Envoy's collector cluster needs an IP address"

@@ -7,6 +7,8 @@ Names follow Istio's conventions so what learners see here matches
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from meshsim.shop import SERVICE_PORT, fqdn
@@ -37,6 +39,27 @@ def stat_name(cluster: str) -> str:
     """A stats-friendly cluster name: Envoy's tag extraction splits on dots."""
     direction, port, subset, host = cluster.split("|")
     return f"{direction}_{port}_{subset}_{host.split('.', 1)[0]}"
+
+
+def is_ip(host: str) -> bool:
+    """True for an IP address; False for a name Envoy would have to resolve
+    (a STATIC cluster or a socket address accepts only IPs)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def walk_dicts(node: Any, visit: Callable[[dict[str, Any]], None]) -> None:
+    """Call `visit` on every mapping inside a config tree, outermost first."""
+    if isinstance(node, dict):
+        visit(node)
+        for value in list(node.values()):
+            walk_dicts(value, visit)
+    elif isinstance(node, list):
+        for value in node:
+            walk_dicts(value, visit)
 
 
 def socket_address(host: str, port: int) -> dict[str, Any]:

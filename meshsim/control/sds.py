@@ -175,18 +175,12 @@ def inline_secrets(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     static secret, and return those secrets, made with a throwaway CA."""
     names: set[str] = set()
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "sds_config" in node and node.get("name") in (SECRET_CERT, SECRET_ROOT):
-                del node["sds_config"]
-                names.add(node["name"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
+    def visit(node: dict[str, Any]) -> None:
+        if "sds_config" in node and node.get("name") in (SECRET_CERT, SECRET_ROOT):
+            del node["sds_config"]
+            names.add(node["name"])
 
-    walk(resources)
+    e.walk_dicts(resources, visit)
     if not names:
         return []
     ca = CertificateAuthority.generate()

@@ -437,15 +437,9 @@ def for_validation(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     TLS contexts name static secrets (returned, to go in the bootstrap) instead
     of SDS files, and access logs go to /dev/null instead of the run's logs."""
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("@type") == T_FILE_LOG:
-                node["path"] = "/dev/null"
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
+    def visit(node: dict[str, Any]) -> None:
+        if node.get("@type") == T_FILE_LOG:
+            node["path"] = "/dev/null"
 
-    walk(resources)
+    e.walk_dicts(resources, visit)
     return inline_secrets(resources)

@@ -23,7 +23,6 @@ docker` is the way to run scenarios in containers.
 from __future__ import annotations
 
 import copy
-import ipaddress
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -115,14 +114,6 @@ def static_config(cfg: ProxyConfig) -> dict[str, Any]:
     }
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def for_compose(bootstrap: dict[str, Any], tracing: bool = True) -> dict[str, Any]:
     """Adapt a static bootstrap compiled with DNS names for hosts to compose:
     clusters whose endpoints are names resolve them (STRICT_DNS); a sidecar's
@@ -132,7 +123,7 @@ def for_compose(bootstrap: dict[str, Any], tracing: bool = True) -> dict[str, An
     out["admin"]["address"] = e.socket_address("0.0.0.0", pods.ADMIN_PORT)
     for lst in out["static_resources"]["listeners"]:
         addr = lst["address"]["socket_address"]
-        if not _is_ip(addr["address"]):
+        if not e.is_ip(addr["address"]):
             outbound = lst["name"] == "outbound_http_proxy"
             addr["address"] = "127.0.0.1" if outbound else "0.0.0.0"
         if tracing:
@@ -151,7 +142,7 @@ def for_compose(bootstrap: dict[str, Any], tracing: bool = True) -> dict[str, An
         if c["name"].startswith("inbound|"):
             for a in endpoints:
                 a["address"] = "127.0.0.1"
-        elif any(not _is_ip(a["address"]) for a in endpoints):
+        elif any(not e.is_ip(a["address"]) for a in endpoints):
             c["type"] = "STRICT_DNS"
             c["dns_lookup_family"] = "V4_ONLY"
     if tracing:
