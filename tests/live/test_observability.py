@@ -58,7 +58,9 @@ def test_fault_abort_edge_error_rate_matches_locust(tmp_path: Path) -> None:
         read_access_logs(run_dir), phase="abort-20", flags="FI", direction="outbound"
     )
     assert {(e.source, e.destination, e.status) for e in aborted} == {("order", "product", 503)}
-    assert abs(len(aborted) - edge["faults_aborted"]) <= 2  # a log line may straddle the boundary
+    # Counters are snapshotted a few ms after each boundary, log lines are split
+    # at it by timestamp: the calls in between may fall on either side.
+    assert abs(len(aborted) - edge["faults_aborted"]) <= max(3, 0.05 * edge["faults_aborted"])
     assert edge["latency_ms"]["p99"] is not None
 
 

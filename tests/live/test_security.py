@@ -279,7 +279,14 @@ def test_allow_for_order_principal_200_for_order_403_for_user_counted(tmp_path: 
     assert edges[("istio-ingressgateway", "product")]["denied"] > 0  # browse is locked out
     authz = json.loads((run_dir / "authz.json").read_text())["phases"]["lockdown"]
     by_source = {(a["source"], a["destination"]): a for a in authz}
-    assert by_source[("order", "product")]["allowed"] >= order_edge["requests"] - 1
+    # The two counts come from different places: edges from the caller's Envoy
+    # counters, snapshotted a few ms after each phase boundary; authz from the
+    # callee's access log, split at the boundary by timestamp. Requests inside
+    # that skew (about rps × snapshot delay; 3 of 324 were seen on a busy CI
+    # machine) land in different phases, so they agree to within a few percent.
+    allowed = by_source[("order", "product")]["allowed"]
+    assert abs(allowed - order_edge["requests"]) <= max(3, 0.05 * order_edge["requests"])
+    assert by_source[("order", "product")]["denied"] == 0
     assert by_source[("user", "product")]["denied_by"] == {"none": 3}
     assert "lockdown" in out
 
