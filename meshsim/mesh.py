@@ -16,7 +16,6 @@ from pathlib import Path
 import aiohttp
 
 from meshsim.control.ca import DEFAULT_CERT_TTL_S, CertificateAuthority
-from meshsim.control.envoy import is_ip
 from meshsim.control.observe import ZIPKIN_FLUSH_S, Observability
 from meshsim.control.plan import MeshPlan
 from meshsim.control.push import ControlPlane
@@ -144,12 +143,7 @@ class Mesh:
             return
         collector = None
         bind, reach = self.runtime.callback_address()
-        if t.tracing and not is_ip(reach):
-            events.warning(
-                f"tracing is off on the {self.runtime.name} runtime: the proxies reach "
-                f"meshsim as {reach}, and Envoy's collector cluster needs an IP address"
-            )
-        elif t.tracing:
+        if t.tracing:
             self.collector = SpanCollector(self.run_dir / "traces.jsonl", host=bind)
             collector = (reach, await self.collector.start())
         self.control.observability = Observability(collector, t.sampling, t.access_logs)

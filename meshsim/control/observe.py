@@ -91,10 +91,15 @@ def access_log_path(paths_root: str, proxy: str, direction: str) -> str:
 
 
 def collector_cluster(host: str, port: int) -> dict[str, Any]:
+    """The cluster the proxies send spans to. `host` is an IP address (the
+    local runtime's 127.0.0.1, a Linux engine's network gateway) or a name
+    such as Docker Desktop's host.docker.internal, which Envoy resolves."""
+    resolved = {} if e.is_ip(host) else {"dns_lookup_family": "V4_PREFERRED"}
     return {
         "@type": e.T_CLUSTER,
         "name": COLLECTOR_CLUSTER,
-        "type": "STATIC",
+        "type": "STATIC" if e.is_ip(host) else "LOGICAL_DNS",
+        **resolved,
         "connect_timeout": "1s",
         "load_assignment": {
             "cluster_name": COLLECTOR_CLUSTER,

@@ -7,12 +7,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from meshsim.control import envoy as e
 from meshsim.control.observe import (
     ACCESS_LOG_FORMAT,
     COLLECTOR_CLUSTER,
     Observability,
     bootstrap_fields,
+    collector_cluster,
 )
 from meshsim.control.plan import build_plan
 from meshsim.control.security import INBOUND_LOG_FORMAT, T_FILE_LOG
@@ -116,11 +119,26 @@ def test_bootstrap_fields() -> None:
     assert "layered_runtime" not in bootstrap_fields(Observability(collector=None))
 
 
-def test_envoy_accepts_it(tmp_path: Path) -> None:
-    cfgs = _compile(OBS)
+def test_a_collector_reached_by_name_is_resolved_by_envoy() -> None:
+    """Docker Desktop's containers reach the host as host.docker.internal."""
+    by_ip = collector_cluster("172.18.0.1", 9411)
+    assert by_ip["type"] == "STATIC" and "dns_lookup_family" not in by_ip
+    by_name = collector_cluster("host.docker.internal", 9411)
+    assert by_name["type"] == "LOGICAL_DNS"
+    (endpoint,) = by_name["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert endpoint["endpoint"]["address"]["socket_address"] == {
+        "address": "host.docker.internal",
+        "port_value": 9411,
+    }
+
+
+@pytest.mark.parametrize("collector", [("127.0.0.1", 9411), ("host.docker.internal", 9411)])
+def test_envoy_accepts_it(tmp_path: Path, collector: tuple[str, int]) -> None:
+    obs = Observability(collector=collector, sampling=25.0)
+    cfgs = _compile(obs)
     for name in (PLAN.ingress.name, "order-v1-0"):
         path = tmp_path / f"{name}.json"
-        path.write_text(json.dumps(static_bootstrap(cfgs[name]) | bootstrap_fields(OBS)))
+        path.write_text(json.dumps(static_bootstrap(cfgs[name]) | bootstrap_fields(obs)))
         proc = subprocess.run(
             [envoy_binary(), "--mode", "validate", "-c", str(path), "--log-level", "error",
              "--disable-hot-restart"],
