@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from meshsim import __version__
-from meshsim.errors import MeshsimError, UsageError
+from meshsim.errors import MeshsimError, UsageError, check_phase
 
 app = typer.Typer(
     name="meshsim",
@@ -224,11 +224,6 @@ def _run_dir(run_dir: Path) -> Path:
     return run_dir
 
 
-def _check_phase(phase: str | None, known: list[str]) -> None:
-    if phase is not None and phase not in known:
-        raise UsageError(f"--phase {phase}: no such phase; expected one of {', '.join(known)}")
-
-
 @app.command()
 def traces(
     run_dir: RunDirArg,
@@ -259,7 +254,7 @@ def traces(
     from meshsim.telemetry.traces import to_jaeger, traces_by_phase, waterfall
 
     by_phase = traces_by_phase(_run_dir(run_dir))
-    _check_phase(phase, list(by_phase))
+    check_phase(phase, list(by_phase))
     if not any(by_phase.values()):
         raise UsageError(
             f"{run_dir}: no traces (traces.jsonl is missing or empty: was telemetry off?)"
@@ -340,7 +335,7 @@ def logs(
     from meshsim.telemetry.runfiles import phase_windows
 
     windows = phase_windows(_run_dir(run_dir))
-    _check_phase(phase, [w.name for w in windows])
+    check_phase(phase, [w.name for w in windows])
     entries = filter_entries(
         read_access_logs(run_dir),
         service=service,
@@ -420,7 +415,7 @@ def graph(
     graphs = run_graphs(_run_dir(run_dir))
     if not graphs:
         raise UsageError(f"{run_dir}: no edges.json: the run recorded no edges")
-    _check_phase(phase, list(graphs))
+    check_phase(phase, list(graphs))
     if format_ == "text" and output is None:
         for name, sg in graphs.items():
             if (phase is None and name != ALL_PHASES) or name == phase:

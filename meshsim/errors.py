@@ -6,6 +6,7 @@ Exit codes (a contract, see docs/architecture.md): 0 every expectation held,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -19,6 +20,12 @@ class UsageError(MeshsimError):
     """Bad input or usage that is not tied to a place in a scenario file."""
 
     exit_code = 2
+
+
+def check_phase(phase: str | None, known: Sequence[str]) -> None:
+    """A `--phase` option names one of `known` (None: no phase asked for)."""
+    if phase is not None and phase not in known:
+        raise UsageError(f"--phase {phase}: no such phase; expected one of {', '.join(known)}")
 
 
 class ScenarioError(MeshsimError):

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.control import describe
-from meshsim.control.istio import parse_resource
 from meshsim.control.plan import MeshPlan, build_plan
 from meshsim.control.security import mtls_policies, workloads
 from meshsim.control.state import PolicyState
@@ -29,7 +28,7 @@ from meshsim.control.translate import (
     ProxyConfig,
     compile_mesh,
 )
-from meshsim.errors import UsageError
+from meshsim.errors import UsageError, check_phase
 from meshsim.scenario import load_scenario, resolve_mesh
 from meshsim.scenario.model import Scenario
 
@@ -121,8 +120,7 @@ def explain(
     """
     s = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     names = [p.name for p in s.phases]
-    if phase is not None and phase not in names:
-        raise UsageError(f"--phase {phase}: no such phase; expected one of {', '.join(names)}")
+    check_phase(phase, names)
     plan = build_plan(resolve_mesh(s), 0)
     if instance is not None and instance not in plan.proxies:
         raise UsageError(
@@ -133,9 +131,7 @@ def explain(
     out: list[PhaseExplanation] = []
     previous: Texts | None = None
     for index, p in enumerate(s.phases):
-        applied = [parse_resource(raw) for raw in p.apply]
-        state.apply(applied)
-        state.remove(p.remove)
+        applied, _ = state.enter(p.apply, p.remove)
         configs = compile_mesh(plan, state, Paths(f"{RUN_DIR}/xds"))
         texts: Texts = {n: _proxy_sections(plan, state, configs[n]) for n in proxies}
         if phase is None or p.name == phase:

@@ -23,7 +23,6 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from meshsim.control.advice import scenario_warnings
-from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.control.writer import atomic_write
 from meshsim.errors import MeshError, MeshsimError
@@ -319,9 +318,8 @@ class Runner:
         if not phase.apply and not phase.remove:
             return
         state = mesh.control.state
-        applied = [parse_resource(raw) for raw in phase.apply]
-        state.apply(applied)
-        for missing in state.remove(phase.remove):
+        applied, not_in_force = state.enter(phase.apply, phase.remove)
+        for missing in not_in_force:
             self.events.warning(f"phase {phase.name}: remove {missing}: not in force")
         result = await mesh.control.push()
         # in force in every proxy (Envoy acknowledged it), counted from the phase's start

@@ -103,6 +103,16 @@ class PolicyState:
                 missing.append(key)
         return missing
 
+    def enter(
+        self, apply: list[dict[str, Any]], remove: list[str]
+    ) -> tuple[list[Resource], list[str]]:
+        """A phase begins: its `apply` (Istio YAML as loaded) replaces or joins
+        what is in force, then its `remove` keys are withdrawn. Returns the
+        resources applied and the keys to remove that were not in force."""
+        applied = [parse_resource(raw) for raw in apply]
+        self.apply(applied)
+        return applied, self.remove(remove)
+
     def copy(self) -> PolicyState:
         return PolicyState(dict(self.resources))
 

@@ -32,14 +32,13 @@ import yaml
 
 from meshsim.control import envoy as e
 from meshsim.control.ca import CertificateAuthority
-from meshsim.control.istio import parse_resource
 from meshsim.control.plan import MeshPlan, build_plan
 from meshsim.control.sds import SECRET_CERT, SECRET_ROOT, cert_secret, root_secret, secret_file
 from meshsim.control.security import identities
 from meshsim.control.state import PolicyState
 from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
 from meshsim.control.writer import dumps, inline_resources
-from meshsim.errors import UsageError
+from meshsim.errors import check_phase
 from meshsim.runtime import pods
 from meshsim.runtime.dashboards import (
     DASHBOARD_FILE,
@@ -90,13 +89,10 @@ def compose_plan(services: dict[str, dict[str, int]]) -> MeshPlan:
 
 def policies_at(scenario: Any, phase: str | None) -> PolicyState:
     """The policies in force during `phase` (default: the first phase)."""
-    names = [p.name for p in scenario.phases]
-    if phase is not None and phase not in names:
-        raise UsageError(f"--phase {phase}: no such phase; expected one of {', '.join(names)}")
+    check_phase(phase, [p.name for p in scenario.phases])
     state = PolicyState.initial()
     for p in scenario.phases:
-        state.apply([parse_resource(raw) for raw in p.apply])
-        state.remove(p.remove)
+        state.enter(p.apply, p.remove)
         if phase is None or p.name == phase:
             break
     return state

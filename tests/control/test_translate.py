@@ -143,6 +143,15 @@ def test_kubectl_apply_semantics() -> None:
     assert state.mesh_virtual_service("product") is None
 
 
+def test_entering_a_phase_applies_then_removes() -> None:
+    state = PolicyState.initial()
+    applied, missing = state.enter([DR, CANARY], ["VirtualService/product", "Gateway/nope"])
+    assert [r.key for r in applied] == ["DestinationRule/product", "VirtualService/product"]
+    assert missing == ["Gateway/nope"]  # removing what a phase applies happens after it
+    assert "DestinationRule/product" in state.resources
+    assert state.mesh_virtual_service("product") is None
+
+
 def test_plan_ports_are_distinct() -> None:
     plan = build_plan(SHOP, ingress_port=0)
     ports = [plan.ingress.port, plan.ingress.admin_port] + [
