@@ -13,6 +13,13 @@ Outbound calls go to ``http://<service>/...`` through one ``ClientSession`` per 
 standard ``HTTP_PROXY`` variable (the instance's sidecar) carries them (see proxy_options).
 Nothing here knows about the mesh.
 
+An app calling another on behalf of a request copies some of that request's headers onto
+the call (``propagation_headers``): the trace headers, so Envoy's spans join into one trace,
+and ``end-user``, as Bookinfo's productpage does. The mesh never does it for them: a sidecar
+sees the inbound request and the app's outbound call as unrelated, and Istio routes a call
+only on the headers it carries itself. A VirtualService that sends ``end-user: jason`` to
+product v2 works on order's call to product only because order forwards ``end-user``.
+
 Without a mesh, ``SERVICE_ADDRESSES`` (optional) is the apps' name service: a static
 table like ``/etc/hosts`` but with ports, ``user=127.0.0.1:8081,product=127.0.0.1:8082;
 127.0.0.1:8083``, so that ``http://product/...`` connects straight to those addresses.
@@ -50,6 +57,9 @@ TRACE_HEADERS: Final = (
     "b3",
     "x-ot-span-context",
 )
+# Request headers forwarded for routing: who the shopper is (Bookinfo's ``end-user``), so a
+# VirtualService ``match`` on it holds on every hop, not only at the ingress.
+ROUTING_HEADERS: Final = ("end-user",)
 
 # Generous compared with any mesh timeout a scenario sets, so that the mesh, not the app,
 # decides when a slow call gives up.
@@ -131,12 +141,13 @@ async def instance_headers_middleware(
 
 
 def propagation_headers(request: web.Request) -> dict[str, str]:
-    """The trace headers of ``request`` to copy onto every outbound call made for it.
+    """The trace and routing headers of ``request`` to copy onto every outbound call
+    made for it (``TRACE_HEADERS``, ``ROUTING_HEADERS``); other headers stay on this hop.
 
     >>> await session.get("http://product/products/3", headers=propagation_headers(request))
     """
     headers: dict[str, str] = {}
-    for name in TRACE_HEADERS:
+    for name in (*TRACE_HEADERS, *ROUTING_HEADERS):
         values = request.headers.getall(name, ())
         if values:
             headers[name] = ",".join(values)

@@ -153,7 +153,7 @@ def parse_order(payload: object) -> OrderRequest | str:
 
 @dataclass
 class Downstream:
-    """Outbound calls made while handling one request, carrying its trace headers."""
+    """Outbound calls made while handling one request, carrying its trace and routing headers."""
 
     request: web.Request
     served_by: list[str | None] = field(default_factory=list)

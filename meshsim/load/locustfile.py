@@ -15,6 +15,12 @@ Environment (all optional):
   a second, so 20 shoppers produce at most ~200 rps.
 - `MESHSIM_CLIENT`: `fast` (geventhttpclient, default) or `requests`; see
   docs/benchmarks.md for why `fast` is the default.
+- `MESHSIM_COHORTS`: JSON cohorts, e.g.
+  `[{"name":"beta","share":0.25,"headers":{"end-user":"beta-tester"}}]`. Each
+  shopper joins at most one, dealt in the order they start so that the
+  cohorts' sizes follow their shares (`meshsim.load.cohorts`; with locust's
+  `--processes`, each process deals its own), and sends its headers on every
+  request. Only then is meshsim imported here.
 - `MESHSIM_RECORDS`: a directory; every request is appended as one JSON line to
   `requests-<pid>.jsonl` in it (format: `meshsim.load.records`). Unset: nothing
   is recorded (plain `locust -f` use by hand).
@@ -69,31 +75,54 @@ def _wait_time() -> Any:
     raise ValueError(f"MESHSIM_WAIT={raw!r}: expected seconds such as '0', '0.2' or '0.05,0.15'")
 
 
+class _Cohorts:
+    """Hands each starting shopper its cohort: (name, headers), or (None, None)."""
+
+    def __init__(self, raw: str | None) -> None:
+        self._cohorts: list[Any] = []
+        self._dealer: Any = None
+        if raw and raw.strip():
+            # Imported only with cohorts: it loads meshsim (and pydantic) into locust.
+            from meshsim.load.cohorts import CohortDealer, decode_cohorts
+
+            self._cohorts = decode_cohorts(raw)
+            self._dealer = CohortDealer([c.share for c in self._cohorts])
+
+    def join(self) -> tuple[str | None, dict[str, str] | None]:
+        index = self._dealer.next() if self._dealer is not None else None
+        if index is None:
+            return None, None
+        cohort = self._cohorts[index]
+        return cohort.name, dict(cohort.headers) or None
+
+
 _JOURNEY_NAMES, _JOURNEY_WEIGHTS = _weights()
+_COHORTS = _Cohorts(os.environ.get("MESHSIM_COHORTS"))
 _WAIT = _wait_time()
 _CLIENT = os.environ.get("MESHSIM_CLIENT", "fast")
 if _CLIENT not in ("fast", "requests"):
     raise ValueError(f"MESHSIM_CLIENT={_CLIENT!r}: expected 'fast' or 'requests'")
 
 
-def _shop(client: Any) -> None:
-    """One journey, picked by weight; the request event listener records it."""
+def _shop(client: Any, cohort: str | None, headers: dict[str, str] | None) -> None:
+    """One journey, picked by weight, with the shopper's cohort headers (if any);
+    the request event listener records it."""
     journey = random.choices(_JOURNEY_NAMES, _JOURNEY_WEIGHTS)[0]
-    ctx = {"journey": journey}
+    ctx = {"journey": journey, "cohort": cohort}
     if journey == "browse":
-        client.get("/products", name="/products", context=ctx)
+        client.get("/products", name="/products", context=ctx, headers=headers)
     elif journey == "view_product":
         pid = random.choice(PRODUCT_IDS)
-        client.get(f"/products/{pid}", name="/products/{id}", context=ctx)
+        client.get(f"/products/{pid}", name="/products/{id}", context=ctx, headers=headers)
     elif journey == "view_user":
         uid = random.choice(USER_IDS)
-        client.get(f"/users/{uid}", name="/users/{id}", context=ctx)
+        client.get(f"/users/{uid}", name="/users/{id}", context=ctx, headers=headers)
     else:
         order = {
             "user_id": random.choice(USER_IDS),
             "items": [{"product_id": random.choice(PRODUCT_IDS), "quantity": 1}],
         }
-        client.post("/orders", json=order, name="/orders", context=ctx)
+        client.post("/orders", json=order, name="/orders", context=ctx, headers=headers)
 
 
 class Shopper(FastHttpUser):
@@ -105,10 +134,15 @@ class Shopper(FastHttpUser):
     # recorded as the mesh's 504 rather than as the load generator giving up.
     network_timeout = 20.0
     connection_timeout = 5.0
+    cohort: str | None = None
+    cohort_headers: dict[str, str] | None = None
+
+    def on_start(self) -> None:
+        self.cohort, self.cohort_headers = _COHORTS.join()
 
     @task
     def shop(self) -> None:
-        _shop(self.client)
+        _shop(self.client, self.cohort, self.cohort_headers)
 
 
 class RequestsShopper(HttpUser):
@@ -116,13 +150,16 @@ class RequestsShopper(HttpUser):
 
     abstract = _CLIENT != "requests"
     wait_time = _WAIT
+    cohort: str | None = None
+    cohort_headers: dict[str, str] | None = None
 
     def on_start(self) -> None:
         self.client.trust_env = False  # never send the shop's traffic via a user's proxy
+        self.cohort, self.cohort_headers = _COHORTS.join()
 
     @task
     def shop(self) -> None:
-        _shop(self.client)
+        _shop(self.client, self.cohort, self.cohort_headers)
 
 
 class _RecordWriter:
@@ -198,6 +235,7 @@ def _record(
         "instance": _header(response, "x-served-by"),
         "upstreams": [u.strip() for u in upstreams.split(",") if u.strip()] if upstreams else [],
         "error": error,
+        "cohort": (context or {}).get("cohort"),
     }
     _writer.add(json.dumps(record, separators=(",", ":")) + "\n")
 

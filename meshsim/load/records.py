@@ -5,12 +5,15 @@ records directory, one line per request:
 
     {"t": 1718000000.123456, "journey": "place_order", "name": "POST /orders",
      "status": 201, "ok": true, "latency_us": 1234, "instance": "order-v1-0",
-     "upstreams": ["user-v1-0", "product-v2-0", "shipping-v1-0"], "error": null}
+     "upstreams": ["user-v1-0", "product-v2-0", "shipping-v1-0"], "error": null,
+     "cohort": "beta"}
 
 `t` is epoch seconds when the request started; `status` is 0 when no response
 came (connection error); `instance` is the `x-served-by` response header and
 `upstreams` the comma-separated `x-upstreams` header; `error` is a short reason
-for a failure ("HTTP 503", "ConnectionRefusedError").
+for a failure ("HTTP 503", "ConnectionRefusedError"); `cohort` is the
+`load.cohorts` entry whose headers the shopper sent (null for a shopper in no
+cohort; absent from files written before cohorts existed, read as null).
 
 Lines are written whole, but a process killed mid-write may leave a partial
 last line: readers here skip it (and `RecordTail` picks it up once complete).
@@ -40,6 +43,7 @@ class RequestRecord:
     instance: str | None
     upstreams: tuple[str, ...]
     error: str | None
+    cohort: str | None = None
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> RequestRecord:
@@ -53,6 +57,7 @@ class RequestRecord:
             instance=obj.get("instance"),
             upstreams=tuple(obj.get("upstreams") or ()),
             error=obj.get("error"),
+            cohort=obj.get("cohort"),
         )
 
     def to_line(self) -> str:

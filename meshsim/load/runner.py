@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Literal
 
 from meshsim.errors import MeshError
+from meshsim.load.cohorts import COHORTS_ENV, encode_cohorts
 from meshsim.load.records import record_files
 from meshsim.scenario.model import LoadSpec
 
@@ -139,6 +140,10 @@ class LocustRunner:
             env["MESHSIM_WAIT"] = self.wait_time
         else:
             env.pop("MESHSIM_WAIT", None)
+        if self.load.cohorts:
+            env[COHORTS_ENV] = encode_cohorts(self.load.cohorts)
+        else:
+            env.pop(COHORTS_ENV, None)
         return env
 
     async def start(self) -> None:

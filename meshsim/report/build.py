@@ -43,12 +43,13 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
     buckets = dict(zip((id(w) for w in ran), assign_to_phases(inputs.requests, ran), strict=True))
 
     observed = _Observed(inputs.run_dir, ran)
+    cohorts = [c.name for c in scenario.load.cohorts] if scenario else []
     phases: list[PhaseReport] = []
     for index, (name, window, expect) in enumerate(windows):
         if window is None:
             phases.append(_not_run(name, index, scenario, expect))
             continue
-        stats = phase_stats(buckets[id(window)], window.duration_s)
+        stats = phase_stats(buckets[id(window)], window.duration_s, cohorts)
         edges = inputs.edges.get(window.name) if inputs.edges is not None else None
         phases.append(
             PhaseReport(

@@ -7,7 +7,8 @@ particular, rates and latencies over zero requests are unknown (not 0), while
 
 Where the numbers come from, by scope:
 
-- all, endpoint(...), journey(...): the load generator's request records.
+- all, endpoint(...), journey(...), cohort(...): the load generator's
+  request records.
 - version(svc:v): `share` and `requests` from edges.json when its entries for
   the service carry a `destination_version`, else from the records' serving
   instance and upstreams; other metrics from the requests that version served
@@ -51,6 +52,9 @@ def evaluate(
         observed, note = _scoped(expectation.metric, stats.endpoints, target, "endpoint")
     elif scope == "journey":
         observed, note = _scoped(expectation.metric, stats.journeys, target, "journey")
+    elif scope == "cohort":
+        cohorts = {name: c.traffic for name, c in stats.cohorts.items()}
+        observed, note = _scoped(expectation.metric, cohorts, target, "cohort")
     else:
         observed, note = _traffic(expectation.metric, stats.overall, "in this phase")
     return result(expectation, observed, note)

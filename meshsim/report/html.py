@@ -190,6 +190,9 @@ def _phase_details(phase: PhaseReport) -> str:
     parts = [f"<h3>Endpoints</h3>{_named_traffic(stats.endpoints, 'endpoint')}"]
     if stats.journeys:
         parts.append(f"<h3>Journeys</h3>{_named_traffic(stats.journeys, 'journey')}")
+    if stats.cohorts:
+        cohorts = {name: c.traffic for name, c in stats.cohorts.items()}
+        parts.append(f"<h3>Cohorts</h3>{_named_traffic(cohorts, 'cohort')}")
     served_rows = []
     for service, versions in stats.served.items():
         total = sum(versions.values()) or 1

@@ -101,6 +101,12 @@ class PhaseReport:
             "served": stats.served if stats else {},
             "endpoints": {k: t.to_dict() for k, t in stats.endpoints.items()} if stats else {},
             "journeys": {k: t.to_dict() for k, t in stats.journeys.items()} if stats else {},
+            # only with load.cohorts, so reports of runs without them keep their keys
+            **(
+                {"cohorts": {k: c.to_dict() for k, c in stats.cohorts.items()}}
+                if stats and stats.cohorts
+                else {}
+            ),
             "versions": {k: t.to_dict() for k, t in stats.versions.items()} if stats else {},
             "status_codes": stats.status_codes if stats else {},
             "errors": [{"error": e, "count": n} for e, n in stats.errors] if stats else [],

@@ -139,6 +139,17 @@ def split_instance(instance: str) -> tuple[str, str] | None:
 
 
 @dataclass
+class CohortStats:
+    """The requests of one cohort's shoppers (`load.cohorts`) and who served them."""
+
+    traffic: Traffic
+    served: dict[str, dict[str, int]]  # service -> version -> requests, as PhaseStats.served
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.traffic.to_dict(), "served": self.served}
+
+
+@dataclass
 class PhaseStats:
     """Everything measured in one phase."""
 
@@ -149,6 +160,8 @@ class PhaseStats:
     served: dict[str, dict[str, int]]  # service -> version -> requests served, incl. upstreams
     status_codes: dict[str, int]
     errors: list[tuple[str, int]]  # most frequent error messages first
+    # cohort -> its shoppers' requests; empty when the scenario has no cohorts
+    cohorts: dict[str, CohortStats] = field(default_factory=dict)
 
     def share(self, service: str, version: str) -> float | None:
         """The fraction of `service`'s requests that `version` served."""
@@ -157,8 +170,15 @@ class PhaseStats:
         return round(versions.get(version, 0) / total, 6) if total else None
 
 
-def phase_stats(requests: Sequence[RequestRecord], duration_s: float) -> PhaseStats:
-    """Statistics of the requests of one phase that ran for `duration_s`."""
+def phase_stats(
+    requests: Sequence[RequestRecord], duration_s: float, cohorts: Sequence[str] = ()
+) -> PhaseStats:
+    """Statistics of the requests of one phase that ran for `duration_s`.
+
+    `cohorts` (the scenario's cohort names) are listed even without requests;
+    a cohort named only in the records follows them. Shoppers in no cohort
+    are in no entry of `cohorts`.
+    """
     overall = _TrafficBuilder()
     endpoints: dict[str, _TrafficBuilder] = defaultdict(_TrafficBuilder)
     journeys: dict[str, _TrafficBuilder] = defaultdict(_TrafficBuilder)
@@ -166,6 +186,8 @@ def phase_stats(requests: Sequence[RequestRecord], duration_s: float) -> PhaseSt
     served: dict[str, Counter[str]] = defaultdict(Counter)
     codes: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    by_cohort: dict[str, _TrafficBuilder] = {name: _TrafficBuilder() for name in cohorts}
+    cohort_served: dict[str, dict[str, Counter[str]]] = {name: {} for name in cohorts}
     for request in requests:
         overall.add(request)
         endpoints[request.name].add(request)
@@ -173,9 +195,14 @@ def phase_stats(requests: Sequence[RequestRecord], duration_s: float) -> PhaseSt
             journeys[request.journey].add(request)
         if request.instance and (own := split_instance(request.instance)):
             versions[f"{own[0]}:{own[1]}"].add(request)
+        if request.cohort:
+            by_cohort.setdefault(request.cohort, _TrafficBuilder()).add(request)
         for instance in (request.instance, *request.upstreams):
             if instance and (parsed := split_instance(instance)):
                 served[parsed[0]][parsed[1]] += 1
+                if request.cohort:
+                    mine = cohort_served.setdefault(request.cohort, {})
+                    mine.setdefault(parsed[0], Counter())[parsed[1]] += 1
         codes[str(request.status)] += 1
         if not request.ok:
             errors[request.error or f"HTTP {request.status}"] += 1
@@ -184,10 +211,18 @@ def phase_stats(requests: Sequence[RequestRecord], duration_s: float) -> PhaseSt
         endpoints={k: b.build(duration_s) for k, b in sorted(endpoints.items())},
         journeys={k: b.build(duration_s) for k, b in sorted(journeys.items())},
         versions={k: b.build(duration_s) for k, b in sorted(versions.items())},
-        served={s: dict(sorted(c.items())) for s, c in sorted(served.items())},
+        served=_sorted(served),
         status_codes=dict(sorted(codes.items())),
         errors=errors.most_common(TOP_ERRORS),
+        cohorts={
+            name: CohortStats(by_cohort[name].build(duration_s), _sorted(cohort_served.get(name)))
+            for name in [*cohorts, *sorted(set(by_cohort) - set(cohorts))]
+        },
     )
+
+
+def _sorted(served: dict[str, Counter[str]] | None) -> dict[str, dict[str, int]]:
+    return {s: dict(sorted(c.items())) for s, c in sorted((served or {}).items())}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from meshsim.scenario.loader import (
 )
 from meshsim.scenario.model import (
     Action,
+    Cohort,
     LoadSpec,
     MeshSpec,
     Phase,
@@ -31,6 +32,7 @@ from meshsim.scenario.model import (
 __all__ = [
     "DEFAULT_RESOURCES",
     "Action",
+    "Cohort",
     "Expectation",
     "LoadSpec",
     "MeshSpec",

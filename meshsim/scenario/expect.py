@@ -3,7 +3,7 @@
 Grammar (spaces are optional around every token)::
 
     expectation := [scope "(" target ")" "."] metric op value [tolerance]
-    scope       := endpoint | edge | version | journey
+    scope       := endpoint | edge | version | journey | cohort
     metric      := error_rate | p50 | p90 | p95 | p99 | p999 | max | mean
                  | rps | requests | failures | share
     op          := "<" | "<=" | ">" | ">=" | "==" | "="
@@ -25,6 +25,7 @@ Scopes narrow what is measured (without one, every request of the phase):
 * ``version(product:v2)``: requests served by that version of a service;
   ``share`` is the fraction of the service's requests that version served
 * ``journey(place_order)``: requests made by that shopper journey
+* ``cohort(beta)``: requests made by the shoppers of that cohort (``load.cohorts``)
 
 Examples::
 
@@ -34,6 +35,7 @@ Examples::
     endpoint(GET /products).p99 < 200ms
     edge(order->product).error_rate < 1%
     version(product:v2).share = 10% ± 3%
+    cohort(beta).error_rate < 1%
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
 RATE_METRICS = ("error_rate", "share")
 COUNT_METRICS = ("rps", "requests", "failures")
 METRICS = ("error_rate", *LATENCY_METRICS, "rps", "requests", "failures", "share")
-SCOPES = ("endpoint", "edge", "version", "journey")
+SCOPES = ("endpoint", "edge", "version", "journey", "cohort")
 OPERATORS = ("<", "<=", ">", ">=", "==")
 
 _TIME_UNITS = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0}
@@ -173,6 +175,10 @@ def _parse_scope(scope: str, raw: str) -> tuple[str, str]:
                 f"version({target}) is not service:version; expected e.g. version(product:v2)"
             )
         return scope, f"{service}:{version}"
+    if scope == "cohort":
+        if not re.fullmatch(_NAME, target):
+            raise ValueError(f"cohort({target}) is not a cohort name; expected e.g. cohort(beta)")
+        return scope, target
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", target):
         raise ValueError(f"journey({target}) is not a journey name; expected e.g. journey(browse)")
     return scope, target
@@ -188,6 +194,18 @@ def _check_metric(metric: str, scope: str) -> None:
             "share is the part of a service's requests one version served; "
             "write it as version(product:v2).share = 10% ± 3%"
         )
+
+
+def parse_rate(value: object) -> float:
+    """A rate written as an expectation writes one, as a fraction: a percentage
+    (``"25%"``) or a fraction from 0 to 1 (``0.25``). ValueError otherwise.
+
+    >>> parse_rate("25%"), parse_rate(0.25)
+    (0.25, 0.25)
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"expected {_unit_hint('share')}")
+    return _parse_value("share", str(value).strip())
 
 
 def _split_tolerance(text: str) -> tuple[str, str | None]:

@@ -23,6 +23,7 @@ from pydantic_core import ErrorDetails
 from meshsim.errors import ScenarioError, ScenarioErrors
 from meshsim.scenario.model import (
     JOURNEYS,
+    FieldError,
     Scenario,
     instance_names,
     resolve_mesh,
@@ -268,6 +269,11 @@ class _Checker:
                     path,
                     f"unknown journey {target!r}; expected one of {', '.join(self.journeys())}",
                 )
+            elif exp.scope == "cohort":
+                cohorts = [c.name for c in self.scenario.load.cohorts]
+                if target not in cohorts:
+                    known = ", ".join(cohorts) or "none"
+                    self.error(path, f"unknown cohort {target!r}; load.cohorts has {known}")
 
     def journeys(self) -> list[str]:
         """Shopper journeys, then legacy clients (each records under its own name)."""
@@ -301,6 +307,9 @@ def _split_path(relative: str) -> YamlPath:
 
 def _from_pydantic(err: ErrorDetails, doc: Located, file: str) -> ScenarioError:
     loc: YamlPath = tuple(err["loc"])
+    error = (err.get("ctx") or {}).get("error")
+    if isinstance(error, FieldError):  # a check of the whole field that knows which part
+        loc = (*loc, *error.at)
     is_key = bool(loc) and loc[-1] == "[key]"
     path = loc[:-1] if is_key else loc
     return ScenarioError(
@@ -357,6 +366,11 @@ def _describe(err: ErrorDetails, path: YamlPath, is_key: bool) -> str:
     if kind == "string_pattern_mismatch":
         if where[-2:] == ["phases", "name"]:
             return f"{value!r} is not a valid phase name; use letters, digits, '_', '.' and '-'"
+        if where[-2:] == ["cohorts", "name"]:
+            return (
+                f"{value!r} is not a valid cohort name; use lowercase letters, digits, '_' "
+                "and '-', starting with a letter"
+            )
         return f"{value!r} does not match the pattern {ctx.get('pattern')}"
     if kind == "literal_error":
         return f"{_show(value)} is not allowed; expected {ctx.get('expected')}"

@@ -18,10 +18,11 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
-from meshsim.scenario.expect import Expectation, parse_expectation
+from meshsim.scenario.expect import Expectation, parse_expectation, parse_rate
 from meshsim.shop import SHOP
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -56,6 +57,15 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
+class FieldError(ValueError):
+    """A ValueError about one part of the value being validated; `at` is the path
+    below the field (e.g. `(1, "name")`), so the loader points at that line."""
+
+    def __init__(self, message: str, *at: str | int) -> None:
+        super().__init__(message)
+        self.at = at
+
+
 def _check_expectation(text: str) -> str:
     parse_expectation(text)  # raises ValueError with a message meant for a person
     return text
@@ -75,6 +85,19 @@ Duration = Annotated[
     ),
 ]
 ExpectationText = Annotated[str, AfterValidator(_check_expectation)]
+Share = Annotated[
+    float,
+    BeforeValidator(parse_rate),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*(\d+(\.\d*)?|\.\d+)\s*%\s*$"},
+                {"type": "number", "minimum": 0, "maximum": 1},
+            ],
+            "description": "A percentage such as 25% or a fraction such as 0.25.",
+        }
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -145,6 +168,93 @@ _DEFAULT_JOURNEYS: dict[Journey, float] = {
 }
 
 
+# Hop-by-hop headers (RFC 9110, 7.6.1) belong to one connection and `host` picks
+# the virtual host; content-length frames the body. A cohort setting one would
+# change how its requests travel, not who sends them.
+RESERVED_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+_HEADER_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")  # visible ASCII, spaces, tabs
+
+
+def _check_header_name(name: str) -> str:
+    if not _HEADER_TOKEN.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a valid header name; use letters, digits and '-', e.g. end-user"
+        )
+    if name.lower() in RESERVED_HEADERS:
+        raise ValueError(
+            f"{name!r} cannot be set by a cohort: it is a hop-by-hop or framing header "
+            "(or host, which picks the route); use a header of your own, e.g. end-user"
+        )
+    return name
+
+
+def _check_header_value(value: str) -> str:
+    if not _HEADER_VALUE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid header value; use printable ASCII without line breaks"
+        )
+    return value
+
+
+HeaderName = Annotated[str, AfterValidator(_check_header_name)]
+HeaderValue = Annotated[str, AfterValidator(_check_header_value)]
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:g}%"
+
+
+class Cohort(_Strict):
+    """Shoppers who send the same headers on every request, as a logged-in user
+    does: Istio's Bookinfo routes the requests of `end-user: jason` to reviews
+    v2. Each shopper Locust starts joins at most one cohort, the one furthest
+    behind its share, so the shoppers split as closely as whole shoppers allow."""
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]*$",
+        description="Unique name, the cohort's key in the report and in cohort(NAME) "
+        "expectations: lowercase letters, digits, '_', '-'.",
+    )
+    share: Share = Field(
+        description="Part of the shoppers in this cohort: a percentage such as 25% or "
+        "a fraction such as 0.25."
+    )
+    headers: dict[HeaderName, HeaderValue] = Field(
+        default_factory=dict,
+        description="Headers these shoppers send on every request, e.g. {end-user: jason}. "
+        "A VirtualService `match` sees them at the ingress, and on later hops as far "
+        "as the apps forward them (order forwards end-user).",
+        json_schema_extra={"propertyNames": {"pattern": _HEADER_TOKEN.pattern}},
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _distinct_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        for name in headers:
+            if name.lower() in seen:
+                raise FieldError(
+                    f"{name!r} repeats {seen[name.lower()]!r}; header names ignore case", name
+                )
+            seen[name.lower()] = name
+        return headers
+
+
 class LoadSpec(_Strict):
     users: int = Field(10, ge=0, le=1000, description="Concurrent simulated shoppers.")
     spawn_rate: float = Field(10.0, gt=0, description="Shoppers started per second.")
@@ -152,6 +262,34 @@ class LoadSpec(_Strict):
         default_factory=lambda: dict(_DEFAULT_JOURNEYS),
         description="Relative weights of the shopper journeys.",
     )
+    cohorts: list[Cohort] = Field(
+        default_factory=list,
+        description="Groups of shoppers that send headers on every request, e.g. "
+        "{name: beta, share: 25%, headers: {end-user: beta-tester}}; the shares add up "
+        "to 100% at most and the other shoppers send no extra headers.",
+    )
+
+    @field_validator("cohorts")
+    @classmethod
+    def _cohort_shares(cls, cohorts: list[Cohort]) -> list[Cohort]:
+        first: dict[str, int] = {}
+        for j, cohort in enumerate(cohorts):
+            if cohort.name in first:
+                raise FieldError(
+                    f"duplicate cohort name {cohort.name!r} (already used by "
+                    f"cohorts[{first[cohort.name]}])",
+                    j,
+                    "name",
+                )
+            first[cohort.name] = j
+        total = sum(c.share for c in cohorts)
+        if total > 1 + 1e-9:
+            parts = " + ".join(f"{c.name} {_percent(c.share)}" for c in cohorts)
+            raise ValueError(
+                f"the cohorts' shares add up to {_percent(total)} ({parts}); at most 100% "
+                "of the shoppers can be in a cohort"
+            )
+        return cohorts
 
     @model_validator(mode="after")
     def _weights(self) -> LoadSpec:

@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from aiohttp import web
@@ -200,3 +201,42 @@ async def test_cancelled_start_leaves_no_locust(target: str, tmp_path: Path) -> 
         await task
     assert await asyncio.wait_for(runner.wait(), 5) == -signal.SIGKILL
     assert _gone(runner.pid)
+
+
+@pytest.mark.parametrize("client", ["fast", "requests"])
+async def test_cohorts_send_their_headers(
+    client: Literal["fast", "requests"], tmp_path: Path
+) -> None:
+    async def echo(request: web.Request) -> web.Response:
+        who = request.headers.get("end-user", "nobody")
+        return web.json_response({}, headers=_served(f"echo-{who}-0"))
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    app_runner = web.AppRunner(app, access_log=None)
+    await app_runner.setup()
+    site = web.TCPSite(app_runner, "127.0.0.1", 0)
+    await site.start()
+    load = LoadSpec.model_validate(
+        {
+            "users": 4,
+            "spawn_rate": 50,
+            "cohorts": [{"name": "beta", "share": "25%", "headers": {"end-user": "beta"}}],
+        }
+    )
+    target = f"http://127.0.0.1:{app_runner.addresses[0][1]}"
+    runner = LocustRunner(target, load, tmp_path / "r", tmp_path / "l.log", client=client)
+    try:
+        async with runner:
+            assert await runner.wait_first_request(timeout=10)
+            await asyncio.sleep(2)
+    finally:
+        await app_runner.cleanup()
+    records = read_records(tmp_path / "r")
+    assert {(r.cohort, r.instance) for r in records} == {
+        ("beta", "echo-beta-0"),
+        (None, "echo-nobody-0"),
+    }
+    # one shopper of four: about a quarter of the requests
+    share = sum(r.cohort == "beta" for r in records) / len(records)
+    assert 0.12 < share < 0.4, share

@@ -43,6 +43,18 @@ def test_parses_the_documented_line(tmp_path: Path) -> None:
         upstreams=("user-v1-0", "product-v2-0", "shipping-v1-0"),
         error=None,
     )
+    assert r.cohort is None  # a line written before cohorts existed
+
+
+def test_reads_the_cohort(tmp_path: Path) -> None:
+    line = LINE.replace('"error": null}', '"error": null, "cohort": "beta"}')
+    (tmp_path / "requests-1.jsonl").write_text(
+        line + LINE.replace("null}", 'null, "cohort": null}')
+    )
+    assert [r.cohort for r in read_records(tmp_path)] == ["beta", None]
+    r = rec(2.0, cohort="beta")
+    (tmp_path / "requests-2.jsonl").write_text(r.to_line())
+    assert read_records(tmp_path)[0] == r  # t=2.0 sorts first
 
 
 def test_to_line_round_trips(tmp_path: Path) -> None:

@@ -69,6 +69,20 @@ def test_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert env["MESHSIM_WAIT"] == "0" and env["MESHSIM_CLIENT"] == "requests"
 
 
+def test_cohorts_reach_locust_only_when_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESHSIM_COHORTS", '[{"name":"stale","share":1}]')
+    assert "MESHSIM_COHORTS" not in runner(tmp_path).environment()
+    load = LoadSpec.model_validate(
+        {"cohorts": [{"name": "beta", "share": "25%", "headers": {"end-user": "beta-tester"}}]}
+    )
+    env = runner(tmp_path, load=load).environment()
+    assert json.loads(env["MESHSIM_COHORTS"]) == [
+        {"name": "beta", "share": 0.25, "headers": {"end-user": "beta-tester"}}
+    ]
+
+
 async def test_zero_users_starts_nothing(tmp_path: Path) -> None:
     r = runner(tmp_path, load=LoadSpec(users=0))
     assert not r.enabled

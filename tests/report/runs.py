@@ -22,9 +22,11 @@ def request(
     instance: str | None = "product-v1-0",
     upstreams: Sequence[str] = (),
     error: str | None = None,
+    cohort: str | None = None,
 ) -> dict[str, Any]:
-    """One record line as the locustfile writes it; `t` is seconds after T0."""
-    return {
+    """One record line as the locustfile writes it; `t` is seconds after T0.
+    Without a `cohort` the line has no such key, as before cohorts existed."""
+    line = {
         "t": T0 + t,
         "journey": journey,
         "name": name,
@@ -35,6 +37,9 @@ def request(
         "upstreams": list(upstreams),
         "error": error if error is not None or ok else "HTTP 503",
     }
+    if cohort:
+        line["cohort"] = cohort
+    return line
 
 
 def phase_events(

@@ -148,3 +148,39 @@ def test_a_phase_that_ended_in_error_fails_the_run(run_dir: RunDir) -> None:
     report = build_report(run_dir.write(phases=PHASES[:1], records=steady(1, 11), events=events))
     assert report.phases[0].status == "error"
     assert report.interrupted and report.verdict == "fail"
+
+
+def test_cohorts_block_only_with_cohorts(run_dir: RunDir) -> None:
+    phases = [("beta", 10.0, ["cohort(beta).error_rate < 1%", "cohort(staff).requests == 0"])]
+    beta = [i % 4 == 0 for i in range(100)]  # every fourth request: a beta shopper's
+    records = [
+        request(
+            1 + i / 10,
+            cohort="beta" if is_beta else None,
+            instance="order-v1-0",
+            upstreams=["product-v2-0" if is_beta else "product-v1-0"],
+        )
+        for i, is_beta in enumerate(beta)
+    ]
+    path = run_dir.write(phases=phases, records=records)
+    scenario = (path / "scenario.yaml").read_text()
+    cohorts = (
+        "load:\n  cohorts:\n"
+        "    - {name: beta, share: 25%, headers: {end-user: beta-tester}}\n"
+        "    - {name: staff, share: 5%}\n"
+    )
+    (path / "scenario.yaml").write_text(scenario.replace("phases:", cohorts + "phases:"))
+    report = build_report(path)
+    assert report.verdict == "pass", [e.note for _, e in report.expectations]
+    phase = report.to_dict()["phases"][0]
+    assert list(phase["cohorts"]) == ["beta", "staff"]
+    entry = phase["cohorts"]["beta"]
+    assert (entry["requests"], entry["failures"], entry["error_rate"]) == (25, 0, 0.0)
+    assert entry["served"] == {"order": {"v1": 25}, "product": {"v2": 25}}
+    assert phase["cohorts"]["staff"]["requests"] == 0
+    assert phase["served"]["product"] == {"v1": 75, "v2": 25}
+
+    # a run without cohorts: records without the key, a scenario without cohorts, no block
+    plain = [{k: v for k, v in r.items() if k != "cohort"} for r in records]
+    path = run_dir.write(phases=[("beta", 10.0, ["error_rate < 1%"])], records=plain)
+    assert "cohorts" not in build_report(path).to_dict()["phases"][0]

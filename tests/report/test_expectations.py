@@ -134,3 +134,27 @@ def test_rates_over_zero_requests_fail_rather_than_pass() -> None:
     assert not result.passed and result.observed is None
     assert result.note == "no requests in this phase"
     assert check("requests == 0", empty).passed
+
+
+def test_cohort_scope() -> None:
+    stats = phase_stats(
+        [
+            RequestRecord.from_json(r)
+            for r in (
+                request(0.0, cohort="beta", latency_us=5_000),
+                request(0.1, cohort="beta", latency_us=5_000, ok=False),
+                request(0.2, latency_us=1_000),
+            )
+        ],
+        DURATION,
+        cohorts=["beta", "staff"],
+    )
+    assert check("cohort(beta).error_rate = 50%", stats).passed
+    assert check("cohort(beta).requests == 2", stats).passed
+    assert check("cohort(beta).p50 > 4ms", stats).passed
+    idle = check("cohort(staff).error_rate < 1%", stats)
+    assert not idle.passed and idle.observed is None
+    assert idle.note == "no requests for cohort 'staff'"
+    assert check("cohort(staff).requests == 0", stats).passed
+    unknown = check("cohort(gamma).requests > 0", stats)
+    assert unknown.observed == 0 and "(seen: beta, staff)" in (unknown.note or "")

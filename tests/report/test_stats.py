@@ -128,3 +128,27 @@ def test_time_series_buckets_gaps_and_origin() -> None:
     assert points[0].p99_ms == pytest.approx(3.0, rel=1e-3)
     assert points[1].p50_ms is None and points[1].error_rate is None  # a gap in the chart
     assert points[2].p50_ms == pytest.approx(2.0, rel=1e-3)
+
+
+def test_phase_stats_per_cohort() -> None:
+    records = [
+        rec(0.0, cohort="beta", instance="order-v1-0", upstreams=["product-v2-0"]),
+        rec(0.1, cohort="beta", instance="order-v1-0", upstreams=["product-v2-0"], ok=False),
+        rec(0.2, instance="order-v1-0", upstreams=["product-v1-0"]),
+        rec(0.3, cohort="other", instance="product-v1-0"),  # in the records only
+    ]
+    stats = phase_stats(records, duration_s=2.0, cohorts=["staff", "beta"])
+    assert list(stats.cohorts) == ["staff", "beta", "other"]  # the scenario's first
+    beta = stats.cohorts["beta"]
+    assert (beta.traffic.requests, beta.traffic.failures, beta.traffic.error_rate) == (2, 1, 0.5)
+    assert beta.served == {"order": {"v1": 2}, "product": {"v2": 2}}
+    assert stats.cohorts["staff"].traffic.requests == 0 and stats.cohorts["staff"].served == {}
+    assert stats.cohorts["other"].served == {"product": {"v1": 1}}
+    assert stats.served["product"] == {"v1": 2, "v2": 2}  # everyone, cohorts or not
+    assert set(beta.to_dict()) == {
+        "requests", "failures", "error_rate", "rps", "latency_ms", "served"
+    }  # fmt: skip
+
+
+def test_no_cohorts_without_cohorts() -> None:
+    assert phase_stats([rec(0.0)], duration_s=1.0).cohorts == {}

@@ -436,13 +436,14 @@ async def test_order_happy_path(shop: Shop) -> None:
     assert second["total"] == placed["total"]
 
 
-async def test_order_propagates_trace_headers(shop: Shop) -> None:
+async def test_order_propagates_trace_and_routing_headers(shop: Shop) -> None:
     trace = {
         "x-request-id": "5f1a7c1e-0000-4000-8000-000000000001",
         "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         "x-b3-traceid": "4bf92f3577b34da6a3ce929d0e0e4736",
         "x-b3-spanid": "00f067aa0ba902b7",
         "x-b3-sampled": "1",
+        "end-user": "jason",  # routing header: a VirtualService match must see it on each hop
     }
     response, _ = await shop.place(
         {"user_id": 1, "items": [{"product_id": 1, "quantity": 1}]},

@@ -36,6 +36,11 @@ from meshsim.scenario import Expectation, parse_expectation
             ("error_rate", "<", 0.01, None, "journey", "place_order"),
         ),
         (
+            "cohort( beta ).error_rate < 1%",
+            ("error_rate", "<", 0.01, None, "cohort", "beta"),
+        ),
+        ("cohort(beta-testers).p99 < 1s", ("p99", "<", 1000.0, None, "cohort", "beta-testers")),
+        (
             "edge(order -> product).error_rate < 1%",
             ("error_rate", "<", 0.01, None, "edge", "order->product"),
         ),
@@ -86,6 +91,8 @@ def test_parse(text: str, expected: tuple[object, ...]) -> None:
         ("edge(order).error_rate < 1%", "is not source->destination"),
         ("version(product).share = 10%", "is not service:version"),
         ("journey(Place Order).rps > 1", "is not a journey name"),
+        ("cohort(Beta).rps > 1", "is not a cohort name"),
+        ("cohort(beta).share = 10%", "write it as version(product:v2).share"),
         ("endpoint(GET /products.p99 < 1s", "a scope is written like"),
     ],
 )

@@ -135,6 +135,7 @@ def test_shipped_scenarios_load(path: Path) -> None:
 
 
 P = "name: demo\nphases:\n  - name: a\n    duration: 10s\n"  # a valid head; phases[0] on line 3
+C = "name: demo\nload:\n  cohorts:\n"  # cohorts[0] on line 4
 
 # (id, yaml text, line, field, message substring)
 MALFORMED: list[tuple[str, str, int | None, str | None, str]] = [
@@ -173,6 +174,72 @@ MALFORMED: list[tuple[str, str, int | None, str | None, str]] = [
         4,
         "load.journeys.fly",
         "'fly' is not a journey",
+    ),
+    (
+        "cohort-share-number",
+        C + "    - {name: beta, share: 25}\n" + P[11:],
+        4,
+        "load.cohorts[0].share",
+        "share 25 is not a fraction; write 25% or 0.25",
+    ),
+    (
+        "cohort-bad-name",
+        C + "    - name: Beta Testers\n      share: 25%\n" + P[11:],
+        4,
+        "load.cohorts[0].name",
+        "'Beta Testers' is not a valid cohort name",
+    ),
+    (
+        "cohort-duplicate-name",
+        C + "    - {name: beta, share: 10%}\n    - name: beta\n      share: 10%\n" + P[11:],
+        5,
+        "load.cohorts[1].name",
+        "duplicate cohort name 'beta' (already used by cohorts[0])",
+    ),
+    (
+        "cohort-shares-over-100",
+        C + "    - {name: a, share: 60%}\n    - {name: b, share: 0.5}\n" + P[11:],
+        3,
+        "load.cohorts",
+        "the cohorts' shares add up to 110% (a 60% + b 50%); at most 100%",
+    ),
+    (
+        "cohort-bad-header-name",
+        C + "    - name: beta\n      share: 25%\n      headers:\n        end user: x\n" + P[11:],
+        7,
+        "load.cohorts[0].headers.end user",
+        "'end user' is not a valid header name",
+    ),
+    (
+        "cohort-hop-by-hop-header",
+        C
+        + "    - name: beta\n      share: 25%\n      headers:\n        Connection: close\n"
+        + P[11:],
+        7,
+        "load.cohorts[0].headers.Connection",
+        "'Connection' cannot be set by a cohort",
+    ),
+    (
+        "cohort-host-header",
+        C + "    - name: beta\n      share: 25%\n      headers: {host: evil}\n" + P[11:],
+        6,
+        "load.cohorts[0].headers.host",
+        "'host' cannot be set by a cohort",
+    ),
+    (
+        "cohort-header-twice",
+        C + "    - name: beta\n      share: 25%\n      headers:\n        End-User: a\n"
+        "        end-user: b\n" + P[11:],
+        8,
+        "load.cohorts[0].headers.end-user",
+        "'end-user' repeats 'End-User'; header names ignore case",
+    ),
+    (
+        "cohort-header-number",
+        C + "    - name: beta\n      share: 25%\n      headers:\n        end-user: 7\n" + P[11:],
+        7,
+        "load.cohorts[0].headers.end-user",
+        "expected text; found the number 7",
     ),
     (
         "bad-duration",
@@ -358,6 +425,20 @@ MALFORMED: list[tuple[str, str, int | None, str | None, str]] = [
         "unknown journey 'checkout'",
     ),
     (
+        "expect-unknown-cohort",
+        P + "    expect:\n      - cohort(beta).error_rate < 1%\n",
+        6,
+        "phases[0].expect[0]",
+        "unknown cohort 'beta'; load.cohorts has none",
+    ),
+    (
+        "expect-unknown-cohort-names-the-known",
+        C + "    - {name: staff, share: 5%}\n" + P[11:] + "    expect: ['cohort(beta).rps > 1']\n",
+        8,
+        "phases[0].expect[0]",
+        "unknown cohort 'beta'; load.cohorts has staff",
+    ),
+    (
         "expect-unknown-edge",
         P + "    expect:\n      - edge(order->payment).error_rate < 1%\n",
         6,
@@ -386,6 +467,12 @@ def test_malformed(text: str, line: int | None, field: str | None, message: str)
     assert (error.line, error.field) == (line, field), str(error)
     assert message in error.detail, str(error)
     assert str(error).startswith(f"{FILE}:{line}: ")
+
+
+def test_cohorts_load_with_their_headers() -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "header-routing.yaml")
+    (beta,) = scenario.load.cohorts
+    assert (beta.name, beta.share, beta.headers) == ("beta", 0.25, {"end-user": "beta-tester"})
 
 
 def test_malformed_file_on_disk_names_the_file(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from meshsim.scenario import (
     Scenario,
@@ -11,6 +12,7 @@ from meshsim.scenario import (
     resolve_mesh,
     resolve_target,
 )
+from meshsim.scenario.model import LoadSpec
 
 
 @pytest.mark.parametrize(
@@ -128,3 +130,97 @@ def test_phase_expectations_are_parsed() -> None:
     )
     (expectation,) = scenario.phases[0].expectations
     assert (expectation.metric, expectation.value) == ("p99", 1000.0)
+
+
+@pytest.mark.parametrize(
+    ("share", "fraction"),
+    [("25%", 0.25), (" 12.5 % ", 0.125), ("0.25", 0.25), (0.25, 0.25), (1, 1.0), (0, 0.0)],
+)
+def test_cohort_share_is_a_rate_as_in_expectations(share: object, fraction: float) -> None:
+    load = LoadSpec(cohorts=[{"name": "beta", "share": share}])  # type: ignore[list-item]
+    assert load.cohorts[0].share == pytest.approx(fraction)
+    assert load.cohorts[0].headers == {}
+
+
+def test_cohorts_default_to_none_and_keep_their_headers() -> None:
+    assert LoadSpec().cohorts == []
+    load = LoadSpec.model_validate(
+        {
+            "cohorts": [
+                {"name": "beta", "share": "25%", "headers": {"end-user": "beta-tester"}},
+                {"name": "staff", "share": "5%", "headers": {"X-Staff": "yes", "x-team": ""}},
+            ]
+        }
+    )
+    assert [(c.name, c.headers) for c in load.cohorts] == [
+        ("beta", {"end-user": "beta-tester"}),
+        ("staff", {"X-Staff": "yes", "x-team": ""}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cohorts", "loc", "message"),
+    [
+        ([{"name": "b", "share": 25}], ("cohorts", 0, "share"), "write 25% or 0.25"),
+        ([{"name": "b", "share": "120%"}], ("cohorts", 0, "share"), "more than 100%"),
+        ([{"name": "b", "share": "-5%"}], ("cohorts", 0, "share"), "is not a value for share"),
+        ([{"name": "b", "share": True}], ("cohorts", 0, "share"), "a percentage such as"),
+        ([{"name": "B", "share": 0.1}], ("cohorts", 0, "name"), "pattern"),
+        ([{"name": "b"}], ("cohorts", 0, "share"), "Field required"),
+        (
+            [{"name": "b", "share": 0.1, "headers": {"end user": "x"}}],
+            ("cohorts", 0, "headers", "end user", "[key]"),
+            "not a valid header name",
+        ),
+        (
+            [{"name": "b", "share": 0.1, "headers": {"Host": "shop"}}],
+            ("cohorts", 0, "headers", "Host", "[key]"),
+            "cannot be set by a cohort",
+        ),
+        (
+            [{"name": "b", "share": 0.1, "headers": {"transfer-encoding": "chunked"}}],
+            ("cohorts", 0, "headers", "transfer-encoding", "[key]"),
+            "hop-by-hop",
+        ),
+        (
+            [{"name": "b", "share": 0.1, "headers": {"end-user": "a\r\nx-evil: 1"}}],
+            ("cohorts", 0, "headers", "end-user"),
+            "not a valid header value",
+        ),
+        (
+            [{"name": "b", "share": 0.1, "headers": {"end-user": 7}}],
+            ("cohorts", 0, "headers", "end-user"),
+            "string",
+        ),
+        (
+            [{"name": "b", "share": 0.1, "headers": {"End-User": "a", "end-user": "b"}}],
+            ("cohorts", 0, "headers"),
+            "'end-user' repeats 'End-User'; header names ignore case",
+        ),
+        (
+            [{"name": "b", "share": 0.5}, {"name": "b", "share": 0.1}],
+            ("cohorts",),
+            "duplicate cohort name 'b' (already used by cohorts[0])",
+        ),
+        (
+            [{"name": "a", "share": "60%"}, {"name": "b", "share": 0.5}],
+            ("cohorts",),
+            "shares add up to 110% (a 60% + b 50%); at most 100%",
+        ),
+    ],
+)
+def test_cohorts_rejected(
+    cohorts: list[dict[str, object]], loc: tuple[object, ...], message: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        LoadSpec.model_validate({"cohorts": cohorts})
+    (error,) = info.value.errors()
+    assert error["loc"] == loc
+    assert message in error["msg"]
+
+
+def test_cohort_shares_may_add_up_to_exactly_100_percent() -> None:
+    thirds = [{"name": n, "share": "33.333333%"} for n in ("a", "b")] + [
+        {"name": "c", "share": "33.333334%"}
+    ]
+    assert len(LoadSpec.model_validate({"cohorts": thirds}).cohorts) == 3

@@ -50,3 +50,17 @@ def test_schema_rejects_bad_shapes(data: dict[str, object]) -> None:
 
 def test_check_mode(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--check"]) == 0
+
+
+def test_cohorts_validate_against_schema() -> None:
+    path = Path(__file__).parents[2] / "scenarios" / "header-routing.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(scenario_json_schema())
+    validator.validate(data)
+    for share in ("25%", " 12.5 % ", 0.25, 1):
+        data["load"]["cohorts"][0]["share"] = share
+        validator.validate(data)
+    for share in (25, "25", "-5%", "a quarter"):
+        data["load"]["cohorts"][0]["share"] = share
+        with pytest.raises(jsonschema.ValidationError):
+            validator.validate(data)
