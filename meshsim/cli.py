@@ -110,21 +110,46 @@ def up(
 
 
 @app.command()
-def validate(scenario: ScenarioArg) -> None:
-    """Check a scenario without running it: keys, types, durations, services,
-    Istio resources and expectations.
+def validate(
+    scenarios: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Scenario files (YAML), e.g. scenarios/*.yaml.",
+            show_default=False,
+            metavar="SCENARIO...",
+        ),
+    ],
+) -> None:
+    """Check scenarios without running them: keys, types, durations, services,
+    Istio resources and expectations. Every file is checked; the exit code is 2
+    when any of them is invalid.
 
-    Example:  meshsim validate scenarios/canary.yaml
+    Examples:  meshsim validate scenarios/canary.yaml
+               meshsim validate scenarios/*.yaml
     """
     from meshsim import console
     from meshsim.control.advice import scenario_warnings
     from meshsim.scenario import load_scenario
 
-    s = load_scenario(scenario)
-    for warning in scenario_warnings(s):
-        console.print_warning(f"{scenario}: {warning}")
-    total = sum(p.duration for p in s.phases)
-    console.print_info(f"{scenario}: OK — scenario {s.name!r}, {len(s.phases)} phases, {total:g}s")
+    failed = 0
+    for scenario in scenarios:
+        try:
+            s = load_scenario(scenario)
+        except MeshsimError as exc:
+            console.print_error(str(exc))
+            failed += 1
+            continue
+        for warning in scenario_warnings(s):
+            console.print_warning(f"{scenario}: {warning}")
+        total = sum(p.duration for p in s.phases)
+        console.print_info(
+            f"{scenario}: OK — scenario {s.name!r}, {len(s.phases)} "
+            f"phase{'s' if len(s.phases) != 1 else ''}, {total:g}s"
+        )
+    if failed:
+        if len(scenarios) > 1:
+            console.print_error(f"{failed} of {len(scenarios)} scenarios are invalid")
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -704,13 +729,21 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
+    except Exception as exc:
+        if not isinstance(exc, _usage_errors()):
+            raise
+        exc.show()  # type: ignore[attr-defined]  # both kinds have show()
+        sys.exit(2)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Click's usage errors (no such command, missing argument, bad value).
+    Typer 0.29+ raises those of the copy of click it ships, which derive from
+    `typer.TyperException` rather than `click.ClickException`."""
+    import click
+
+    vendored = getattr(typer, "TyperException", None)
+    return (click.ClickException,) + ((vendored,) if isinstance(vendored, type) else ())
 
 
 if __name__ == "__main__":
