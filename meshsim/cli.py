@@ -57,7 +57,11 @@ def up(
         Path | None, typer.Option(help="Where to write the reports (default: the run directory).")
     ] = None,
     run_dir: Annotated[
-        Path | None, typer.Option(help="Run directory (default: ./meshsim-runs/<run id>).")
+        Path | None,
+        typer.Option(
+            help="Run directory (default: ./meshsim-runs/<run id>). An earlier run "
+            "there is replaced; a directory holding anything else is refused."
+        ),
     ] = None,
     keep: Annotated[
         bool,
@@ -67,7 +71,11 @@ def up(
     ] = False,
     ingress_port: Annotated[
         int | None,
-        typer.Option(help="Local port of the ingress gateway (default 8080; 0 picks a free one)."),
+        typer.Option(
+            help="Local port of the ingress gateway (default 8080; 0 picks a free one).",
+            min=0,
+            max=65535,
+        ),
     ] = None,
     time_scale: Annotated[
         float, typer.Option(help="Multiply every phase duration, e.g. 0.2 for a quick rehearsal.")

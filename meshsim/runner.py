@@ -25,10 +25,15 @@ from hdrh.histogram import HdrHistogram
 from meshsim.control.advice import scenario_warnings
 from meshsim.control.plan import build_plan
 from meshsim.control.writer import atomic_write
-from meshsim.errors import MeshError, MeshsimError
+from meshsim.errors import MeshError, MeshsimError, UsageError
 from meshsim.events import EventBus, Progress, RunEventHandler, RunInfo
 from meshsim.mesh import Mesh, new_run_id
-from meshsim.runtime.registry import ProcessRecord, clean_leftovers, process_create_time
+from meshsim.runtime.registry import (
+    ProcessRecord,
+    all_meshes,
+    clean_leftovers,
+    process_create_time,
+)
 from meshsim.scenario import load_scenario, resolve_mesh
 from meshsim.scenario.model import Phase, Scenario
 from meshsim.telemetry.metrics import FILENAME as METRICS_FILE
@@ -120,10 +125,13 @@ class Runner:
         port = self.options.ingress_port
         if port is None:
             port = self.scenario.mesh.ingress_port
+        if port is not None and not 0 <= port <= 65535:
+            raise UsageError(f"ingress port {port}: expected 0 (any free port) to 65535")
         # Plan first: a port in use fails here, before a run directory exists.
         plan = build_plan(services, port)
         run_dir = self._run_dir().resolve()
-        run_dir.mkdir(parents=True, exist_ok=True)
+        if prepare_run_dir(run_dir):
+            self.events.warning(f"replaced the earlier run in {run_dir}")
         shutil.copyfile(self.scenario_path, run_dir / "scenario.yaml")
         mesh = self.mesh = Mesh(
             plan,
@@ -427,6 +435,35 @@ class Runner:
             code = report.exit_code
         self.events.run_finished(info, status, report)
         return RunResult(run_dir, status, code, ready_s, report, error, files)
+
+
+def prepare_run_dir(run_dir: Path) -> bool:
+    """Make `run_dir` an empty directory for a new run; True when an earlier
+    run was there and has been replaced.
+
+    Two runs in one directory would mix their records, logs and traces, so an
+    earlier meshsim run (it has run.json) is removed first, unless a mesh kept
+    with --keep still runs from it. Anything else that is not an empty
+    directory is refused: meshsim never deletes files it did not write.
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--run-dir {run_dir}: exists and is not a directory")
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return False
+    if not (run_dir / "run.json").is_file():
+        raise UsageError(
+            f"--run-dir {run_dir}: the directory is not empty and holds no meshsim run "
+            "(no run.json); give an empty or new directory"
+        )
+    if any(Path(m.run_dir).resolve() == run_dir for m in all_meshes()):
+        raise UsageError(
+            f"--run-dir {run_dir}: a mesh still runs from it (see `meshsim status`); "
+            "stop it with `meshsim down` or give another directory"
+        )
+    shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    return True
 
 
 def run(

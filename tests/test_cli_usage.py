@@ -1,0 +1,109 @@
+"""Usage mistakes through the installed entry point: exit 2, click's message, no traceback.
+
+These run `meshsim.cli.main` in a subprocess, as a user's shell does, because
+the mapping of exceptions to exit codes lives in `main` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from meshsim.errors import UsageError
+from meshsim.runner import prepare_run_dir
+from meshsim.runtime.registry import MeshRecord
+
+SCENARIOS = Path(__file__).parents[1] / "scenarios"
+
+
+def _meshsim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from meshsim.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["upp"], "No such command 'upp'"),
+        (["up"], "Missing argument"),
+        (["validate", "--strict", "x.yaml"], "No such option: --strict"),
+        (["up", "scenarios/baseline.yaml", "--ingress-port", "abc"], "--ingress-port"),
+        (["up", "scenarios/baseline.yaml", "--ingress-port", "70000"], "--ingress-port"),
+    ],
+)
+def test_usage_mistakes_exit_2_without_a_traceback(args: list[str], says: str) -> None:
+    proc = _meshsim(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_validate_checks_every_file_and_fails_if_one_is_bad(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    proc = _meshsim("validate", str(SCENARIOS / "baseline.yaml"), str(bad))
+    assert proc.returncode == 2
+    assert "baseline.yaml: OK" in proc.stdout + proc.stderr
+    assert f"{bad}:1: phases: required key is missing" in proc.stderr
+    assert "1 of 2 scenarios are invalid" in proc.stderr
+
+
+def test_a_run_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run"
+    path.write_text("mine")
+    proc = _meshsim("up", str(SCENARIOS / "baseline.yaml"), "--run-dir", str(path))
+    assert proc.returncode == 2
+    assert "exists and is not a directory" in proc.stderr
+    assert path.read_text() == "mine"
+
+
+def test_a_new_or_empty_run_dir_is_used_as_is(tmp_path: Path) -> None:
+    assert prepare_run_dir(tmp_path / "new" / "run") is False
+    assert (tmp_path / "new" / "run").is_dir()
+    assert prepare_run_dir(tmp_path / "new" / "run") is False
+
+
+def test_an_earlier_run_is_replaced_not_mixed_in(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "records").mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    (run / "records" / "requests-1.jsonl").write_text('{"old": true}\n')
+    assert prepare_run_dir(run) is True
+    assert run.is_dir() and list(run.iterdir()) == []
+
+
+def test_a_directory_with_other_files_is_never_emptied(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(UsageError, match="not empty and holds no meshsim run"):
+        prepare_run_dir(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_the_run_dir_of_a_kept_mesh_is_not_replaced(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    MeshRecord(
+        run_id="kept",
+        run_dir=str(run),
+        scenario="baseline",
+        runtime="local",
+        owner_pid=os.getpid(),
+        owner_create_time=0.0,
+        started_at=time.time(),
+        keep=True,
+        status="kept",
+    ).save()
+    with pytest.raises(UsageError, match="a mesh still runs from it"):
+        prepare_run_dir(run)
+    assert (run / "run.json").is_file()
