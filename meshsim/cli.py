@@ -106,7 +106,7 @@ def up(
         result = run(scenario, options, progress)
     if result.report is not None:
         console.print_report(result.report, result.report_files)
-    if result.error:
+    if result.error and result.report is None:
         console.print_error(result.error)
     if result.status == "interrupted":
         console.print_error(f"interrupted; partial results are in {result.run_dir}")

@@ -151,7 +151,7 @@ def print_report(
     out.print(
         Text.assemble(
             (
-                " PASS " if passed else " FAIL ",
+                " PASS " if passed else " ERROR " if report.status == "error" else " FAIL ",
                 "bold white on green" if passed else "bold white on red",
             ),
             " ",

@@ -81,6 +81,7 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
         ready_s=_float(inputs.meta.get("ready_s")),
         ingress_url=_text(inputs.meta, "ingress_url"),
         status=timeline.status,
+        error=timeline.error,
         duration_s=round(timeline.end - timeline.origin, 3),
         phases=phases,
         totals=totals,

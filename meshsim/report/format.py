@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshsim.report.model import PASS, ExpectationResult, PhaseReport, Report
+from meshsim.report.model import PASS, RUN_ERROR, ExpectationResult, PhaseReport, Report
 
 NA = "–"
 _OPS = {"==": "=", "<=": "≤", ">=": "≥"}
@@ -93,11 +93,15 @@ def served(phase: PhaseReport) -> str:
 
 def verdict_line(report: Report) -> str:
     """One line CI logs and summaries start with: "FAIL: demo: 3 of 4 expectations held"."""
-    return f"{'PASS' if report.verdict == PASS else 'FAIL'}: {verdict_detail(report)}"
+    word = "ERROR" if report.status == RUN_ERROR else "PASS" if report.verdict == PASS else "FAIL"
+    return f"{word}: {verdict_detail(report)}"
 
 
 def verdict_detail(report: Report) -> str:
     """The verdict line without its PASS/FAIL word."""
+    if report.status == RUN_ERROR:
+        why = " ".join((report.error or "see the run's logs").split())  # one line, for headings
+        return f"{report.scenario}: the mesh could not run: {why}"
     results = [e for _, e in report.expectations]
     held = sum(e.passed for e in results)
     text = f"{report.scenario}: {held} of {len(results)} expectations held"

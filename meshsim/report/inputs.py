@@ -35,6 +35,7 @@ class PhaseEvent:
     index: int | None = None
     planned_s: float | None = None
     status: str | None = None
+    error: str | None = None  # run_end of a mesh that could not run: what went wrong
 
 
 @dataclass
@@ -152,6 +153,7 @@ def _read_events(path: Path, warnings: list[str]) -> list[PhaseEvent]:
         index = raw.get("index")
         phase = raw.get("phase")
         status = raw.get("status")
+        error = raw.get("error")
         events.append(
             PhaseEvent(
                 event=kind,
@@ -160,6 +162,7 @@ def _read_events(path: Path, warnings: list[str]) -> list[PhaseEvent]:
                 index=index if isinstance(index, int) and not isinstance(index, bool) else None,
                 planned_s=_number(raw.get("planned_s")),
                 status=status if isinstance(status, str) else None,
+                error=error if isinstance(error, str) else None,
             )
         )
     return events

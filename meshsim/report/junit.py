@@ -13,7 +13,7 @@ from pathlib import Path
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from meshsim.report import format as fmt
-from meshsim.report.model import PHASE_NOT_RUN, RUN_COMPLETED, PhaseReport, Report
+from meshsim.report.model import PHASE_NOT_RUN, RUN_COMPLETED, RUN_ERROR, PhaseReport, Report
 
 FILENAME = "junit.xml"
 
@@ -22,10 +22,17 @@ def junit_xml(report: Report) -> JUnitXml:
     xml = JUnitXml(name=f"meshsim {report.scenario}")
     for phase in report.phases:
         xml.add_testsuite(_suite(report, phase))
-    if report.status != RUN_COMPLETED and all(p.status == RUN_COMPLETED for p in report.phases):
+    # A phase cut short says so itself; otherwise (the mesh never started, or it
+    # failed between phases) the run gets an error case of its own.
+    told = any(p.status not in (RUN_COMPLETED, PHASE_NOT_RUN) for p in report.phases)
+    if report.status != RUN_COMPLETED and not told:
         suite = TestSuite("run")
         case = TestCase("run completed", classname=report.scenario)
-        case.result = [Error(f"the run ended with status {report.status!r}", "RunNotCompleted")]
+        message = f"the run ended with status {report.status!r}"
+        if report.error:
+            message += f": {report.error}"
+        kind = "MeshCouldNotRun" if report.status == RUN_ERROR else "RunNotCompleted"
+        case.result = [Error(message, kind)]
         suite.add_testcase(case)
         xml.add_testsuite(suite)
     xml.update_statistics()  # type: ignore[no-untyped-call]

@@ -15,6 +15,7 @@ from meshsim.report.stats import PhaseStats, TimelinePoint, Traffic
 SCHEMA_VERSION = 1
 PASS, FAIL = "pass", "fail"
 RUN_COMPLETED = "completed"
+RUN_ERROR = "error"  # the mesh could not run (exit code 3)
 PHASE_NOT_RUN = "not_run"
 
 
@@ -137,6 +138,7 @@ class Report:
     bucket_s: float = 1.0
     run_dir: str | None = None
     warnings: list[str] = field(default_factory=list)
+    error: str | None = None  # status "error": why the mesh could not run, naming the component
 
     @property
     def interrupted(self) -> bool:
@@ -160,7 +162,9 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """The CLI's exit code for this run: 0 pass, 1 fail."""
+        """The CLI's exit code for this run: 0 pass, 1 fail, 3 the mesh could not run."""
+        if self.status == RUN_ERROR:
+            return 3
         return 0 if self.verdict == PASS else 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,6 +179,7 @@ class Report:
             "ready_s": self.ready_s,
             "ingress_url": self.ingress_url,
             "status": self.status,
+            "error": self.error,
             "interrupted": self.interrupted,
             "verdict": self.verdict,
             "exit_code": self.exit_code,

@@ -38,6 +38,7 @@ class Timeline:
     end: float
     status: str  # completed | interrupted | error
     phases: list[PhaseWindow]
+    error: str | None = None  # why the mesh could not run (status "error")
 
 
 def build_timeline(events: Sequence[PhaseEvent], requests: Sequence[RequestRecord]) -> Timeline:
@@ -93,7 +94,13 @@ def build_timeline(events: Sequence[PhaseEvent], requests: Sequence[RequestRecor
         run_status, run_end_t = run_end.status or COMPLETED, run_end.t
     else:
         run_status, run_end_t = INTERRUPTED, known_end
-    return Timeline(origin=origin, end=max(run_end_t, origin), status=run_status, phases=phases)
+    return Timeline(
+        origin=origin,
+        end=max(run_end_t, origin),
+        status=run_status,
+        phases=phases,
+        error=run_end.error if run_end is not None else None,
+    )
 
 
 def _index_by_name(event: PhaseEvent, starts: dict[int, PhaseEvent]) -> int:

@@ -112,3 +112,27 @@ def test_html_escapes_what_the_run_says(run_dir: RunDir) -> None:
 def test_html_chart_without_data_says_so(run_dir: RunDir) -> None:
     report = build_report(run_dir.write(phases=PHASES[:1], records=[]))
     assert "no data" in render_html(report)
+
+
+def test_a_mesh_that_could_not_run_is_an_error_in_every_report(run_dir: RunDir) -> None:
+    """Exit 3, not 1: the phases never ran, and every file says why, naming the log."""
+    why = "istio-ingressgateway: exited during start-up:\nboom (log: logs/gw.envoy.log)"
+    events = [
+        {"event": "run_start", "t": 1000.0},
+        {"event": "run_end", "t": 1001.0, "status": "error", "error": why},
+    ]
+    path = run_dir.write(
+        phases=[("baseline", 10.0, ["error_rate < 1%"])], records=[], events=events
+    )
+    report = build_report(path)
+    assert report.exit_code == 3 and report.error == why
+    json_path, junit_path, markdown_path, html_path = write_reports(report, path, environ={})
+    data = json.loads(json_path.read_text())
+    assert data["exit_code"] == 3 and data["status"] == "error" and data["error"] == why
+    (run_case,) = [c for s in JUnitXml.fromfile(str(junit_path)) for c in s if s.name == "run"]
+    (error,) = run_case.result
+    assert isinstance(error, Error) and "logs/gw.envoy.log" in (error.message or "")
+    heading = markdown_path.read_text().splitlines()[0]
+    assert heading.startswith("## ❌ meshsim · ERROR: demo: the mesh could not run:")
+    assert "boom (log: logs/gw.envoy.log)" in heading  # one line, though the error had two
+    assert "<h1>ERROR · demo</h1>" in html_path.read_text()
