@@ -380,7 +380,10 @@ class Runner:
                 failures += 0 if rec.ok else 1
                 hist.record_value(max(1, rec.latency_us))
             self._check_alive(mesh, load)
-            if now >= next_progress:
+            done = now >= planned_end and not actions
+            # The last update comes at the phase's end, so that the line the
+            # console prints for the phase counts everything read until then.
+            if now >= next_progress or done:
                 elapsed = now - phase_start
                 self.events.progress(
                     Progress(
@@ -395,7 +398,7 @@ class Runner:
                     )
                 )
                 next_progress = now + PROGRESS_EVERY_S
-            if now >= planned_end and not actions:
+            if done:
                 return
             await asyncio.sleep(min(0.1, max(0.0, planned_end - now)))
 
