@@ -91,7 +91,13 @@ def _status_style(status: str) -> str:
 
 
 def phases_table(report: Report) -> Table:
-    table = Table(title="Phases", title_justify="left", header_style="bold")
+    table = Table(
+        title="Phases",
+        title_justify="left",
+        header_style="bold",
+        caption=fmt.SERVED_MEANING,
+        caption_justify="left",
+    )
     for name in ("phase", "status", "duration", "requests", "rps", "errors", "p50", "p99"):
         table.add_column(name, justify="left" if name in ("phase", "status") else "right")
     table.add_column("served")

@@ -40,13 +40,18 @@ def test_canary_every_phase_shows_only_what_changed() -> None:
     lines = [line for g in ten.sections[0].groups for line in g.lines]
     assert any("90 %" in line for line in lines)
     assert not any("calls for user" in line for line in lines)  # unchanged, left out
-    assert ten.unchanged_from == "all-v1" and ten.changed == ["VirtualService/product"]
+    assert ten.unchanged_from == "all-v1"
+    # the sidecars' calls and the ingress gateway's, split alike
+    assert ten.changed == ["VirtualService/product", "VirtualService/shop"]
+    ingress_ten = next(g for g in ten.sections[0].groups if g.proxies == ["istio-ingressgateway"])
+    assert any("90 %" in line and V2 in line for line in ingress_ten.lines)
     assert "50 % to cluster" in "\n".join(
         line for s in fifty.sections for g in s.groups for line in g.lines
     )
     ingress = [g for s in last.sections for g in s.groups if g.proxies == ["istio-ingressgateway"]]
     assert ingress and any("VirtualService/shop" in line for line in ingress[0].lines)
-    assert any("made by sidecars (e.g. order → product) only" in w for w in first.warnings)
+    # the ingress is split too, so no "sidecars only" warning
+    assert not any("made by sidecars" in w for p in result.phases for w in p.warnings)
 
 
 def test_authz_lockdown_shows_the_rbac_rules() -> None:
@@ -109,6 +114,24 @@ def test_unknown_phase_or_instance_is_a_usage_error() -> None:
         explain(SCENARIOS / "canary.yaml", phase="nope")
     with pytest.raises(UsageError, match="istio-ingressgateway"):
         explain(SCENARIOS / "canary.yaml", instance="nope")
+    with pytest.raises(UsageError, match=r"expected a service \(user, product, shipping, order\)"):
+        explain(SCENARIOS / "canary.yaml", instance="product:v3")
+
+
+def test_instance_may_name_a_service_or_a_version_as_exec_as_does() -> None:
+    canary = SCENARIOS / "canary.yaml"
+    service = explain(canary, phase="canary-10", instance="product").phases[0]
+    assert set(service.raw) == {"product-v1-0", "product-v2-0"}
+    (routes,) = [s for s in service.sections if s.title == SECTION_ROUTES]
+    (group,) = routes.groups  # both read the same: explained once
+    assert group.title == (
+        "product's sidecars (product-v1-0, product-v2-0): the calls product's app makes, "
+        "through its HTTP_PROXY"
+    )
+    version = explain(canary, phase="canary-10", instance="product:v2").phases[0]
+    assert set(version.raw) == {"product-v2-0"}
+    ingress = explain(canary, phase="canary-10", instance="istio-ingressgateway").phases[0]
+    assert set(ingress.raw) == {"istio-ingressgateway"}
 
 
 def test_every_scenario_can_be_explained() -> None:

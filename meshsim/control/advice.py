@@ -2,7 +2,10 @@
 
 Pure. `gotcha_warnings` looks at the policies in force (the control plane adds
 them to every push's warnings); `scenario_warnings` at a scenario's resources
-(shown by `meshsim validate` and when a run starts). Never errors.
+and load (shown by `meshsim validate` and when a run starts);
+`compile_warnings` at what the control plane says when it compiles each phase
+(shown by `meshsim validate`; a run shows them as each phase is pushed).
+Never errors.
 """
 
 from __future__ import annotations
@@ -11,17 +14,22 @@ from meshsim.control.istio import TrafficPolicy, resource_warnings, short_host
 from meshsim.control.plan import MeshPlan
 from meshsim.control.state import PolicyState
 from meshsim.control.traffic import merge_policy
-from meshsim.scenario.model import Scenario
+from meshsim.scenario.expect import LATENCY_METRICS
+from meshsim.scenario.model import JOURNEYS, Scenario
 
 
 def gotcha_warnings(plan: MeshPlan, state: PolicyState) -> list[str]:
     """Valid setups that surprise people, said where meshsim can see them."""
     out: list[str] = []
+    # Hosts the gateway sends calls to as a whole service (no subset): a sidecar
+    # VirtualService's split or fault does not reach those calls. A gateway route
+    # that names subsets has been split on purpose, so it is not a surprise.
     gateway_targets: dict[str, str] = {}
     for vs in state.gateway_virtual_services():
         for http in vs.spec.http:
             for d in http.route:
-                gateway_targets.setdefault(short_host(d.destination.host), vs.metadata.name)
+                if d.destination.subset is None:
+                    gateway_targets.setdefault(short_host(d.destination.host), vs.metadata.name)
     claimed: dict[str, str] = {}
     for vs in state.virtual_services():
         if vs.spec.gateways and "mesh" not in vs.spec.gateways:
@@ -80,8 +88,8 @@ def _ejection_warnings(plan: MeshPlan, state: PolicyState) -> list[str]:
 def scenario_warnings(scenario: Scenario) -> list[str]:
     """Deprecated or ineffective fields in a scenario's `apply` resources,
     worded for a person: "phases[1].apply[0].spec.http[0].fault.abort.percent
-    (VirtualService/product): deprecated in Istio; ...".
-    Invalid resources are left to validation."""
+    (VirtualService/product): deprecated in Istio; ...", and expectations no
+    request can satisfy (`load.users: 0`). Invalid resources are left to validation."""
     from meshsim.control.istio import IstioError, parse_resource
 
     out: list[str] = []
@@ -93,4 +101,64 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
                 continue
             for path, message in resource_warnings(resource):
                 out.append(f"phases[{i}].apply[{j}].{path} ({resource.key}): {message}")
+    return out + _idle_load_warnings(scenario)
+
+
+# Metrics that have no value without a request (requests, failures and rps are 0).
+_NEED_REQUESTS = frozenset(("error_rate", "share", *LATENCY_METRICS))
+
+
+def _idle_load_warnings(scenario: Scenario) -> list[str]:
+    """`load.users: 0` sends no shopper: expectations that need requests cannot hold.
+    Legacy clients still send theirs, which count for every scope but a
+    shopper journey or cohort."""
+    if scenario.load.users > 0:
+        return []
+    legacy = bool(scenario.mesh.legacy_clients)
+    out = []
+    for i, phase in enumerate(scenario.phases):
+        idle = [
+            e.text
+            for e in phase.expectations
+            if e.metric in _NEED_REQUESTS
+            and (
+                not legacy or e.scope == "cohort" or (e.scope == "journey" and e.target in JOURNEYS)
+            )
+        ]
+        if idle:
+            out.append(
+                f"phases[{i}].expect ({phase.name}): load.users is 0, so no shopper sends a "
+                f"request and {', '.join(repr(t) for t in idle)} cannot hold (the run reports "
+                '"no requests in this phase"); set load.users above 0, or expect only '
+                "requests, failures or rps"
+            )
     return out
+
+
+def compile_warnings(scenario: Scenario) -> list[str]:
+    """What the control plane says when it compiles each phase's policies, as
+    `meshsim explain` and a run do: a route to a host that is not a service of
+    the mesh, to a subset no DestinationRule defines, ... Each warning once,
+    naming the phases it holds in: "phase canary-10: VirtualService/product
+    http[0]: subset 'v3' of product is not defined by any DestinationRule; ...".
+    Resources that do not parse are left to validation."""
+    from meshsim.control.istio import IstioError
+    from meshsim.control.plan import build_plan
+    from meshsim.control.translate import Paths, compile_mesh
+    from meshsim.scenario.model import resolve_mesh
+
+    plan = build_plan(resolve_mesh(scenario), 0)
+    state = PolicyState.initial()
+    phases_of: dict[str, list[str]] = {}
+    for phase in scenario.phases:
+        try:
+            state.enter(phase.apply, phase.remove)
+        except IstioError:
+            return []
+        configs = compile_mesh(plan, state, Paths("$RUN_DIR/xds"))
+        for warning in dict.fromkeys(w for cfg in configs.values() for w in cfg.warnings):
+            phases_of.setdefault(warning, []).append(phase.name)
+    return [
+        f"phase{'s' if len(names) > 1 else ''} {', '.join(names)}: {warning}"
+        for warning, names in phases_of.items()
+    ]

@@ -79,6 +79,15 @@ def outcome(result: ExpectationResult) -> str:
     return f"{text} ({result.note})" if result.note else text
 
 
+# What the `served` column counts, and how `version(...).share` relates to it
+# (docs/report.md); said under the tables that show it.
+SERVED_MEANING = (
+    "served: the version that answered each of the load's requests, at every hop "
+    "(x-served-by, x-upstreams); version(svc:v).share counts every call to svc the "
+    "same way, the ingress gateway's included"
+)
+
+
 def served(phase: PhaseReport) -> str:
     """Who served the phase: product v1 90% · v2 10%; user v1 100%."""
     if phase.stats is None:

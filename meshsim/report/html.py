@@ -203,7 +203,8 @@ def _phase_details(phase: PhaseReport) -> str:
             )
     if served_rows:
         table = _table(["service", "version", "requests", "share"], served_rows, [2, 3])
-        parts.append(f"<h3>Served by version</h3>{table}")
+        note = f'<p class="note">{escape(fmt.SERVED_MEANING)}</p>'
+        parts.append(f"<h3>Served by version</h3>{table}{note}")
     if phase.graph:
         parts.append(
             "<h3>Service graph</h3>"

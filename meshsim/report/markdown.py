@@ -58,6 +58,7 @@ def render_markdown(report: Report) -> str:
             for p in report.phases
         ),
     )
+    lines += ["", f"<sub>{fmt.SERVED_MEANING}</sub>"]
     results = report.expectations
     lines += ["", "### Expectations", ""]
     if results:

@@ -482,6 +482,23 @@ def test_warns_that_a_mesh_virtualservice_does_not_steer_the_ingress() -> None:
     assert "ingress gateway's calls to product follow VirtualService/shop" in warning
 
 
+def test_no_such_warning_once_the_gateway_route_is_split_too() -> None:
+    from meshsim.control.state import DEFAULT_RESOURCES
+
+    shop = json.loads(
+        json.dumps(next(r for r in DEFAULT_RESOURCES if r["kind"] == "VirtualService"))
+    )
+    split = [
+        {"destination": {"host": "product", "subset": "v1"}, "weight": 90},
+        {"destination": {"host": "product", "subset": "v2"}, "weight": 10},
+    ]
+    for http in shop["spec"]["http"]:
+        if http["route"][0]["destination"]["host"] == "product":
+            http["route"] = split
+    cfg = compiled(SUBSETS, vs([{"route": split}]), shop)
+    assert not [w for w in cfg["order-v1-0"].warnings if "made by sidecars" in w]
+
+
 def test_warns_when_outlier_detection_can_eject_nobody() -> None:
     cfg = compiled(dr({"trafficPolicy": {"outlierDetection": {"consecutive5xxErrors": 3}}}))
     assert any(

@@ -107,6 +107,75 @@ def test_version_share_prefers_edge_data_with_versions(shop: PhaseStats) -> None
     assert check("version(product:v2).share = 50% ± 1%", shop, edges).observed == 0.5
 
 
+def _to_product(source: str, version: str | None, requests: int, **more: int) -> dict[str, Any]:
+    return {
+        "source": source,
+        "destination": "product",
+        "destination_version": version,
+        "requests": requests,
+        **more,
+    }
+
+
+INGRESS = "istio-ingressgateway"
+
+
+def test_version_share_counts_the_ingress_calls_too(shop: PhaseStats) -> None:
+    # The canary split on both the sidecars' and the gateway's routes: every
+    # caller's calls name a version, and they all count.
+    edges = [
+        _to_product("order", "v1", 90),
+        _to_product("order", "v2", 10),
+        _to_product(INGRESS, "v1", 20),
+        _to_product(INGRESS, "v2", 80),
+    ]
+    share = check("version(product:v2).share = 45% ± 1%", shop, edges)
+    assert share.passed and share.observed == 0.45 and share.note is None
+    assert check("version(product:v2).requests == 90", shop, edges).passed
+
+
+def test_version_share_of_an_unsplit_ingress_comes_from_the_records(shop: PhaseStats) -> None:
+    # A canary bound to sidecars only: the ingress's calls go to the whole
+    # service, which Envoy's per-cluster counters cannot attribute. Counting
+    # order's calls alone would say 0%; the records say who answered (9 of 100).
+    edges = [_to_product("order", "v1", 10), _to_product(INGRESS, None, 90)]
+    share = check("version(product:v2).share = 0%", shop, edges)
+    assert not share.passed and share.observed == 0.09
+    assert share.note == (
+        "from the load's records: istio-ingressgateway → product (90 calls) went to no subset"
+    )
+    assert check("version(product:v1).requests == 91", shop, edges).passed
+
+
+def test_version_share_leaves_out_calls_before_the_routes_took_effect(shop: PhaseStats) -> None:
+    # A caller that used subsets in the phase sent its few whole-service calls
+    # before the phase's routes reached its proxy: the previous routing.
+    edges = [
+        _to_product("order", None, 3),
+        _to_product("order", "v1", 97),
+        _to_product(INGRESS, None, 2),
+        _to_product(INGRESS, "v1", 50),
+    ]
+    share = check("version(product:v2).share = 0%", shop, edges)
+    assert share.passed and share.observed == 0.0 and share.note is None
+
+
+def test_version_share_mirrored_copies_do_not_split_a_caller(shop: PhaseStats) -> None:
+    # order → v2 only as a mirror (no answered calls): order's calls to the
+    # whole service are not attributed by the edges.
+    edges = [_to_product("order", "v2", 0, mirrored=40), _to_product("order", None, 40)]
+    share = check("version(product:v2).share = 9% ± 1%", shop, edges)
+    assert share.passed and share.note is not None and "order → product (40 calls)" in share.note
+
+
+def test_version_share_unattributed_and_no_records_is_unknown() -> None:
+    edges = [_to_product(INGRESS, None, 90)]
+    share = check("version(product:v2).share = 0%", stats_of(), edges)
+    assert not share.passed and share.observed is None
+    assert share.note is not None and share.note.startswith("no requests to product")
+    assert "istio-ingressgateway → product (90 calls) went to no subset" in share.note
+
+
 def test_edge_expectations_without_edge_data_fail(shop: PhaseStats) -> None:
     result = check("edge(order->product).error_rate < 1%", shop)
     assert not result.passed
