@@ -45,7 +45,11 @@ def _root(
 
 ScenarioArg = Annotated[
     Path,
-    typer.Argument(help="Scenario file (YAML), e.g. scenarios/baseline.yaml.", show_default=False),
+    typer.Argument(
+        help="Scenario file (YAML), e.g. scenarios/baseline.yaml.",
+        show_default=False,
+        metavar="SCENARIO",
+    ),
 ]
 
 
@@ -124,7 +128,7 @@ def validate(
         typer.Argument(
             help="Scenario files (YAML), e.g. scenarios/*.yaml.",
             show_default=False,
-            metavar="SCENARIO...",
+            metavar="SCENARIO",
         ),
     ],
 ) -> None:
@@ -136,18 +140,20 @@ def validate(
                meshsim validate scenarios/*.yaml
     """
     from meshsim import console
-    from meshsim.control.advice import scenario_warnings
+    from meshsim.control.advice import compile_warnings, scenario_warnings
     from meshsim.scenario import load_scenario
 
     failed = 0
     for scenario in scenarios:
         try:
             s = load_scenario(scenario)
+            # what `meshsim explain` and a run would warn about, phase by phase
+            warnings = scenario_warnings(s) + compile_warnings(s)
         except MeshsimError as exc:
             console.print_error(str(exc))
             failed += 1
             continue
-        for warning in scenario_warnings(s):
+        for warning in warnings:
             console.print_warning(f"{scenario}: {warning}")
         total = sum(p.duration for p in s.phases)
         console.print_info(
@@ -245,7 +251,9 @@ def report(
     raise typer.Exit(rep.exit_code)
 
 
-RunDirArg = Annotated[Path, typer.Argument(help="A run directory from `meshsim up`.")]
+RunDirArg = Annotated[
+    Path, typer.Argument(help="A run directory from `meshsim up`.", metavar="RUN_DIR")
+]
 PhaseOpt = Annotated[
     str | None, typer.Option(help="Only this phase (default: every phase).", show_default=False)
 ]
@@ -364,7 +372,7 @@ def logs(
     Example:  meshsim logs RUN_DIR --service product --status 5xx --flags FI
     """
     from meshsim import console
-    from meshsim.telemetry.accesslog import filter_entries, read_access_logs
+    from meshsim.telemetry.accesslog import filter_entries, read_access_logs, run_names
     from meshsim.telemetry.runfiles import phase_windows
 
     windows = phase_windows(_run_dir(run_dir))
@@ -376,6 +384,7 @@ def logs(
         phase=phase,
         flags=flags,
         direction=direction,
+        known=run_names(run_dir),
     )
     shown = entries[:limit] if limit > 0 else entries
     if as_json:
@@ -500,7 +509,9 @@ def explain(
     instance: Annotated[
         str | None,
         typer.Option(
-            help="Only this proxy: an instance such as order-v1-0, or istio-ingressgateway."
+            help="Only these proxies: an instance such as order-v1-0, a service (all its "
+            "instances), service:version, or istio-ingressgateway.",
+            show_default=False,
         ),
     ] = None,
     raw: Annotated[
@@ -525,12 +536,15 @@ def explain(
 
 @app.command(name="exec")
 def exec_(
-    method: Annotated[str, typer.Argument(help="HTTP method, e.g. GET.", show_default=False)],
+    method: Annotated[
+        str, typer.Argument(help="HTTP method, e.g. GET.", show_default=False, metavar="METHOD")
+    ],
     url: Annotated[
         str,
         typer.Argument(
             help="URL as the workload's app would call it, e.g. http://product/products.",
             show_default=False,
+            metavar="URL",
         ),
     ],
     as_: Annotated[
@@ -543,7 +557,13 @@ def exec_(
         ),
     ],
     header: Annotated[
-        list[str] | None, typer.Option("--header", "-H", help="A request header, 'Name: value'.")
+        list[str] | None,
+        typer.Option(
+            "--header",
+            "-H",
+            help="A request header, 'Name: value'; repeat for more.",
+            metavar="NAME:VALUE",
+        ),
     ] = None,
     data: Annotated[str | None, typer.Option("--data", "-d", help="Request body.")] = None,
     run_dir: Annotated[

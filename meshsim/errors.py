@@ -1,7 +1,8 @@
 """Errors a user can hit, each with the exit code the CLI maps it to.
 
 Exit codes (a contract, see docs/architecture.md): 0 every expectation held,
-1 an expectation failed, 2 bad input or usage, 3 the mesh could not run.
+1 an expectation failed, 2 bad input or usage, 3 the mesh could not run,
+130/143 interrupted by SIGINT/SIGTERM (set by the runner, not by an error).
 """
 
 from __future__ import annotations

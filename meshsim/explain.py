@@ -113,20 +113,18 @@ def explain(
     scenario: str | Path | Scenario, phase: str | None = None, instance: str | None = None
 ) -> Explanation:
     """Explain every phase of `scenario` (or only `phase`), for every proxy (or
-    only `instance`: an instance name such as order-v1-0, or istio-ingressgateway).
+    only those `instance` names: an instance such as order-v1-0, a service
+    (each of its instances), service:version, or istio-ingressgateway).
 
     Without `phase`, the first phase is explained in full and each later one
-    only where it reads differently from the phase before.
+    only where it reads differently from the phase before. Proxies whose
+    configuration reads the same are explained together.
     """
     s = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     names = [p.name for p in s.phases]
     check_phase(phase, names)
     plan = build_plan(resolve_mesh(s), 0)
-    if instance is not None and instance not in plan.proxies:
-        raise UsageError(
-            f"--instance {instance}: not in this mesh; expected one of {', '.join(plan.proxies)}"
-        )
-    proxies = [instance] if instance is not None else plan.proxies
+    proxies = plan.proxies if instance is None else _chosen(plan, instance)
     state = PolicyState.initial()
     out: list[PhaseExplanation] = []
     previous: Texts | None = None
@@ -155,6 +153,21 @@ def explain(
             )
         previous = texts
     return Explanation(s.name, out)
+
+
+def _chosen(plan: MeshPlan, who: str) -> list[str]:
+    """The proxies `--instance` names, as `meshsim exec --as` reads a workload."""
+    if who == plan.ingress.name:
+        return [who]
+    found = [i.name for i in plan.select(who)]
+    if not found:
+        services = ", ".join(plan.services)
+        raise UsageError(
+            f"--instance {who}: not in this mesh; expected a service ({services}), "
+            f"service:version, an instance ({', '.join(i.name for i in plan.instances)}) "
+            f"or {plan.ingress.name}"
+        )
+    return found
 
 
 def _raw(cfg: ProxyConfig) -> dict[str, Any]:
@@ -204,8 +217,9 @@ def _group_title(plan: MeshPlan, section: str, proxies: list[str]) -> str:
         return f"{ingress} (the ingress gateway)"
     sidecars = [p for p in proxies if p != ingress]
     who = _sidecar_names(plan, sidecars)
-    if section == SECTION_ROUTES and len(sidecars) == 1:
-        service = plan.instance(sidecars[0]).service
+    services = {plan.instance(p).service for p in sidecars}
+    if section == SECTION_ROUTES and len(services) == 1:
+        (service,) = services
         return f"{who}: the calls {service}'s app makes, through its HTTP_PROXY"
     if section == SECTION_ROUTES:
         return f"{who}: the calls each app makes, through its HTTP_PROXY"
@@ -220,6 +234,9 @@ def _sidecar_names(plan: MeshPlan, names: list[str]) -> str:
         return f"{inst.service}'s sidecar ({inst.name})"
     if len(names) == len(plan.instances):
         return f"every sidecar ({', '.join(names)})"
+    services = {plan.instance(n).service for n in names}
+    if len(services) == 1:
+        return f"{services.pop()}'s sidecars ({', '.join(names)})"
     return f"the sidecars {', '.join(names)}"
 
 

@@ -7,6 +7,7 @@ the mapping of exceptions to exit codes lives in `main` and nowhere else.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -48,6 +49,24 @@ def test_usage_mistakes_exit_2_without_a_traceback(args: list[str], says: str) -
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+def test_help_names_arguments_as_the_docs_do() -> None:
+    from typer.testing import CliRunner
+
+    from meshsim.cli import app
+
+    def usage(*args: str) -> str:
+        first = runner.invoke(app, [*args, "--help"]).output.splitlines()[0]
+        return re.sub(r"[{}]", "", first)  # typer 0.29 writes a required argument as {NAME}
+
+    runner = CliRunner()
+    assert usage("up").endswith("[OPTIONS] SCENARIO")
+    assert usage("explain").endswith("[OPTIONS] SCENARIO")
+    assert usage("logs").endswith("[OPTIONS] RUN_DIR")
+    assert usage("exec").endswith("[OPTIONS] METHOD URL")
+    exec_help = runner.invoke(app, ["exec", "--help"]).output
+    assert "-H, --header NAME:VALUE" in exec_help and "list[str]" not in exec_help
+
+
 def test_validate_checks_every_file_and_fails_if_one_is_bad(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\n")
@@ -56,6 +75,23 @@ def test_validate_checks_every_file_and_fails_if_one_is_bad(tmp_path: Path) -> N
     assert "baseline.yaml: OK" in proc.stdout + proc.stderr
     assert f"{bad}:1: phases: required key is missing" in proc.stderr
     assert "1 of 2 scenarios are invalid" in proc.stderr
+
+
+def test_validate_warns_what_explain_flags_and_still_exits_0(tmp_path: Path) -> None:
+    drill = tmp_path / "drill.yaml"
+    drill.write_text(
+        "name: drill\nload: {users: 0}\nphases:\n"
+        "  - name: canary\n    duration: 5s\n    expect: ['p99 < 300ms']\n    apply:\n"
+        "      - apiVersion: networking.istio.io/v1\n        kind: VirtualService\n"
+        "        metadata: {name: product}\n"
+        "        spec: {hosts: [product], http: [{route: [{destination: {host: prodct}}]}]}\n"
+    )
+    proc = _meshsim("validate", str(drill))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout + proc.stderr
+    assert f"{drill}: phase canary: VirtualService/product http[0]: destination host " in out
+    assert f"{drill}: phases[0].expect (canary): load.users is 0" in out
+    assert f"{drill}: OK" in out
 
 
 def test_a_run_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:

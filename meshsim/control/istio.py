@@ -2,16 +2,23 @@
 
 Each model forbids unknown keys: a field meshsim does not implement is an
 error that names it ("spec.http[0].corsPolicy: not supported by meshsim"),
-never silently ignored. docs/istio-support.md lists the supported subset.
+never silently ignored, and a key Istio has no field for is a typo
+("spec.hostt: unknown field 'hostt'; did you mean 'host'?"; the lists are in
+`meshsim.control.istio_fields`). docs/istio-support.md lists the supported subset.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 import warnings
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
+from meshsim.control.istio_fields import ISTIO_FIELDS
+from meshsim.scenario.loader import describe_error, model_at
 from meshsim.scenario.model import parse_duration
 
 NETWORKING = (
@@ -324,13 +331,15 @@ class IstioError(ValueError):
         super().__init__("; ".join(f"{p}: {m}" if p else m for p, m in problems))
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
+def _loc(loc: tuple[object, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a bad mapping key: the key names the place
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + part
+            out += ("." if out else "") + str(part)
     return out
 
 
@@ -366,16 +375,50 @@ def check_resource(raw: dict[str, Any]) -> list[tuple[str, str]]:
             warnings.simplefilter("ignore")
             parsed = model.model_validate(raw)
     except ValidationError as exc:
-        out = []
-        for err in exc.errors():
-            path = _loc(tuple(err["loc"]))
-            if err["type"] == "extra_forbidden":
-                out.append((path, "not supported by meshsim"))
-            else:
-                msg = err["msg"].removeprefix("Value error, ")
-                out.append((path, msg))
-        return out
+        return _problems(model, exc.errors(include_url=False))
     return semantic_problems(parsed)
+
+
+def _problems(model: type[Resource], errors: list[ErrorDetails]) -> list[tuple[str, str]]:
+    """Pydantic's errors in meshsim's words. A key the model rejects is a
+    real Istio field meshsim lacks, or a typo (see meshsim.control.istio_fields)."""
+    unknown = {
+        tuple(e["loc"]): _unknown_field(model, tuple(e["loc"]))
+        for e in errors
+        if e["type"] == "extra_forbidden"
+    }
+    # "hostt: did you mean 'host'?" says enough; "host: required field is missing" goes
+    meant = {(*loc[:-1], suggestion) for loc, (_, suggestion) in unknown.items() if suggestion}
+    out: list[tuple[str, str]] = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        if loc in unknown:
+            out.append((_loc(loc), unknown[loc][0]))
+        elif err["type"] == "missing":
+            if loc not in meant:
+                out.append((_loc(loc), "required field is missing"))
+        elif loc[-1:] == ("[key]",) and err["type"] == "int_parsing":  # portLevelMtls
+            out.append((_loc(loc), f"{err['input']!r} is not a port; expected a number, e.g. 8080"))
+        else:
+            out.append((_loc(loc), describe_error(err)))
+    return out
+
+
+def _unknown_field(model: type[Resource], loc: tuple[object, ...]) -> tuple[str, str | None]:
+    """The message for a key the model rejects, and the field it was probably meant as."""
+    name = str(loc[-1])
+    parent = model_at(loc[:-1], root=model)
+    mro = parent.__mro__ if parent is not None else ()
+    real = next((ISTIO_FIELDS[c.__name__] for c in mro if c.__name__ in ISTIO_FIELDS), None)
+    if parent is None or real is None or name in real:
+        return "not supported by meshsim", None
+    camel = re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name)
+    close = [camel] if camel in real else difflib.get_close_matches(name, sorted(real), n=1)
+    if close:
+        return f"unknown field {name!r}; did you mean {close[0]!r}?", close[0]
+    supported = [f.alias or n for n, f in parent.model_fields.items()]
+    expected = ", ".join(supported)
+    return f"unknown field {name!r} (not an Istio field here); expected one of {expected}", None
 
 
 # meshsim's one extension to Istio's YAML: where a VirtualService's `fault` is

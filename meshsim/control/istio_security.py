@@ -13,12 +13,14 @@ naming both the mesh-wide policy (in `istio-system`) and a namespace policy
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from meshsim.control.istio import SECURITY, Resource, _Istio
+from meshsim.control.istio_fields import ISTIO_CONDITION_KEYS
 
 MtlsMode = Literal["UNSET", "DISABLE", "PERMISSIVE", "STRICT"]
 Action = Literal["ALLOW", "DENY", "AUDIT", "CUSTOM"]
@@ -28,6 +30,15 @@ WHEN_HEADER = re.compile(r"^request\.headers\[([^\[\]]+)\]$")
 WHEN_KEYS = ("request.headers[<name>]", "source.principal", "source.namespace", "destination.port")
 
 _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+
+
+def _is_istio_condition(key: str) -> bool:
+    """Whether Istio knows `key` as a `when` condition (ISTIO_CONDITION_KEYS)."""
+    for known in ISTIO_CONDITION_KEYS:
+        stem = known.split("<", 1)[0]
+        if key == known or ("<" in known and key.startswith(stem) and len(key) > len(stem)):
+            return True
+    return False
 
 
 def check_wildcard(value: str) -> str:
@@ -187,9 +198,15 @@ class Condition(_Istio):
     def _known_key(cls, key: str) -> str:
         if key in WHEN_KEYS[1:] or WHEN_HEADER.match(key):
             return key
-        raise ValueError(
-            f"when key {key!r} is not supported by meshsim; supported: {', '.join(WHEN_KEYS)}"
-        )
+        supported = ", ".join(WHEN_KEYS)
+        if _is_istio_condition(key):
+            raise ValueError(
+                f"when key {key!r} is not supported by meshsim; supported: {supported}"
+            )
+        stems = {k.split("<", 1)[0].rstrip("[."): k for k in ISTIO_CONDITION_KEYS}
+        close = difflib.get_close_matches(key.split("[", 1)[0], list(stems), n=1)
+        hint = f"did you mean {stems[close[0]]!r}?" if close else f"meshsim supports {supported}"
+        raise ValueError(f"unknown when key {key!r} (not an Istio condition); {hint}")
 
     @model_validator(mode="after")
     def _values(self) -> Condition:

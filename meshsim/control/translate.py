@@ -7,6 +7,7 @@ writer puts them on disk; nothing here touches files, processes or time.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -330,7 +331,12 @@ def _cluster_for(
 ) -> str:
     service = short_host(dest.host)
     if service not in plan.services:
-        warnings.append(f"{where}: destination host {dest.host!r} is not a service in this mesh")
+        close = difflib.get_close_matches(service, list(plan.services), n=1)
+        warnings.append(
+            f"{where}: destination host {dest.host!r} is not a service in this mesh"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + "; Envoy has no cluster for it and answers 503 for these requests"
+        )
     if dest.subset:
         dr = state.destination_rule(service)
         if dr is None or all(s.name != dest.subset for s in dr.spec.subsets):

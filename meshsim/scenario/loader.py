@@ -373,12 +373,22 @@ def _describe(err: ErrorDetails, path: YamlPath, is_key: bool) -> str:
             )
         return f"{value!r} does not match the pattern {ctx.get('pattern')}"
     if kind == "literal_error":
-        return f"{_show(value)} is not allowed; expected {ctx.get('expected')}"
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", ""))) or [ctx.get("expected")]
+        return f"expected one of {', '.join(map(str, choices))}; got {_show(value)}"
     return str(err["msg"])
 
 
+def describe_error(err: ErrorDetails) -> str:
+    """A pydantic error in plain words, without its path ("must be at most 100",
+    "expected a list; found text 'product'"). Unknown and missing keys are the
+    caller's to word: this module says "key", the Istio models "field"."""
+    loc: YamlPath = tuple(err["loc"])
+    is_key = bool(loc) and loc[-1] == "[key]"
+    return _describe(err, loc[:-1] if is_key else loc, is_key)
+
+
 def _unknown_key(path: YamlPath) -> str:
-    model = _model_at(path[:-1])
+    model = model_at(path[:-1])
     if model is None:
         return "unknown key"
     allowed = list(model.model_fields)
@@ -387,13 +397,16 @@ def _unknown_key(path: YamlPath) -> str:
     return message + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
-def _model_at(path: YamlPath) -> type[BaseModel] | None:
-    """The model class at a data path, e.g. ("phases", 0) → Phase."""
-    tp: Any = Scenario
+def model_at(path: YamlPath, root: type[BaseModel] = Scenario) -> type[BaseModel] | None:
+    """The model class at a data path below `root`, e.g. ("phases", 0) → Phase;
+    fields are found by name or alias ("from")."""
+    tp: Any = root
     for part in path:
         tp = _unwrap(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
-            field = tp.model_fields.get(str(part))
+            field = tp.model_fields.get(str(part)) or next(
+                (f for f in tp.model_fields.values() if f.alias == part), None
+            )
             if field is None:
                 return None
             tp = field.annotation

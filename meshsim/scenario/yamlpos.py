@@ -8,6 +8,7 @@ then construct the data from the same nodes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +59,7 @@ def parse_yaml(text: str, file: str = "<string>") -> Located:
         data = loader.construct_document(node)
         return Located(data, walker.lines)
     except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, file) from None
+        raise _syntax_error(exc, file, text) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"invalid YAML: {exc}", file=file) from None
     finally:
@@ -133,7 +134,7 @@ def render_path(path: YamlPath) -> str:
     return out
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> ScenarioError:
+def _syntax_error(exc: yaml.MarkedYAMLError, file: str, text: str = "") -> ScenarioError:
     mark = exc.problem_mark or exc.context_mark
     message = f"invalid YAML: {exc.problem or 'cannot parse'}"
     if exc.context:
@@ -141,6 +142,55 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> ScenarioError:
         if exc.context_mark is not None and exc.context_mark.line != getattr(mark, "line", None):
             context += f" on line {exc.context_mark.line + 1}"
         message += f" ({context})"
-    if "\\t" in message or "\t" in message:
-        message += "; indent with spaces, YAML does not allow tabs"
+    hint = _hint(exc, text.splitlines())
+    if hint:
+        message += f"; {hint}"
     return ScenarioError(message, file=file, line=mark.line + 1 if mark else None)
+
+
+_KEY_WITHOUT_SPACE = re.compile(r"^\s*(?:-\s+)?[\w.-]+:[^\s:/]")
+
+
+def _hint(exc: yaml.MarkedYAMLError, lines: list[str]) -> str | None:
+    """PyYAML's most common complaints in plain words: what to look for and where."""
+    problem = exc.problem or ""
+    at = exc.problem_mark.line if exc.problem_mark is not None else None
+    opened = exc.context_mark.line + 1 if exc.context_mark is not None else None
+    line = lines[at] if at is not None and at < len(lines) else ""
+    if "\\t" in problem or "\t" in problem:  # PyYAML shows the tab as '\\t'
+        return "indent with spaces, YAML does not allow tabs"
+    if "cannot start any token" in problem:
+        return 'a value starting with this character must be quoted, e.g. path: "@v2"'
+    if problem.startswith("expected <block end>"):
+        if re.match(r"^\s*-[^\s-]", line):
+            return "a list item needs a space after its '-' (- name: a, not -name: a)"
+        return (
+            "wrong indentation: this line does not line up with the lines it belongs to; "
+            "the keys of one mapping, and the '- ' items of one list, start in the same column"
+        )
+    if problem == "mapping values are not allowed here":
+        if re.search(r":\s.*:(\s|$)", line.lstrip("- ")):
+            return "a value that contains ': ' must be quoted, e.g. description: \"note: this\""
+        previous = next((ln for ln in reversed(lines[: at or 0]) if ln.strip()), "")
+        if _KEY_WITHOUT_SPACE.match(previous):
+            return "the line above has no space after its ':'; write key: value, not key:value"
+        return (
+            "wrong indentation: this key is indented deeper than the key above it "
+            "(or the line above is missing a ':' or the space after it)"
+        )
+    if problem == "could not find expected ':'":
+        where = f"line {opened}" if opened else "a line"
+        return f"{where} has no ':' after its key; write key: value, e.g. duration: 5s"
+    if "end of stream" in problem and "quoted scalar" in (exc.context or ""):
+        return f"the quote opened on line {opened} is never closed"
+    if problem.startswith("expected ',' or ']'"):
+        return (
+            f"the '[' opened on line {opened} is not closed with ']' "
+            "(or a ',' is missing between two items)"
+        )
+    if problem.startswith("expected ',' or '}'"):
+        return (
+            f"the '{{' opened on line {opened} is not closed with '}}' "
+            "(or a ',' is missing between two entries)"
+        )
+    return None

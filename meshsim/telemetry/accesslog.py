@@ -30,10 +30,23 @@ from typing import Any
 
 from meshsim.control.plan import INGRESS_NAME
 from meshsim.errors import UsageError
-from meshsim.telemetry.authz import caller
-from meshsim.telemetry.runfiles import PhaseWindow, instance_addresses, phase_of, phase_windows
+from meshsim.telemetry.authz import PLAINTEXT, caller
+from meshsim.telemetry.runfiles import (
+    PhaseWindow,
+    instance_addresses,
+    phase_of,
+    phase_windows,
+    read_plan,
+)
 
 DIRECTIONS = ("inbound", "outbound", "ingress")
+# Envoy's %RESPONSE_FLAGS% short names, as Envoy writes them (CORE_RESPONSE_FLAGS in
+# source/common/stream_info/utility.h; 1.40 adds none since UDO). Extensions may
+# register more: a flag seen in the run's logs is accepted as well.
+RESPONSE_FLAGS = (
+    "UH UF UO NR URX NC DT DC LH UT LR UR UC DI FI RL UAEX RLSE IH SI DPE UPE UMSDR "
+    "RFCF NFCF OM DF DO DR UDO"
+).split()
 _FILE = re.compile(r"^(?P<proxy>.+)\.(?P<direction>inbound|outbound|ingress)\.jsonl$")
 _STATUS = re.compile(r"^(?:([1-5])xx|([1-5]\d\d))$")
 
@@ -187,6 +200,14 @@ def status_matcher(spec: str) -> set[str]:
     return {*(f"{c}xx" for c in classes), *(str(c) for c in codes)}
 
 
+def run_names(run_dir: Path) -> list[str]:
+    """What `--service` may name in a run: its services, then its instances
+    (from plan.json), the ingress gateway, and `plaintext` (callers without mTLS)."""
+    plan = read_plan(Path(run_dir))
+    names = [*plan.services, *(i.name for i in plan.instances)] if plan is not None else []
+    return [*names, INGRESS_NAME, PLAINTEXT]
+
+
 def filter_entries(
     entries: Iterable[AccessLogEntry],
     *,
@@ -195,17 +216,37 @@ def filter_entries(
     phase: str | None = None,
     flags: str | None = None,
     direction: str | None = None,
+    known: Sequence[str] | None = None,
 ) -> list[AccessLogEntry]:
-    """Entries matching every filter given.
+    """Entries matching every filter given; UsageError for a filter no entry
+    could match.
 
     `service`: the source or destination (or the instance that wrote or
-    answered it); `status`: `5xx`, `503`, `4xx,200`; `flags`: any of
-    `UF,URX`; `direction`: inbound, outbound or ingress.
+    answered it), checked against `known` (`run_names`) and the names in the
+    entries when `known` is given; `status`: `5xx`, `503`, `4xx,200`; `flags`:
+    any of `UF,URX` (Envoy's response flags); `direction`: inbound, outbound or
+    ingress.
     """
+    entries = list(entries)
     wanted = status_matcher(status) if status else None
     wanted_flags = {f.strip().upper() for f in flags.split(",") if f.strip()} if flags else None
     if direction is not None and direction not in DIRECTIONS:
         raise UsageError(f"--direction {direction}: expected one of {', '.join(DIRECTIONS)}")
+    if wanted_flags:
+        seen = {f for e in entries for f in e.flags}
+        unknown = sorted(wanted_flags - set(RESPONSE_FLAGS) - seen)
+        if unknown:
+            raise UsageError(
+                f"--flags {flags}: {', '.join(unknown)} is not an Envoy response flag; "
+                f"expected some of {', '.join(RESPONSE_FLAGS)}, e.g. UF,URX"
+            )
+    if service and known is not None:
+        names = {*known, *(n for e in entries for n in (e.source, e.destination, e.proxy))}
+        if service not in names:
+            raise UsageError(
+                f"--service {service}: not a service or instance of this run; "
+                f"expected one of {', '.join(known)}"
+            )
     out = []
     for e in entries:
         if service and service not in (

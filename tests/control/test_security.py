@@ -233,7 +233,7 @@ def test_conflicts_and_dead_port_entries_are_warned() -> None:
         (
             {**pa(), "spec": {"mtls": {"mode": "STRICT"}, "action": "x"}},
             "spec.action",
-            "not supported",
+            "unknown field 'action' (not an Istio field here); expected one of selector, mtls",
         ),
     ],
 )
@@ -556,6 +556,17 @@ def test_when_conditions() -> None:
     [
         ({"rules": [{"when": [{"key": "request.auth.claims[iss]", "values": ["x"]}]}]},
          "spec.rules[0].when[0].key", "not supported by meshsim"),
+        ({"rules": [{"when": [{"key": "source.ip", "values": ["10.0.0.1"]}]}]},
+         "spec.rules[0].when[0].key", "not supported by meshsim"),
+        ({"rules": [{"when": [{"key": "source.principle", "values": ["x"]}]}]},
+         "spec.rules[0].when[0].key",
+         "unknown when key 'source.principle' (not an Istio condition); "
+         "did you mean 'source.principal'?"),
+        ({"rules": [{"when": [{"key": "request.header[x-a]", "values": ["x"]}]}]},
+         "spec.rules[0].when[0].key", "did you mean 'request.headers[<name>]'?"),
+        ({"rules": [{"from": [{"source": {"principal": ["x"]}}]}]},
+         "spec.rules[0].from[0].source.principal",
+         "unknown field 'principal'; did you mean 'principals'?"),
         ({"rules": [{"from": [{"source": {"ipBlocks": ["10.0.0.0/8"]}}]}]},
          "spec.rules[0].from[0].source.ipBlocks", "not supported by meshsim"),
         ({"rules": [{"from": [{"source": {}}]}]},
@@ -570,7 +581,8 @@ def test_when_conditions() -> None:
          "spec.rules[0].to[0].operation.methods", "not an HTTP method"),
         ({"rules": [{"when": [{"key": "source.principal"}]}]},
          "spec.rules[0].when[0]", "values or notValues"),
-        ({"action": "REJECT"}, "spec.action", "ALLOW"),
+        ({"action": "REJECT"}, "spec.action",
+         "expected one of ALLOW, DENY, AUDIT, CUSTOM; got 'REJECT'"),
     ],
 )  # fmt: skip
 def test_authorization_policy_errors(spec: dict[str, Any], field: str, message: str) -> None:

@@ -452,6 +452,80 @@ MALFORMED: list[tuple[str, str, int | None, str | None, str]] = [
         "phases[0].expect[0]",
         "expected text; found a mapping",
     ),
+    (
+        "legacy-client-method",
+        "name: demo\nmesh:\n  legacy_clients:\n    - {name: vm, target: product, method: FETCH}\n"
+        + P[11:],
+        4,
+        "mesh.legacy_clients[0].method",
+        "expected one of GET, HEAD, POST, PUT, DELETE; got 'FETCH'",
+    ),
+    # PyYAML's complaints get a hint in plain words
+    (
+        "yaml-list-item-indent",
+        P + "  - name: b\n   duration: 5s\n - name: c\n",
+        6,
+        None,
+        "wrong indentation: this line does not line up with the lines it belongs to",
+    ),
+    (
+        "yaml-key-under-indent",
+        P + "   expect: []\n",
+        5,
+        None,
+        "wrong indentation",
+    ),
+    (
+        "yaml-key-over-indent",
+        "name: demo\n  load: 1\nphases: []\n",
+        2,
+        None,
+        "this key is indented deeper than the key above it",
+    ),
+    ("yaml-dash-without-space", P + "  -name: b\n", 5, None, "needs a space after its '-'"),
+    (
+        "yaml-missing-colon",
+        "name: demo\nphases:\n  - name: a\n    duration 5s\n    expect: []\n",
+        5,
+        None,
+        "line 4 has no ':' after its key; write key: value",
+    ),
+    (
+        "yaml-no-space-after-colon",
+        "name: demo\nphases:\n  - name:a\n    duration: 5s\n",
+        4,
+        None,
+        "the line above has no space after its ':'",
+    ),
+    (
+        "yaml-colon-in-value",
+        "name: demo\ndescription: note: this\n" + P[11:],
+        2,
+        None,
+        "a value that contains ': ' must be quoted",
+    ),
+    (
+        "yaml-unclosed-quote",
+        'name: "demo\nphases: []\n',
+        3,
+        None,
+        "the quote opened on line 1 is never closed",
+    ),
+    (
+        "yaml-unclosed-bracket",
+        "name: demo\nphases: [{name: a, duration: 5s}\n",
+        3,
+        None,
+        "the '[' opened on line 2 is not closed with ']'",
+    ),
+    (
+        "yaml-unclosed-brace",
+        "name: demo\nload: {users: 1\nphases: []\n",
+        3,
+        None,
+        "the '{' opened on line 2 is not closed with '}'",
+    ),
+    ("yaml-at-sign", "name: @demo\nphases: []\n", 1, None, "must be quoted"),
 ]
 
 

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from meshsim.errors import UsageError
-from meshsim.telemetry.accesslog import filter_entries, parse_line, read_access_logs, status_matcher
+from meshsim.telemetry.accesslog import (
+    filter_entries,
+    parse_line,
+    read_access_logs,
+    run_names,
+    status_matcher,
+)
 from tests.telemetry.runs import PEER_INGRESS, access_line, make_run
 
 
@@ -53,3 +59,21 @@ def test_filters(tmp_path: Path) -> None:
         status_matcher("500s")
     with pytest.raises(UsageError, match="inbound"):
         filter_entries(entries, direction="sideways")
+
+
+def test_a_filter_no_entry_could_match_is_refused(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    entries = read_access_logs(run_dir)
+    known = run_names(run_dir)
+    assert known[:3] == ["user", "product", "order"] and "product-v1-0" in known
+    assert known[-2:] == ["istio-ingressgateway", "plaintext"]
+    with pytest.raises(UsageError, match=r"--service nosuch: not a service or instance of this "
+                       r"run; expected one of user, product, order"):  # fmt: skip
+        filter_entries(entries, service="nosuch", known=known)
+    assert filter_entries(entries, service="shipping", known=known) == []  # known, idle
+    assert filter_entries(entries, service="plaintext", known=known) == []  # no such caller here
+    with pytest.raises(UsageError, match="--flags FI,ZZ: ZZ is not an Envoy response flag; "
+                       "expected some of UH, UF, UO"):  # fmt: skip
+        filter_entries(entries, flags="FI,ZZ")
+    assert filter_entries(entries, flags="dr,UDO") == []  # real flags, none in this run
+    assert len(filter_entries(entries, flags="uf,fi")) == 1

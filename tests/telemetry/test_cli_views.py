@@ -44,6 +44,11 @@ def test_logs_filters(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "2 of 3 matching entries" in result.output
     bad = runner.invoke(app, ["logs", str(run_dir), "--status", "bad"])
     assert isinstance(bad.exception, UsageError)
+    for option in (["--service", "nosuch"], ["--flags", "ZZ"]):
+        bad = runner.invoke(app, ["logs", str(run_dir), *option])
+        assert isinstance(bad.exception, UsageError), bad.output
+    bad = runner.invoke(app, ["logs", str(run_dir), "--service", "nosuch"])
+    assert "product-v1-0" in str(bad.exception)  # the known ones, from the run's plan
 
 
 def test_graph_text_dot_graphml(tmp_path: Path) -> None:
