@@ -110,7 +110,7 @@ def up(
         result = run(scenario, options, progress)
     if result.report is not None:
         console.print_report(result.report, result.report_files)
-    if result.error and result.report is None:
+    if result.error:  # also on stderr, where scripts look for why it failed
         console.print_error(result.error)
     if result.status == "interrupted":
         console.print_error(f"interrupted; partial results are in {result.run_dir}")
