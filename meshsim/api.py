@@ -66,10 +66,10 @@ class RunEvent:
 
     `kind` is the `RunEventHandler` method it came from (`run_started`, `step`,
     `mesh_ready`, `phase_started`, `progress`, `policy_applied`, `action_done`,
-    `phase_ended`, `warning`, `run_finished`); `message` says it in one line;
-    `data` holds the values (for `progress`: phase, elapsed_s, planned_s,
-    requests, failures, rps, p99_ms). `progress` comes twice a second; the
-    others once each.
+    `phase_settled`, `phase_ended`, `warning`, `run_finished`); `message` says
+    it in one line; `data` holds the values (for `progress`: phase, elapsed_s,
+    planned_s, requests, failures, rps, p99_ms). `progress` comes twice a
+    second; the others once each.
     """
 
     kind: str
@@ -146,6 +146,15 @@ class CallbackEvents(RunEventHandler):
     def action_done(self, phase: str, action: str, target: str) -> None:
         self._emit(
             "action_done", f"{phase}: {action} {target}", phase=phase, action=action, target=target
+        )
+
+    def phase_settled(self, name: str, index: int, settle_s: float) -> None:
+        self._emit(
+            "phase_settled",
+            f"phase {name} settled after {settle_s:g}s: its expectations are judged from here",
+            phase=name,
+            index=index,
+            settle_s=settle_s,
         )
 
     def phase_ended(self, name: str, index: int, status: str) -> None:

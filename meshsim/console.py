@@ -147,6 +147,10 @@ def print_report(
     out = console or _console("stdout")
     out.print()
     out.print(phases_table(report))
+    for phase in report.phases:
+        line = fmt.settled(phase)
+        if line is not None:
+            out.print(Text(line, style="dim"), soft_wrap=True)
     if report.expectations:
         out.print(expectations_table(report))
     else:
@@ -338,6 +342,9 @@ class ConsoleProgress(RunEventHandler):
 
     def action_done(self, phase: str, action: str, target: str) -> None:
         self._line(f"  ⚡ {action} {target}", "yellow")
+
+    def phase_settled(self, name: str, index: int, settle_s: float) -> None:
+        self._line(f"  ⏱ {name} settled after {settle_s:g}s: expectations are judged from here")
 
     def phase_ended(self, name: str, index: int, status: str) -> None:
         snap = self.snapshot if self.snapshot is not None and self.snapshot.index == index else None

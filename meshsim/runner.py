@@ -271,12 +271,20 @@ class Runner:
         for index, phase in enumerate(self.scenario.phases):
             planned = phase.duration * scale
             planned_end += planned
-            timeline.write("phase_start", phase=phase.name, index=index, planned_s=planned)
+            # settle_s: the start of the phase its expectations leave out (scaled too)
+            settle = self.scenario.settle_of(phase) * scale
+            timeline.write(
+                "phase_start",
+                phase=phase.name,
+                index=index,
+                planned_s=planned,
+                **({"settle_s": round(settle, 4)} if settle else {}),
+            )
             self._phase_started = time.monotonic()
             self.events.phase_started(phase.name, index, planned)
             try:
                 await self._apply(mesh, phase, timeline)
-                await self._hold(mesh, phase, index, planned, planned_end, tail, load)
+                await self._hold(mesh, phase, index, planned, planned_end, settle, tail, load)
             except asyncio.CancelledError:
                 timeline.write("phase_end", phase=phase.name, index=index, status="interrupted")
                 self.events.phase_ended(phase.name, index, "interrupted")
@@ -300,6 +308,22 @@ class Runner:
             await asyncio.wait_for(self._edges.phase_done(phase.name, mesh.control.configs), 5.0)
         except caught as exc:  # telemetry must not stop a run
             self.events.warning(f"phase {phase.name}: edge counters not recorded ({exc!r})")
+
+    async def _settled(self, mesh: Mesh, phase: Phase, index: int, settle_s: float) -> None:
+        """The phase's settle point: logged in phases.jsonl (where the report's
+        settled window starts) and a snapshot of the sidecars' counters (where
+        its settled edges start). Never fails the run."""
+        self._timeline.write(
+            "phase_settled", phase=phase.name, index=index, settle_s=round(settle_s, 4)
+        )
+        self.events.phase_settled(phase.name, index, settle_s)
+        try:
+            await asyncio.wait_for(self._edges.settled(phase.name, mesh.control.configs), 5.0)
+        except Exception as exc:  # telemetry must not stop a run
+            self.events.warning(
+                f"phase {phase.name}: edge counters at the settle point not "
+                f"recorded ({exc!r}); edge expectations cannot be judged"
+            )
 
     def _warn(self, message: str, timeline: Timeline) -> None:
         """Tell the user once, and keep it in phases.jsonl."""
@@ -362,17 +386,23 @@ class Runner:
         index: int,
         planned: float,
         planned_end: float,
+        settle: float,
         tail: Any,
         load: Any,
     ) -> None:
         scale = self.options.time_scale
         phase_start = time.monotonic()
         actions = sorted(phase.actions, key=lambda a: a.at or 0.0)
+        # counted from the phase's start as phases.jsonl has it (before its policy push)
+        settle_at = self._phase_started + settle if settle else None
         hist = HdrHistogram(1, 60_000_000, 3)
         requests = failures = 0
         next_progress = phase_start
         while True:
             now = time.monotonic()
+            if settle_at is not None and now >= settle_at and now < planned_end:
+                settle_at = None
+                await self._settled(mesh, phase, index, settle)
             while actions and now - phase_start >= (actions[0].at or 0.0) * scale:
                 await self._act(mesh, phase, actions.pop(0))
             for rec in tail.poll():
@@ -400,7 +430,8 @@ class Runner:
                 next_progress = now + PROGRESS_EVERY_S
             if done:
                 return
-            await asyncio.sleep(min(0.1, max(0.0, planned_end - now)))
+            wake = planned_end if settle_at is None else min(planned_end, settle_at)
+            await asyncio.sleep(min(0.1, max(0.0, wake - now)))
 
     async def _act(self, mesh: Mesh, phase: Phase, action: Any) -> None:
         targets = mesh.plan.select(action.target)

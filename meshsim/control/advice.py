@@ -101,7 +101,26 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
                 continue
             for path, message in resource_warnings(resource):
                 out.append(f"phases[{i}].apply[{j}].{path} ({resource.key}): {message}")
-    return out + _idle_load_warnings(scenario)
+    return out + _idle_load_warnings(scenario) + _settle_warnings(scenario)
+
+
+def _settle_warnings(scenario: Scenario) -> list[str]:
+    """A settle leaves out the start of a phase: an action later in the phase
+    causes a transition of its own, which the expectations then judge."""
+    out = []
+    for i, phase in enumerate(scenario.phases):
+        settle = scenario.settle_of(phase)
+        if not settle or not phase.expect:
+            continue
+        late = [a for a in phase.actions if (a.at or 0.0) >= settle]
+        if late:
+            what = ", ".join(f"{a.verb} {a.target} at {a.at:g}s" for a in late)
+            out.append(
+                f"phases[{i}].actions ({phase.name}): {what} comes after the phase's "
+                f"{settle:g}s settle, so the expectations judge the transition it causes; "
+                "to leave it out, start a new phase with the action and a settle"
+            )
+    return out
 
 
 # Metrics that have no value without a request (requests, failures and rps are 0).

@@ -10,11 +10,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshsim.report.expectations import evaluate, result
+from meshsim.load.records import RequestRecord
+from meshsim.report.expectations import after_settle, evaluate, never_settled, result
 from meshsim.report.inputs import RunInputs, read_run_dir
-from meshsim.report.model import PHASE_NOT_RUN, ExpectationResult, PhaseReport, Report
+from meshsim.report.model import (
+    PHASE_NOT_RUN,
+    ExpectationResult,
+    PhaseReport,
+    Report,
+    SettledReport,
+)
 from meshsim.report.stats import PhaseStats, phase_stats, time_series
-from meshsim.report.windows import PhaseWindow, Timeline, assign_to_phases, build_timeline
+from meshsim.report.windows import (
+    PhaseWindow,
+    Timeline,
+    assign_to_phases,
+    build_timeline,
+    settled_window,
+)
 from meshsim.scenario.expect import parse_expectation
 from meshsim.scenario.loader import load_scenario
 from meshsim.scenario.model import Scenario
@@ -51,6 +64,13 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
             continue
         stats = phase_stats(buckets[id(window)], window.duration_s, cohorts)
         edges = inputs.edges.get(window.name) if inputs.edges is not None else None
+        settled = _settled(window, buckets[id(window)], inputs, timeline.origin, cohorts)
+        if settled is None:
+            judged = [_evaluate(text, stats, edges, window.duration_s) for text in expect]
+        else:
+            # None: no edges.json, or no edges from this phase's settle point on
+            after = inputs.settled_edges.get(window.name) if inputs.edges is not None else None
+            judged = [_evaluate_settled(text, settled, after) for text in expect]
         phases.append(
             PhaseReport(
                 name=window.name,
@@ -64,9 +84,10 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
                 stats=stats,
                 edges=list(edges or []),
                 policy=inputs.policies.get(window.name),
-                expectations=[_evaluate(text, stats, edges, window.duration_s) for text in expect],
+                expectations=judged,
                 graph=observed.graph(edges),
                 critical_path=observed.critical_path(window),
+                settled=settled,
             )
         )
 
@@ -159,6 +180,41 @@ def _evaluate(
     except ValueError as exc:  # validated before the run; kept readable all the same
         return ExpectationResult(expr=text, observed=None, passed=False, note=str(exc))
     return evaluate(expectation, stats, edges, duration_s)
+
+
+def _settled(
+    window: PhaseWindow,
+    requests: list[RequestRecord],
+    inputs: RunInputs,
+    origin: float,
+    cohorts: list[str],
+) -> SettledReport | None:
+    """The phase after its settle (phases.jsonl says where it began); None without one."""
+    part = settled_window(window)
+    if part is None:
+        return None
+    if part.start is None:
+        return SettledReport(part.settle_s, None, None, None)
+    start = part.start
+    return SettledReport(
+        settle_s=part.settle_s,
+        start_s=round(start - origin, 3),
+        end_s=round(part.end - origin, 3),
+        stats=phase_stats([r for r in requests if r.t >= start], part.duration_s, cohorts),
+        edges=list(inputs.settled_edges.get(window.name) or []),
+    )
+
+
+def _evaluate_settled(
+    text: str, settled: SettledReport, edges: list[dict[str, Any]] | None
+) -> ExpectationResult:
+    if settled.stats is None:
+        try:
+            return never_settled(parse_expectation(text), settled.settle_s)
+        except ValueError as exc:
+            return ExpectationResult(expr=text, observed=None, passed=False, note=str(exc))
+    judged = _evaluate(text, settled.stats, edges, settled.duration_s or 0.0)
+    return after_settle(judged, settled.settle_s)
 
 
 def _not_run(name: str, index: int, scenario: Scenario | None, expect: list[str]) -> PhaseReport:

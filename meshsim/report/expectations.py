@@ -17,13 +17,19 @@ Where the numbers come from, by scope:
 - edge(a->b): edges.json only; without it, "no edge data". Latencies come
   from the caller's sidecar (Envoy's `upstream_rq_time` histograms, merged
   over the destination's versions); they need telemetry on.
+
+A phase with a `settle` is judged on its settled part only (the records from
+its settle point on, and its settled edges); `after_settle` says so in each
+result's note.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from meshsim.report import format as fmt
 from meshsim.report.model import ExpectationResult
 from meshsim.report.stats import LATENCY_KEYS, PhaseStats, Traffic
 from meshsim.scenario.expect import Expectation
@@ -79,6 +85,22 @@ def result(
         tolerance=expectation.tolerance,
         skipped=skipped,
     )
+
+
+def after_settle(judged: ExpectationResult, settle_s: float) -> ExpectationResult:
+    """`judged`, marked as judged on the part of its phase after `settle_s`:
+    the note starts with "after 2s settle"."""
+    note = f"after {fmt.settle(settle_s)} settle"
+    return dataclasses.replace(
+        judged, note=f"{note}; {judged.note}" if judged.note else note, settle_s=settle_s
+    )
+
+
+def never_settled(expectation: Expectation, settle_s: float) -> ExpectationResult:
+    """The phase ended (cut short) before its settle point: nothing to judge, so
+    the expectation cannot be measured and fails."""
+    why = f"the phase ended before its {fmt.settle(settle_s)} settle: nothing to judge"
+    return dataclasses.replace(result(expectation, None, why), settle_s=settle_s)
 
 
 def _traffic(metric: str, traffic: Traffic, where: str) -> _Observation:

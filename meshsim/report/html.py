@@ -96,6 +96,7 @@ def _charts(report: Report) -> str:
             p.end_s,
             p.name if p.status == "completed" else f"{p.name} ({p.status})",
             interrupted=p.status != "completed",
+            settled=p.settled.start_s if p.settled else None,
         )
         for p in report.phases
         if p.start_s is not None and p.end_s is not None
@@ -122,6 +123,8 @@ def _charts(report: Report) -> str:
         y_min_top=0.01,
     )
     caption = f"per {report.bucket_s:g}-second bucket; dashed lines mark phase starts"
+    if any(p.settled for p in report.phases):
+        caption += "; shaded in yellow, the settle of a phase, which its expectations leave out"
     return (
         f'<section><h2>Over time</h2><p class="note">{escape(caption)}</p>'
         f"<figure><figcaption>Latency</figcaption>{latency}</figure>"
@@ -188,7 +191,8 @@ def _phase_details(phase: PhaseReport) -> str:
     stats = phase.stats
     if stats is None:
         return ""
-    parts = [f"<h3>Endpoints</h3>{_named_traffic(stats.endpoints, 'endpoint')}"]
+    parts = [_settled_note(phase)] if phase.settled else []
+    parts.append(f"<h3>Endpoints</h3>{_named_traffic(stats.endpoints, 'endpoint')}")
     if stats.journeys:
         parts.append(f"<h3>Journeys</h3>{_named_traffic(stats.journeys, 'journey')}")
     if stats.cohorts:
@@ -242,6 +246,24 @@ def _phase_details(phase: PhaseReport) -> str:
     is_open = " open" if not phase.passed else ""
     title = f"{phase.name} · {phase.status.replace('_', ' ')} · {fmt.seconds(phase.duration_s)}"
     return f"<details{is_open}><summary>{escape(title)}</summary>{''.join(parts)}</details>"
+
+
+def _settled_note(phase: PhaseReport) -> str:
+    """What the expectations judged: the phase after its settle."""
+    settled = phase.settled
+    assert settled is not None
+    settle = fmt.settle(settled.settle_s)
+    if settled.start_s is None:
+        text = f"The phase ended before its {settle} settle: its expectations had nothing to judge."
+    else:
+        t = settled.traffic
+        text = (
+            f"Expectations judged after a {settle} settle, from {fmt.seconds(settled.start_s)} "
+            f"({fmt.seconds(settled.duration_s)}): {fmt.number(t.requests)} requests, "
+            f"errors {fmt.percent(t.error_rate)}, p99 {fmt.ms(t.latency.p99)}. "
+            "The tables below cover the whole phase."
+        )
+    return f'<p class="note">{escape(text)}</p>'
 
 
 def _latency(edge: dict[str, object], key: str) -> float | None:

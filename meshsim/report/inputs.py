@@ -11,7 +11,8 @@ Layout read (all written by others, see docs/report.md):
 - `phases.jsonl`   the phase timeline as events
 - `records/`      one request per line, from the load generator
                    (format and reader: `meshsim.load.records`)
-- `edges.json`     optional per-phase edge counters from the sidecars
+- `edges.json`     optional per-phase edge counters from the sidecars (and, for
+                   a phase with a settle, from its settle point on: `settled`)
 - `scenario.yaml`  the scenario as it ran (expectations are read from it)
 """
 
@@ -29,13 +30,14 @@ from meshsim.load.records import RequestRecord, read_records
 
 @dataclass(frozen=True, slots=True)
 class PhaseEvent:
-    event: str  # run_start | phase_start | phase_end | run_end
+    event: str  # run_start | phase_start | phase_settled | phase_end | run_end
     t: float
     phase: str | None = None
     index: int | None = None
     planned_s: float | None = None
     status: str | None = None
     error: str | None = None  # run_end of a mesh that could not run: what went wrong
+    settle_s: float | None = None  # phase_start, phase_settled: the phase's settle
 
 
 @dataclass
@@ -49,6 +51,8 @@ class RunInputs:
     warnings: list[str] = field(default_factory=list)
     # phase name -> its policy change: resources, took_s, effective_s (phases.jsonl)
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # phase name -> its edges from its settle point on (edges.json `settled`)
+    settled_edges: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def read_run_dir(run_dir: Path) -> RunInputs:
@@ -71,16 +75,17 @@ def read_run_dir(run_dir: Path) -> RunInputs:
     warnings: list[str] = []
     events = _read_events(run_dir / "phases.jsonl", warnings)
     requests = _read_requests(run_dir / "records", warnings)
-    edges = _read_edges(run_dir / "edges.json", warnings)
+    raw_edges = _read_edges_file(run_dir / "edges.json", warnings)
     return RunInputs(
         run_dir,
         meta,
         events,
         requests,
-        edges,
+        _edges_by_phase(raw_edges, "phases", warnings),
         _scenario_path(run_dir, meta, warnings),
         warnings,
         _read_policies(run_dir / "phases.jsonl"),
+        _edges_by_phase(raw_edges, "settled", None) or {},
     )
 
 
@@ -163,6 +168,7 @@ def _read_events(path: Path, warnings: list[str]) -> list[PhaseEvent]:
                 planned_s=_number(raw.get("planned_s")),
                 status=status if isinstance(status, str) else None,
                 error=error if isinstance(error, str) else None,
+                settle_s=_number(raw.get("settle_s")),
             )
         )
     return events
@@ -175,17 +181,27 @@ def _read_requests(records_dir: Path, warnings: list[str]) -> list[RequestRecord
     return read_records(records_dir)
 
 
-def _read_edges(path: Path, warnings: list[str]) -> dict[str, list[dict[str, Any]]] | None:
+def _read_edges_file(path: Path, warnings: list[str]) -> Any:
     if not path.is_file():
         return None
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         warnings.append(f"edges.json: cannot read: {exc}")
         return None
-    phases = raw.get("phases") if isinstance(raw, dict) else None
+
+
+def _edges_by_phase(
+    raw: Any, key: str, warnings: list[str] | None
+) -> dict[str, list[dict[str, Any]]] | None:
+    """edges.json's `phases` (or `settled`): phase name → its edges. `warnings`
+    None: the key is optional and its absence says nothing."""
+    if raw is None:
+        return None
+    phases = raw.get(key) if isinstance(raw, dict) else None
     if not isinstance(phases, dict):
-        warnings.append('edges.json: expected {"phases": {...}}')
+        if warnings is not None:
+            warnings.append(f'edges.json: expected {{"{key}": {{...}}}}')
         return None
     return {
         str(name): [e for e in edges if isinstance(e, dict)]

@@ -59,6 +59,9 @@ def render_markdown(report: Report) -> str:
         ),
     )
     lines += ["", f"<sub>{fmt.SERVED_MEANING}</sub>"]
+    settled = [line for p in report.phases if (line := fmt.settled(p)) is not None]
+    if settled:
+        lines += [""] + [f"- {line}" for line in settled]
     results = report.expectations
     lines += ["", "### Expectations", ""]
     if results:

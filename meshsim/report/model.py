@@ -35,6 +35,7 @@ class ExpectationResult:
     expected: float | None = None
     tolerance: float | None = None
     skipped: bool = False  # the phase never ran
+    settle_s: float | None = None  # judged on the phase after this settle (None: the whole phase)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -53,7 +54,43 @@ class ExpectationResult:
             out["note"] = self.note
         if self.skipped:
             out["skipped"] = True
+        if self.settle_s is not None:
+            out["settle_s"] = self.settle_s
         return out
+
+
+@dataclass
+class SettledReport:
+    """The part of a phase after its `settle`: what its expectations judged.
+
+    The phase's own numbers (PhaseReport) still cover the whole phase."""
+
+    settle_s: float
+    start_s: float | None  # seconds since the run started; None: the phase ended before it
+    end_s: float | None
+    stats: PhaseStats | None  # None when the settle point was never reached
+    edges: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.start_s is None or self.end_s is None:
+            return None
+        return round(self.end_s - self.start_s, 3)
+
+    @property
+    def traffic(self) -> Traffic:
+        return self.stats.overall if self.stats else Traffic()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settle_s": self.settle_s,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "duration_s": self.duration_s,
+            **self.traffic.to_dict(),
+            "served": self.stats.served if self.stats else {},
+            "edges": self.edges,
+        }
 
 
 @dataclass
@@ -73,6 +110,8 @@ class PhaseReport:
     graph: dict[str, Any] | None = None
     # where the time went on the slowest traces (meshsim.telemetry.traces); None without spans
     critical_path: dict[str, Any] | None = None
+    # the part after the phase's `settle`, which its expectations judged; None without one
+    settled: SettledReport | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -115,6 +154,7 @@ class PhaseReport:
             "policy": self.policy,
             "graph": self.graph,
             "critical_path": self.critical_path,
+            "settled": self.settled.to_dict() if self.settled else None,
             "expectations": [e.to_dict() for e in self.expectations],
         }
 

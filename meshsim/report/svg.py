@@ -19,6 +19,7 @@ CHAR_PX = 6.6  # average glyph width at 11px, to fit phase labels in their band
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706")
 BAND_FILLS = ("#f3f4f6", "#ffffff")
 BAND_INTERRUPTED = "#fee2e2"
+BAND_SETTLING = "#fde68a"  # the start of a phase its expectations leave out (`settle`)
 # Presentation attributes rather than CSS classes: the SVG stays readable when
 # copied out of the page (or when a viewer strips <style>).
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
@@ -39,6 +40,7 @@ class Band:
     end: float
     label: str
     interrupted: bool = False
+    settled: float | None = None  # where the phase's settle ended: [start, settled) is shaded
 
 
 def nice_ceiling(value: float) -> float:
@@ -111,9 +113,18 @@ def _bands(bands: Sequence[Band], sx: Callable[[float], float], plot_h: float) -
         label = band.label if len(band.label) * CHAR_PX <= width - 6 else ""
         if not label and width > 3 * CHAR_PX:
             label = band.label[: max(1, int((width - 6) / CHAR_PX) - 1)] + "…"
+        settling = ""
+        if band.settled is not None and band.start < band.settled <= band.end:
+            xs = sx(band.settled)
+            settling = (
+                f'<rect x="{x0:.1f}" y="{TOP}" width="{max(xs - x0, 0.5):.1f}" '
+                f'height="{plot_h}" fill="{BAND_SETTLING}" fill-opacity="0.45">'
+                "<title>settling: not judged by the expectations</title></rect>"
+            )
         out.append(
             f"<g><title>{escape(band.label)}</title>"
             f'<rect x="{x0:.1f}" y="{TOP}" width="{width:.1f}" height="{plot_h}" fill="{fill}"/>'
+            f"{settling}"
             f'<line x1="{x0:.1f}" y1="{TOP - 4}" x2="{x0:.1f}" y2="{TOP + plot_h}" '
             'stroke="#9ca3af" stroke-dasharray="4 3"/>'
             f'<text x="{x0 + 4:.1f}" y="{TOP + 13}" {FONT} font-weight="600" fill="#374151">'

@@ -3,6 +3,9 @@
 A phase with a start and no end is what a killed meshsim leaves behind: it is
 "interrupted" and is taken to end at the last thing known to have happened
 (the last request or event). A run without `run_end` is "interrupted" too.
+
+A phase with a `settle` also has a settled window, from its settle point
+(`phase_settled`) to its end: the part its expectations judge.
 """
 
 from __future__ import annotations
@@ -26,10 +29,50 @@ class PhaseWindow:
     end: float
     status: str  # completed | interrupted
     planned_s: float | None = None
+    settle_s: float | None = None  # the phase's settle (phase_start); None: none
+    settled_at: float | None = None  # epoch seconds it reached it (phase_settled)
 
     @property
     def duration_s(self) -> float:
         return max(0.0, self.end - self.start)
+
+
+@dataclass(frozen=True)
+class SettledWindow:
+    """The part of a phase after its settle: what its expectations judge."""
+
+    settle_s: float
+    start: float | None  # epoch seconds of the settle point; None: the phase ended before it
+    end: float
+
+    @property
+    def reached(self) -> bool:
+        return self.start is not None
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.end - self.start) if self.start is not None else 0.0
+
+
+def settled_window(phase: PhaseWindow, settle_s: float | None = None) -> SettledWindow | None:
+    """The settled part of `phase`, or None when it has no settle.
+
+    `settle_s` defaults to the one phases.jsonl gives the phase. The window
+    starts when the runner logged the settle point (`phase_settled`); without
+    that event, `settle_s` after the phase's start if the phase lasted that
+    long. A phase that ended earlier (cut short) never settled: `start` None.
+
+    >>> w = PhaseWindow("crash", 1, 100.0, 115.0, "completed", 15.0, 2.0, 102.01)
+    >>> settled_window(w)
+    SettledWindow(settle_s=2.0, start=102.01, end=115.0)
+    """
+    settle = phase.settle_s if settle_s is None else settle_s
+    if not settle:
+        return None
+    start = phase.settled_at
+    if start is None and phase.start + settle < phase.end:
+        start = phase.start + settle
+    return SettledWindow(settle, start, phase.end)
 
 
 @dataclass(frozen=True)
@@ -53,6 +96,7 @@ def build_timeline(events: Sequence[PhaseEvent], requests: Sequence[RequestRecor
 
     starts: dict[int, PhaseEvent] = {}
     ends: dict[int, PhaseEvent] = {}
+    settled: dict[int, PhaseEvent] = {}
     run_start: PhaseEvent | None = None
     run_end: PhaseEvent | None = None
     for event in events:
@@ -60,9 +104,10 @@ def build_timeline(events: Sequence[PhaseEvent], requests: Sequence[RequestRecor
             run_start = run_start or event
         elif event.event == "run_end":
             run_end = event
-        elif event.event in ("phase_start", "phase_end"):
+        elif event.event in ("phase_start", "phase_end", "phase_settled"):
             index = event.index if event.index is not None else _index_by_name(event, starts)
-            (starts if event.event == "phase_start" else ends)[index] = event
+            kinds = {"phase_start": starts, "phase_end": ends, "phase_settled": settled}
+            kinds[event.event][index] = event
 
     phases: list[PhaseWindow] = []
     for index in sorted(starts):
@@ -83,6 +128,8 @@ def build_timeline(events: Sequence[PhaseEvent], requests: Sequence[RequestRecor
                 end=max(end_t, start.t),
                 status=status,
                 planned_s=start.planned_s,
+                settle_s=start.settle_s,
+                settled_at=settled[index].t if index in settled else None,
             )
         )
 

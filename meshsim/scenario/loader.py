@@ -129,6 +129,7 @@ class _Checker:
     def run(self) -> list[ScenarioError]:
         self.services()
         self.legacy_clients()
+        self.default_settle()
         in_force = set(DEFAULT_RESOURCES)
         first_use: dict[str, int] = {}
         for i, phase in enumerate(self.scenario.phases):
@@ -139,6 +140,7 @@ class _Checker:
                     f"duplicate phase name {phase.name!r} (already used by phases[{first}])",
                 )
             first_use.setdefault(phase.name, i)
+            self.settle(i)
             self.actions(i)
             in_force = self.resources(i, in_force)
             self.expectations(i)
@@ -175,6 +177,35 @@ class _Checker:
                 resolve_target(self.scenario, client.target)
             except ValueError as exc:
                 self.error((*path, "target"), str(exc))
+
+    def settle(self, i: int) -> None:
+        """A phase's own settle leaves part of the phase to judge."""
+        phase = self.scenario.phases[i]
+        if phase.settle is not None and phase.settle >= phase.duration:
+            self.error(
+                ("phases", i, "settle"),
+                f"{phase.settle:g}s is not shorter than the phase, which lasts "
+                f"{phase.duration:g}s; the expectations are judged after the settle, so "
+                "some of the phase must remain",
+            )
+
+    def default_settle(self) -> None:
+        """The scenario's settle fits every phase that does not give its own."""
+        settle = self.scenario.settle
+        if not settle:
+            return
+        short = [
+            f"{p.name} ({p.duration:g}s)"
+            for p in self.scenario.phases
+            if p.settle is None and settle >= p.duration
+        ]
+        if short:
+            self.error(
+                ("settle",),
+                f"{settle:g}s is not shorter than phase{'s' if len(short) > 1 else ''} "
+                f"{', '.join(short)}; give such a phase a settle of its own (settle: 0 "
+                "judges the whole phase) or lengthen it",
+            )
 
     def actions(self, i: int) -> None:
         phase = self.scenario.phases[i]

@@ -30,8 +30,10 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 DURATION_PATTERN = r"^\s*(\d+(\.\d+)?(ms|s|m|h))+\s*$"
 
 
-def parse_duration(value: object) -> float:
+def parse_duration(value: object, *, allow_zero: bool = False) -> float:
     """Turn "1m30s", "500ms", "15s" or a plain number of seconds into seconds.
+
+    `allow_zero` accepts `0` and `0s` (a `settle` of nothing).
 
     >>> parse_duration("1m30s")
     90.0
@@ -52,9 +54,15 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"{value!r} is not a duration; expected e.g. 15s, 500ms or 1m30s")
     else:
         raise ValueError("expected a duration such as 15s, 500ms or 1m30s")
-    if seconds <= 0:
+    if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ValueError("a duration must be greater than zero")
     return seconds
+
+
+def _parse_settle(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        raise ValueError("a settle must not be negative; 0 judges the whole phase")
+    return parse_duration(value, allow_zero=True)
 
 
 class FieldError(ValueError):
@@ -81,6 +89,21 @@ Duration = Annotated[
                 {"type": "number", "exclusiveMinimum": 0},
             ],
             "description": "A duration such as 15s, 500ms, 1m30s, or a number of seconds.",
+        }
+    ),
+]
+# How long a phase settles before its expectations are judged; 0: not at all.
+Settle = Annotated[
+    float,
+    BeforeValidator(_parse_settle),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DURATION_PATTERN},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "A duration such as 2s or 500ms, or a number of seconds; "
+            "0 judges the whole phase.",
         }
     ),
 ]
@@ -358,6 +381,13 @@ class Phase(_Strict):
         default_factory=list,
         description='Assertions such as "p99 < 300ms" or "journey(place_order).error_rate < 1%".',
     )
+    settle: Settle | None = Field(
+        None,
+        description="Judge the expectations only on the part of the phase after this much "
+        "of it has passed (e.g. 2s), leaving out the transition at its start: routes "
+        "reaching every proxy, a killed instance being ejected, a restarted app starting. "
+        "Shorter than the phase; 0 judges the whole phase. Default: the scenario's settle.",
+    )
 
     @property
     def expectations(self) -> list[Expectation]:
@@ -395,7 +425,19 @@ class Scenario(_Strict):
         default_factory=TelemetrySpec,
         description="Metrics, traces and access logs the run collects.",
     )
+    settle: Settle | None = Field(
+        None,
+        description="The settle of every phase that does not give its own (default 0: "
+        "expectations judge the whole phase).",
+    )
     phases: list[Phase] = Field(min_length=1, description="Run one after another, in order.")
+
+    def settle_of(self, phase: Phase) -> float:
+        """Seconds at the start of `phase` its expectations leave out: its own
+        `settle`, else the scenario's, else 0 (the whole phase is judged)."""
+        if phase.settle is not None:
+            return phase.settle
+        return self.settle or 0.0
 
 
 def resolve_mesh(scenario: Scenario) -> dict[str, dict[str, int]]:

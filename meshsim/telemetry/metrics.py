@@ -11,7 +11,7 @@ answer becomes one line of `metrics.jsonl`, cumulative since Envoy started::
 
 Lines written at a phase boundary (the edge recorder asks for them) also
 carry `"mark": "<phase>"` (the phase that just ended; `"begin"` before the
-first). `read_metrics` reads the file back; `meshsim.telemetry.edges` turns
+first); those at a phase's settle point `"settled": "<phase>"`. `read_metrics` reads the file back; `meshsim.telemetry.edges` turns
 two scrapes' latency into an edge's percentiles.
 
 Cost: one small admin request per proxy per interval, parsed in meshsim's
@@ -76,8 +76,11 @@ class MetricsScraper:
             self.failures += 1
             return proxy, None
 
-    async def scrape(self, mark: str | None = None) -> Scrape:
-        """Scrape every proxy once, append the answers to metrics.jsonl, return them."""
+    async def scrape(self, mark: str | None = None, *, settled: str | None = None) -> Scrape:
+        """Scrape every proxy once, append the answers to metrics.jsonl, return them.
+
+        `mark`: the phase that just ended; `settled`: the phase that reached its
+        settle point (each line then carries that key)."""
         t = time.time()
         results = await asyncio.gather(*(self._one(p) for p in self.admin))
         out = {proxy: m for proxy, m in results if m is not None}
@@ -86,6 +89,8 @@ class MetricsScraper:
             line: dict[str, Any] = {"t": round(t, 3), "proxy": proxy, **metrics.to_json()}
             if mark is not None:
                 line["mark"] = mark
+            if settled is not None:
+                line["settled"] = settled
             fh.write(json.dumps(line, separators=(",", ":")) + "\n")
         fh.flush()
         self.scrapes += 1

@@ -5,6 +5,12 @@ each; the deltas between two snapshots become that phase's edges
 (`meshsim.telemetry.edges`). edges.json is rewritten after every phase, so a
 run cut short keeps the phases it finished.
 
+A phase with a `settle` gets one more snapshot, `settled(name)`, at its settle
+point: the deltas from there to the phase's end are its settled edges (what
+its expectations judge), kept beside the phase's own::
+
+    {"phases": {"crash": [...]}, "settled": {"crash": [...]}, "policies": ..., "warnings": ...}
+
 With a `MetricsScraper` (telemetry on), each boundary also scrapes
 `/stats/prometheus` (a `mark`ed line of metrics.jsonl) and the latency
 histograms' deltas give each edge its percentiles; the time between two
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +93,12 @@ class EdgeRecorder:
         self.path = path
         self.session = session
         self.phases: dict[str, list[dict[str, Any]]] = {}
+        self.settled_phases: dict[str, list[dict[str, Any]]] = {}  # settle point → phase end
         self.policies: dict[str, dict[str, Any]] = {}
         self.warnings: list[str] = []
         self._last: Snapshot = {}
         self._configs: dict[str, ProxyConfig] = {}
+        self._settle: _Mark | None = None  # the running phase's settle point, once reached
 
     async def _one(self, proxy: str) -> tuple[str, dict[str, int] | None]:
         try:
@@ -108,28 +117,43 @@ class EdgeRecorder:
         self._last_t = time.monotonic()
         self._configs = configs
 
-    async def _scrape(self, mark: str) -> Scrape:
+    async def _scrape(self, mark: str | None = None, *, settled: str | None = None) -> Scrape:
         if self.metrics is None:
             return {}
         try:
-            return await self.metrics.scrape(mark)
+            return await self.metrics.scrape(mark, settled=settled)
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
             return {}
 
-    def _latency(self, now: Scrape) -> dict[str, dict[str, Buckets]] | None:
+    def _latency(self, before: Scrape, now: Scrape) -> dict[str, dict[str, Buckets]] | None:
         if self.metrics is None:
             return None
         out: dict[str, dict[str, Buckets]] = {}
         for proxy, metrics in now.items():
-            before = self._last_scrape.get(proxy)
+            then = before.get(proxy)
             out[proxy] = {
-                cluster: buckets.delta(before.latency.get(cluster) if before else None)
+                cluster: buckets.delta(then.latency.get(cluster) if then else None)
                 for cluster, buckets in metrics.latency.items()
             }
         return out
 
+    async def settled(self, phase: str, configs: dict[str, ProxyConfig]) -> None:
+        """The running phase reached its settle point: the snapshot its settled
+        edges start from (`phase_done` turns them into edges)."""
+        now, scraped = await asyncio.gather(self.snapshot(), self._scrape(settled=phase))
+        missing = sorted(set(self.admin_port) - set(now))
+        if missing:
+            self.warnings.append(
+                f"phase {phase}: no stats from {', '.join(missing)} at the settle point; "
+                "their calls are not counted in the settled edges"
+            )
+        self._settle = _Mark(
+            phase, now, {**self._last_scrape, **scraped}, time.monotonic(), configs
+        )
+
     async def phase_done(self, phase: str, configs: dict[str, ProxyConfig]) -> list[dict[str, Any]]:
-        """Edges of the phase that just ended; edges.json is rewritten."""
+        """Edges of the phase that just ended (and, if it reached its settle
+        point, its settled edges); edges.json is rewritten."""
         now, scraped = await asyncio.gather(self.snapshot(), self._scrape(phase))
         now_t = time.monotonic()
         missing = sorted(set(self.admin_port) - (set(now) & set(self._last)))
@@ -137,26 +161,42 @@ class EdgeRecorder:
             self.warnings.append(
                 f"phase {phase}: no stats from {', '.join(missing)}; their calls are not counted"
             )
-        clusters = {p: cluster_deltas(self._last[p], now[p]) for p in now if p in self._last}
-        faults = {p: fault_deltas(self._last[p], now[p]) for p in now if p in self._last}
-        # A fault in force when the phase began still counts until its change took effect.
-        context = edge_context(self.plan, configs)
-        for name, view in edge_context(self.plan, self._configs).proxies.items():
-            if name in context.proxies:
-                merged = {**view.caller_faults, **context.proxies[name].caller_faults}
-                context.proxies[name].caller_faults = merged
-        edges = build_edges(
-            context,
-            clusters,
-            faults,
-            latency=self._latency(scraped),
-            duration_s=round(now_t - self._last_t, 3),
-        )
+        start = _Mark(phase, self._last, self._last_scrape, self._last_t, self._configs)
+        edges = self._edges(start, now, scraped, now_t, configs)
         self.phases[phase] = edges
+        settle, self._settle = self._settle, None
+        if settle is not None and settle.phase == phase:
+            self.settled_phases[phase] = self._edges(settle, now, scraped, now_t, configs)
         self._last, self._configs = now, configs
         self._last_scrape, self._last_t = {**self._last_scrape, **scraped}, now_t
         self.write()
         return edges
+
+    def _edges(
+        self,
+        since: _Mark,
+        now: Snapshot,
+        scraped: Scrape,
+        now_t: float,
+        configs: dict[str, ProxyConfig],
+    ) -> list[dict[str, Any]]:
+        """The edges of the deltas from `since` to `now`, with `configs` in force now."""
+        before = since.snapshot
+        clusters = {p: cluster_deltas(before[p], now[p]) for p in now if p in before}
+        faults = {p: fault_deltas(before[p], now[p]) for p in now if p in before}
+        # A fault in force at `since` still counts until its change took effect.
+        context = edge_context(self.plan, configs)
+        for name, view in edge_context(self.plan, since.configs).proxies.items():
+            if name in context.proxies:
+                merged = {**view.caller_faults, **context.proxies[name].caller_faults}
+                context.proxies[name].caller_faults = merged
+        return build_edges(
+            context,
+            clusters,
+            faults,
+            latency=self._latency(since.scrape, scraped),
+            duration_s=round(now_t - since.t, 3),
+        )
 
     def policy(self, phase: str, **fields: Any) -> None:
         """Remember how a phase's policy change went (written with the edges)."""
@@ -164,5 +204,19 @@ class EdgeRecorder:
         self.write()
 
     def write(self) -> None:
-        data = {"phases": self.phases, "policies": self.policies, "warnings": self.warnings}
+        data: dict[str, Any] = {"phases": self.phases}
+        if self.settled_phases:
+            data["settled"] = self.settled_phases
+        data.update(policies=self.policies, warnings=self.warnings)
         atomic_write(self.path, json.dumps(data, indent=1))
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """A point edges are counted from: the stats then, and the configs in force."""
+
+    phase: str
+    snapshot: Snapshot
+    scrape: Scrape
+    t: float  # time.monotonic()
+    configs: dict[str, ProxyConfig]

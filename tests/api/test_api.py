@@ -139,13 +139,17 @@ def test_callback_events_say_what_happened(tmp_path: Path) -> None:
     bus.progress(Progress("baseline", 0, 1.0, 3.0, 10, 1, 10.0, 12.5))
     bus.policy_applied("baseline", ["VirtualService/product"], 0.012)
     bus.warning("careful")
+    bus.phase_settled("baseline", 0, 0.5)
     bus.run_finished(info, "completed", None)
     assert [e.kind for e in got] == [
-        "run_started", "phase_started", "progress", "policy_applied", "warning", "run_finished"
+        "run_started", "phase_started", "progress", "policy_applied", "warning",
+        "phase_settled", "run_finished",
     ]  # fmt: skip
     assert got[2].data["requests"] == 10 and "errors 10.0%" in str(got[2])
     assert str(got[3]) == "baseline: VirtualService/product in force in every Envoy after 12 ms"
     assert got[4].data == {"message": "careful"}
+    assert got[5].data == {"phase": "baseline", "index": 0, "settle_s": 0.5}
+    assert "settled after 0.5s" in str(got[5])
 
 
 def test_a_failing_callback_never_breaks_a_run(tmp_path: Path) -> None:

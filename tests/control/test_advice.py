@@ -74,3 +74,22 @@ def test_with_users_or_a_legacy_client_the_expectations_can_hold() -> None:
     shoppers_only = {**phase, "expect": ["journey(browse).error_rate < 1%"]}
     (warning,) = scenario_warnings(load_scenario_text(scenario(shoppers_only, head=legacy)))
     assert "'journey(browse).error_rate < 1%' cannot hold" in warning
+
+
+def test_an_action_after_the_settle_point_is_warned() -> None:
+    text = scenario(
+        {
+            "name": "lose",
+            "duration": "30s",
+            "settle": "2s",
+            "actions": [{"kill": "product"}, {"restart": "product", "at": "20s"}],
+            "expect": ["error_rate < 1%"],
+        },
+        {"name": "quiet", "duration": "5s", "actions": [{"kill": "user", "at": "3s"}]},
+        head="name: x\nsettle: 1s\n",
+    )
+    (warning,) = scenario_warnings(load_scenario_text(text))
+    assert warning.startswith(
+        "phases[0].actions (lose): restart product at 20s comes after the phase's 2s settle"
+    )
+    # a phase without expectations judges nothing: no warning for `quiet`

@@ -10,7 +10,7 @@ from rich.console import Console
 from meshsim.console import ConsoleProgress, print_error, print_info, print_report, print_table
 from meshsim.events import EventBus, Progress, RunInfo
 from meshsim.report import Report, build_report
-from tests.report.runs import RunDir, steady
+from tests.report.runs import T0, RunDir, steady
 
 
 def plain_console() -> tuple[Console, io.StringIO]:
@@ -116,3 +116,26 @@ def test_phase_count_comes_from_the_run_directory(run_dir: RunDir) -> None:
     progress.run_started(RunInfo("run-1", path, "demo", "local"))
     progress.phase_started("b", 1, 5.0)
     assert "phase 2/2 b" in out.getvalue()
+
+
+def test_a_settle_is_shown_as_it_happens_and_in_the_report(run_dir: RunDir) -> None:
+    console, out = plain_console()
+    progress = ConsoleProgress(console, total_phases=1, clock=Clock())
+    EventBus([progress]).phase_settled("crash", 0, 2.0)
+    assert "crash settled after 2s: expectations are judged from here" in out.getvalue()
+
+    events = [
+        {"event": "run_start", "t": T0},
+        {"event": "phase_start", "phase": "crash", "index": 0, "t": T0 + 1, "settle_s": 2.0},
+        {"event": "phase_settled", "phase": "crash", "index": 0, "t": T0 + 3},
+        {"event": "phase_end", "phase": "crash", "index": 0, "t": T0 + 11, "status": "completed"},
+        {"event": "run_end", "t": T0 + 11.5, "status": "completed"},
+    ]
+    records = steady(1, 3, ok=False) + steady(3, 11)
+    phases = [("crash", 10.0, ["error_rate < 1%"])]
+    report = build_report(run_dir.write(phases=phases, records=records, events=events))
+    console, out = plain_console()
+    print_report(report, console=console)
+    text = out.getvalue()
+    assert "crash judged after a 2s settle: 80 requests, errors 0%" in text
+    assert "(whole phase: errors 20%" in text and "after 2s settle" in text

@@ -341,6 +341,23 @@ MALFORMED: list[tuple[str, str, int | None, str | None, str]] = [
         "60s is not within the phase, which lasts 10s",
     ),
     (
+        "settle-not-shorter",
+        P + "    settle: 10s\n",
+        5,
+        "phases[0].settle",
+        "10s is not shorter than the phase, which lasts 10s",
+    ),
+    ("settle-not-a-duration", P + "    settle: soon\n", 5, "phases[0].settle", "not a duration"),
+    ("settle-negative", P + "    settle: -1\n", 5, "phases[0].settle", "must not be negative"),
+    (
+        "default-settle-too-long",
+        "name: demo\nsettle: 12s\nphases:\n  - {name: a, duration: 10s}\n"
+        "  - {name: b, duration: 30s}\n  - {name: c, duration: 5s, settle: 1s}\n",
+        2,
+        "settle",
+        "12s is not shorter than phase a (10s); give such a phase a settle of its own",
+    ),
+    (
         "bad-remove",
         P + "    remove:\n      - product\n",
         6,

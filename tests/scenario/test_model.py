@@ -224,3 +224,30 @@ def test_cohort_shares_may_add_up_to_exactly_100_percent() -> None:
         {"name": "c", "share": "33.333334%"}
     ]
     assert len(LoadSpec.model_validate({"cohorts": thirds}).cohorts) == 3
+
+
+def test_settle_defaults_to_the_scenario_then_to_none() -> None:
+    scenario = Scenario.model_validate(
+        {
+            "name": "x",
+            "settle": "1500ms",
+            "phases": [
+                {"name": "a", "duration": 10},
+                {"name": "b", "duration": "15s", "settle": "2s"},
+                {"name": "c", "duration": 5, "settle": 0},
+                {"name": "d", "duration": 5, "settle": "0s"},
+            ],
+        }
+    )
+    assert [p.settle for p in scenario.phases] == [None, 2.0, 0.0, 0.0]
+    assert [scenario.settle_of(p) for p in scenario.phases] == [1.5, 2.0, 0.0, 0.0]
+    plain = Scenario.model_validate({"name": "x", "phases": [{"name": "a", "duration": 1}]})
+    assert plain.settle is None and plain.settle_of(plain.phases[0]) == 0.0
+
+
+def test_only_a_settle_may_be_zero() -> None:
+    assert parse_duration("0s", allow_zero=True) == 0.0
+    with pytest.raises(ValueError, match="greater than zero"):
+        parse_duration("0s")
+    with pytest.raises(ValidationError, match="greater than zero"):
+        Scenario.model_validate({"name": "x", "phases": [{"name": "a", "duration": 0}]})

@@ -1,0 +1,122 @@
+"""The runner's clock for `settle`, without a mesh: the settle point is logged in
+phases.jsonl and snapshotted by the edge recorder, scaled by --time-scale like
+the phases' durations and actions' offsets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from meshsim import runner as runner_module
+from meshsim.events import EventBus, RunEventHandler
+from meshsim.runner import Runner, RunOptions, Timeline
+
+SCENARIO = """name: settle
+settle: 2s
+phases:
+  - {name: steady, duration: 3s, settle: 0}
+  - name: crash
+    duration: 4s
+    actions: [{kill: product-v1-0}]
+  - {name: recovered, duration: 3s, settle: 1s}
+"""
+
+
+class FakeEdges:
+    """What the runner asks of the EdgeRecorder, remembered in order."""
+
+    calls: list[tuple[str, str]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        FakeEdges.calls = []
+
+    async def begin(self, configs: object) -> None:
+        self.calls.append(("begin", ""))
+
+    async def settled(self, phase: str, configs: object) -> None:
+        self.calls.append(("settled", phase))
+
+    async def phase_done(self, phase: str, configs: object) -> list[dict[str, Any]]:
+        self.calls.append(("phase_done", phase))
+        return []
+
+    def policy(self, phase: str, **fields: Any) -> None: ...
+
+
+class Events(RunEventHandler):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, ...]] = []
+
+    def phase_settled(self, name: str, index: int, settle_s: float) -> None:
+        self.seen.append(("settled", name, f"{settle_s:g}"))
+
+    def action_done(self, phase: str, action: str, target: str) -> None:
+        self.seen.append(("action", phase, action))
+
+
+class FakeRuntime:
+    async def kill(self, instance: str) -> None: ...
+
+    def died(self) -> list[Any]:
+        return []
+
+
+def fake_mesh(run_dir: Path) -> Any:
+    async def session() -> None:
+        return None
+
+    control = SimpleNamespace(session=session, configs={}, admin_port=lambda proxy: 0)
+    plan = SimpleNamespace(
+        proxies=[], select=lambda target: [SimpleNamespace(name=target)], admin_address=None
+    )
+    return SimpleNamespace(control=control, plan=plan, runtime=FakeRuntime(), run_dir=run_dir)
+
+
+async def test_the_settle_point_is_logged_and_snapshotted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "EdgeRecorder", FakeEdges)
+    path = tmp_path / "settle.yaml"
+    path.write_text(SCENARIO)
+    events = Events()
+    runner = Runner(path, RunOptions(time_scale=0.1, telemetry=False), EventBus([events]))
+    timeline = Timeline(tmp_path / "phases.jsonl")
+    await runner._phases(fake_mesh(tmp_path), timeline, None)
+    timeline.close()
+
+    lines = [json.loads(x) for x in (tmp_path / "phases.jsonl").read_text().splitlines()]
+    starts = {e["phase"]: e for e in lines if e["event"] == "phase_start"}
+    assert "settle_s" not in starts["steady"]  # settle: 0 judges the whole phase
+    assert starts["crash"]["settle_s"] == 0.2  # the scenario's 2s, scaled
+    assert starts["recovered"]["settle_s"] == 0.1
+    settled = {e["phase"]: e for e in lines if e["event"] == "phase_settled"}
+    assert set(settled) == {"crash", "recovered"}
+    for name, settle in (("crash", 0.2), ("recovered", 0.1)):
+        assert settled[name]["settle_s"] == settle
+        # logged at the settle point, counted from the phase's start
+        assert settled[name]["t"] - starts[name]["t"] == pytest.approx(settle, abs=0.05)
+    assert [(e["event"], e.get("phase")) for e in lines if e["event"] != "phase_start"] == [
+        ("phase_end", "steady"),
+        ("action", "crash"),  # at the phase's start, before its settle point
+        ("phase_settled", "crash"),
+        ("phase_end", "crash"),
+        ("phase_settled", "recovered"),
+        ("phase_end", "recovered"),
+    ]
+    assert FakeEdges.calls == [
+        ("begin", ""),
+        ("phase_done", "steady"),
+        ("settled", "crash"),
+        ("phase_done", "crash"),
+        ("settled", "recovered"),
+        ("phase_done", "recovered"),
+    ]
+    assert events.seen == [
+        ("action", "crash", "kill"),
+        ("settled", "crash", "0.2"),
+        ("settled", "recovered", "0.1"),
+    ]
