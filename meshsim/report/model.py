@@ -59,17 +59,12 @@ class ExpectationResult:
         return out
 
 
-@dataclass
-class SettledReport:
-    """The part of a phase after its `settle`: what its expectations judged.
+class _Window:
+    """A stretch of a run with its statistics: a phase, or its settled part."""
 
-    The phase's own numbers (PhaseReport) still cover the whole phase."""
-
-    settle_s: float
-    start_s: float | None  # seconds since the run started; None: the phase ended before it
+    start_s: float | None  # seconds since the run started
     end_s: float | None
-    stats: PhaseStats | None  # None when the settle point was never reached
-    edges: list[dict[str, Any]] = field(default_factory=list)
+    stats: PhaseStats | None
 
     @property
     def duration_s(self) -> float | None:
@@ -80,6 +75,19 @@ class SettledReport:
     @property
     def traffic(self) -> Traffic:
         return self.stats.overall if self.stats else Traffic()
+
+
+@dataclass
+class SettledReport(_Window):
+    """The part of a phase after its `settle`: what its expectations judged.
+
+    The phase's own numbers (PhaseReport) still cover the whole phase."""
+
+    settle_s: float
+    start_s: float | None  # seconds since the run started; None: the phase ended before it
+    end_s: float | None
+    stats: PhaseStats | None  # None when the settle point was never reached
+    edges: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,7 +102,7 @@ class SettledReport:
 
 
 @dataclass
-class PhaseReport:
+class PhaseReport(_Window):
     name: str
     index: int
     status: str  # completed | interrupted | not_run
@@ -112,16 +120,6 @@ class PhaseReport:
     critical_path: dict[str, Any] | None = None
     # the part after the phase's `settle`, which its expectations judged; None without one
     settled: SettledReport | None = None
-
-    @property
-    def duration_s(self) -> float | None:
-        if self.start_s is None or self.end_s is None:
-            return None
-        return round(self.end_s - self.start_s, 3)
-
-    @property
-    def traffic(self) -> Traffic:
-        return self.stats.overall if self.stats else Traffic()
 
     @property
     def passed(self) -> bool:
