@@ -8,8 +8,10 @@ runtime turns it into processes.
 
 from __future__ import annotations
 
+import random
 import socket
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from meshsim.errors import MeshError
@@ -142,12 +144,44 @@ class MeshPlan:
         return cls(instances, Ingress(**data["ingress"]), data.get("services", {}))
 
 
+# Where a plan's ports come from. A port the kernel hands out for bind(port 0)
+# is in its ephemeral range, the same range it takes the source port of every
+# outgoing connection from; between planning a port and the process binding it
+# (a second or more, while Envoys and the control plane open connections), a
+# connection can take it and the app fails with "address already in use" (seen
+# in CI). So ports are picked below the ephemeral range: Linux's default starts
+# at 32768, macOS's and Windows' at 49152 (the IANA range).
+PLAN_PORTS = range(20000, 32768)
+_LINUX_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(_LINUX_EPHEMERAL.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ask the kernel for `count` distinct free ports (held open until all are
-    chosen, so the same port is not handed out twice)."""
+    """`count` distinct free ports below the ephemeral range, in random order
+    (so two meshes planned at once rarely try the same ones). Each is held
+    bound until all are chosen, so none is handed out twice. Where that range
+    is too small (an unusual ip_local_port_range), the kernel picks them."""
+    pool = range(PLAN_PORTS.start, min(PLAN_PORTS.stop, _ephemeral_start()))
     socks: list[socket.socket] = []
     try:
-        for _ in range(count):
+        if len(pool) >= 4 * count:
+            for port in random.sample(pool, len(pool)):
+                if len(socks) == count:
+                    break
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    s.close()
+                    continue
+                socks.append(s)
+        while len(socks) < count:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind((host, 0))
             socks.append(s)

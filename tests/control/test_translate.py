@@ -152,6 +152,32 @@ def test_entering_a_phase_applies_then_removes() -> None:
     assert state.mesh_virtual_service("product") is None
 
 
+def test_plan_ports_come_from_below_the_ephemeral_range() -> None:
+    """bind(0) ports are ephemeral: an outgoing connection can take one before
+    the app binds it. Planned ports must not be."""
+    from meshsim.control import plan as plan_module
+
+    ports = plan_module.free_ports(50)
+    assert len(set(ports)) == 50
+    ephemeral = plan_module._ephemeral_start()
+    assert all(plan_module.PLAN_PORTS.start <= p < min(ephemeral, 32768) for p in ports)
+
+
+def test_a_port_in_use_is_never_planned(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from meshsim.control import plan as plan_module
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        # a pool of that port and the next seven: the taken one is skipped
+        monkeypatch.setattr(plan_module, "PLAN_PORTS", range(port, port + 8))
+        monkeypatch.setattr(plan_module, "_ephemeral_start", lambda: 65536)
+        chosen = plan_module.free_ports(2)
+    assert port not in chosen and len(set(chosen)) == 2
+
+
 def test_plan_ports_are_distinct() -> None:
     plan = build_plan(SHOP, ingress_port=0)
     ports = [plan.ingress.port, plan.ingress.admin_port] + [
