@@ -81,7 +81,10 @@ def _check_order_tree(trace: Trace) -> None:
         assert served.parent_id == call.span_id
         assert not trace.children(served)
         assert root.start_us <= call.start_us <= served.start_us
-        assert served.end_us <= call.end_us + 1000  # the same clock; 1 ms of slack
+        # Starts nest causally. An end is stamped when Envoy finishes the stream,
+        # which a busy machine can delay after the response has left (10.8 ms
+        # was seen in CI), so the ends get a scheduling slack.
+        assert served.end_us <= call.end_us + 50_000
     assert len(trace.spans) == 8
     assert len({s.tags.get("guid:x-request-id") for s in trace.spans}) == 1
 
