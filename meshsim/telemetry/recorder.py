@@ -87,8 +87,6 @@ class EdgeRecorder:
     ) -> None:
         self.plan = plan
         self.metrics = metrics
-        self._last_scrape: Scrape = {}
-        self._last_t = time.monotonic()
         self.admin_port = admin_port
         self.path = path
         self.session = session
@@ -96,8 +94,8 @@ class EdgeRecorder:
         self.settled_phases: dict[str, list[dict[str, Any]]] = {}  # settle point → phase end
         self.policies: dict[str, dict[str, Any]] = {}
         self.warnings: list[str] = []
-        self._last: Snapshot = {}
-        self._configs: dict[str, ProxyConfig] = {}
+        # where the running phase's edges count from: the last boundary
+        self._start = _Mark("", {}, {}, time.monotonic(), {})
         self._settle: _Mark | None = None  # the running phase's settle point, once reached
 
     async def _one(self, proxy: str) -> tuple[str, dict[str, int] | None]:
@@ -113,9 +111,8 @@ class EdgeRecorder:
 
     async def begin(self, configs: dict[str, ProxyConfig]) -> None:
         """The first snapshot, before the first phase; `configs` are in force now."""
-        self._last, self._last_scrape = await asyncio.gather(self.snapshot(), self._scrape("begin"))
-        self._last_t = time.monotonic()
-        self._configs = configs
+        now, scraped = await asyncio.gather(self.snapshot(), self._scrape("begin"))
+        self._start = _Mark("begin", now, scraped, time.monotonic(), configs)
 
     async def _scrape(self, mark: str | None = None, *, settled: str | None = None) -> Scrape:
         if self.metrics is None:
@@ -148,7 +145,7 @@ class EdgeRecorder:
                 "their calls are not counted in the settled edges"
             )
         self._settle = _Mark(
-            phase, now, {**self._last_scrape, **scraped}, time.monotonic(), configs
+            phase, now, {**self._start.scrape, **scraped}, time.monotonic(), configs
         )
 
     async def phase_done(self, phase: str, configs: dict[str, ProxyConfig]) -> list[dict[str, Any]]:
@@ -156,19 +153,17 @@ class EdgeRecorder:
         point, its settled edges); edges.json is rewritten."""
         now, scraped = await asyncio.gather(self.snapshot(), self._scrape(phase))
         now_t = time.monotonic()
-        missing = sorted(set(self.admin_port) - (set(now) & set(self._last)))
+        missing = sorted(set(self.admin_port) - (set(now) & set(self._start.snapshot)))
         if missing:
             self.warnings.append(
                 f"phase {phase}: no stats from {', '.join(missing)}; their calls are not counted"
             )
-        start = _Mark(phase, self._last, self._last_scrape, self._last_t, self._configs)
-        edges = self._edges(start, now, scraped, now_t, configs)
+        edges = self._edges(self._start, now, scraped, now_t, configs)
         self.phases[phase] = edges
         settle, self._settle = self._settle, None
         if settle is not None and settle.phase == phase:
             self.settled_phases[phase] = self._edges(settle, now, scraped, now_t, configs)
-        self._last, self._configs = now, configs
-        self._last_scrape, self._last_t = {**self._last_scrape, **scraped}, now_t
+        self._start = _Mark(phase, now, {**self._start.scrape, **scraped}, now_t, configs)
         self.write()
         return edges
 
@@ -215,7 +210,7 @@ class EdgeRecorder:
 class _Mark:
     """A point edges are counted from: the stats then, and the configs in force."""
 
-    phase: str
+    phase: str  # the phase whose settle point or end it is ("begin": before the first)
     snapshot: Snapshot
     scrape: Scrape
     t: float  # time.monotonic()
