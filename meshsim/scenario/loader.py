@@ -341,8 +341,7 @@ def _from_pydantic(err: ErrorDetails, doc: Located, file: str) -> ScenarioError:
     error = (err.get("ctx") or {}).get("error")
     if isinstance(error, FieldError):  # a check of the whole field that knows which part
         loc = (*loc, *error.at)
-    is_key = bool(loc) and loc[-1] == "[key]"
-    path = loc[:-1] if is_key else loc
+    path, is_key = _key_path(loc)
     return ScenarioError(
         _describe(err, path, is_key),
         file=file,
@@ -413,9 +412,14 @@ def describe_error(err: ErrorDetails) -> str:
     """A pydantic error in plain words, without its path ("must be at most 100",
     "expected a list; found text 'product'"). Unknown and missing keys are the
     caller's to word: this module says "key", the Istio models "field"."""
-    loc: YamlPath = tuple(err["loc"])
+    return _describe(err, *_key_path(tuple(err["loc"])))
+
+
+def _key_path(loc: YamlPath) -> tuple[YamlPath, bool]:
+    """Pydantic's location without its "[key]" marker, and whether it was there
+    (the error is about a mapping's key, which then names the place)."""
     is_key = bool(loc) and loc[-1] == "[key]"
-    return _describe(err, loc[:-1] if is_key else loc, is_key)
+    return (loc[:-1] if is_key else loc), is_key
 
 
 def _unknown_key(path: YamlPath) -> str:
