@@ -161,7 +161,7 @@ def print_report(
     out.print(
         Text.assemble(
             (
-                " PASS " if passed else " ERROR " if report.status == "error" else " FAIL ",
+                f" {fmt.verdict_word(report)} ",
                 "bold white on green" if passed else "bold white on red",
             ),
             " ",

@@ -123,10 +123,14 @@ def settled(phase: PhaseReport) -> str | None:
     )
 
 
+def verdict_word(report: Report) -> str:
+    """PASS, FAIL, or ERROR when the mesh could not run (exit codes 0, 1, 3)."""
+    return "ERROR" if report.status == RUN_ERROR else "PASS" if report.verdict == PASS else "FAIL"
+
+
 def verdict_line(report: Report) -> str:
     """One line CI logs and summaries start with: "FAIL: demo: 3 of 4 expectations held"."""
-    word = "ERROR" if report.status == RUN_ERROR else "PASS" if report.verdict == PASS else "FAIL"
-    return f"{word}: {verdict_detail(report)}"
+    return f"{verdict_word(report)}: {verdict_detail(report)}"
 
 
 def verdict_detail(report: Report) -> str:

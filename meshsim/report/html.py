@@ -14,7 +14,7 @@ from pathlib import Path
 from meshsim import __version__
 from meshsim.report import format as fmt
 from meshsim.report.graph_svg import graph_svg
-from meshsim.report.model import PASS, RUN_ERROR, PhaseReport, Report
+from meshsim.report.model import PASS, PhaseReport, Report
 from meshsim.report.stats import Traffic
 from meshsim.report.svg import Band, Series, line_chart
 
@@ -73,7 +73,6 @@ def _table(
 
 def _header(report: Report) -> str:
     verdict = "pass" if report.verdict == PASS else "fail"
-    word = "ERROR" if report.status == RUN_ERROR else verdict.upper()
     meta = [
         ("run", report.run_id),
         ("runtime", report.runtime),
@@ -84,7 +83,7 @@ def _header(report: Report) -> str:
     ]
     items = "".join(f"<div><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>" for k, v in meta)
     return (
-        f'<header class="verdict {verdict}"><h1>{word} · {escape(report.scenario)}</h1>'
+        f'<header class="verdict {verdict}"><h1>{fmt.verdict_word(report)} · {escape(report.scenario)}</h1>'
         f'<p>{escape(fmt.verdict_detail(report))}</p><dl class="meta">{items}</dl></header>'
     )
 
