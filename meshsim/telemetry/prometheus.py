@@ -58,6 +58,13 @@ _CODE_CLASSES = {"2": "rq_2xx", "4": "rq_4xx", "5": "rq_5xx"}
 class Buckets:
     """A latency histogram: count per bucket (upper bound in ms, `inf` last) and the sum.
 
+    A bucket's lower bound is the bound before it, so empty buckets are kept
+    wherever they are the lower bound of a non-empty one: `{1: 0, 5: 4}`
+    holds 4 calls between 1 and 5 ms, `{5: 4}` 4 calls between 0 and 5 ms.
+    (Envoy puts a call in the first bucket whose bound is at or above the
+    upper edge of the call's own ~2-significant-digit bin: a 25 ms call is
+    counted under le=50, so in practice a bucket holds [lower, upper).)
+
     >>> b = Buckets({1.0: 50, 5.0: 40, 10.0: 10}, total_ms=250.0)
     >>> b.quantile(0.5), b.quantile(0.99)
     (1.0, 9.5)
@@ -78,7 +85,8 @@ class Buckets:
         moved = {le: n - before.counts.get(le, 0) for le, n in self.counts.items()}
         if any(v < 0 for v in moved.values()):
             return Buckets(dict(self.counts), self.total_ms)
-        return Buckets({le: n for le, n in moved.items() if n}, self.total_ms - before.total_ms)
+        # Empty buckets stay: each is the lower bound of the bucket after it.
+        return Buckets(moved, self.total_ms - before.total_ms)
 
     def merge(self, other: Buckets) -> Buckets:
         counts = dict(self.counts)
@@ -112,9 +120,17 @@ class Buckets:
         return round(self.total_ms / self.count, 3) if self.count else None
 
     def to_json(self) -> dict[str, Any]:
-        """`{"buckets": {"5": 12, "+Inf": 1}, "sum_ms": 83.2}`: empty buckets left out."""
+        """`{"buckets": {"3": 0, "5": 12, "+Inf": 1}, "sum_ms": 83.2}`: empty
+        buckets are left out unless one is the lower bound of a non-empty one
+        (here: the 12 calls took 3 to 5 ms, not 0 to 5)."""
+        bounds = sorted(self.counts)
+        kept = {
+            le
+            for i, le in enumerate(bounds)
+            if self.counts[le] or (i + 1 < len(bounds) and self.counts[bounds[i + 1]])
+        }
         return {
-            "buckets": {_le_text(le): n for le, n in sorted(self.counts.items()) if n},
+            "buckets": {_le_text(le): self.counts[le] for le in bounds if le in kept},
             "sum_ms": round(self.total_ms, 3),
         }
 
