@@ -16,7 +16,10 @@ Where the numbers come from, by scope:
   from the requests that version served itself as the entry service.
 - edge(a->b): edges.json only; without it, "no edge data". Latencies come
   from the caller's sidecar (Envoy's `upstream_rq_time` histograms, merged
-  over the destination's versions); they need telemetry on.
+  over the destination's versions); they need telemetry on. An edge the
+  phase's edges do not hold is no data either, even for `requests = 0`
+  (a misspelt or unused edge must not pass), unless the phase carried no
+  load at all: then its counts are a real 0.
 
 A phase with a `settle` is judged on its settled part only (the records from
 its settle point on, and its settled edges); `after_settle` says so in each
@@ -52,7 +55,7 @@ def evaluate(
     """
     scope, target = expectation.scope, expectation.target or ""
     if scope == "edge":
-        observed, note = _edge(expectation.metric, target, edges, duration_s)
+        observed, note = _edge(expectation.metric, target, edges, duration_s, stats)
     elif scope == "version":
         observed, note = _version(expectation.metric, target, stats, edges)
     elif scope == "endpoint":
@@ -198,7 +201,11 @@ def version_counts(
 
 
 def _edge(
-    metric: str, target: str, edges: Sequence[dict[str, Any]] | None, duration_s: float
+    metric: str,
+    target: str,
+    edges: Sequence[dict[str, Any]] | None,
+    duration_s: float,
+    stats: PhaseStats,
 ) -> _Observation:
     if edges is None:
         return None, NO_EDGE_DATA
@@ -206,6 +213,9 @@ def _edge(
     matching = [
         e for e in edges if e.get("source") == source and e.get("destination") == destination
     ]
+    if not matching and stats.overall.requests:
+        seen = ", ".join(sorted({f"{e.get('source')}->{e.get('destination')}" for e in edges}))
+        return None, f"{NO_EDGE_DATA}: no edge {target} in this phase (edges: {seen or 'none'})"
     requests = sum(_int(e.get("requests")) for e in matching)
     failures = sum(_int(e.get("errors", e.get("failures"))) for e in matching)
     if metric == "requests":

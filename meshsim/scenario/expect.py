@@ -21,7 +21,9 @@ Units:
 Scopes narrow what is measured (without one, every request of the phase):
 
 * ``endpoint(GET /products)``: requests the load sent to that method and path
-* ``edge(order->product)``: calls from one service to another, seen by the mesh
+* ``edge(order->product)``: calls from one service to another, seen by the mesh;
+  the ingress gateway is ``istio-ingressgateway`` (``ingress`` is accepted and
+  read as that, the one name every report and edge uses)
 * ``version(product:v2)``: requests served by that version of a service;
   ``share`` is the fraction of the service's requests that version served
 * ``journey(place_order)``: requests made by that shopper journey
@@ -57,6 +59,8 @@ _OPERATOR = re.compile(r"<=|>=|==|!=|=<|=>|<|>|=")
 _NUMBER = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*([^\d\s.]*)$")
 _TOLERANCE = re.compile(r"±|\+/-|\+-")
 _NAME = r"[a-z][a-z0-9_-]*"
+GATEWAY = "istio-ingressgateway"  # the gateway's name in edges, traces and logs
+GATEWAY_ALIASES = ("ingress", GATEWAY)
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _EXAMPLES = "e.g. 'p99 < 300ms', 'error_rate < 1%' or 'endpoint(GET /products).p99 < 200ms'"
 
@@ -167,6 +171,9 @@ def _parse_scope(scope: str, raw: str) -> tuple[str, str]:
             raise ValueError(
                 f"edge({target}) is not source->destination; expected e.g. edge(order->product)"
             )
+        source, destination = (
+            GATEWAY if side in GATEWAY_ALIASES else side for side in (source, destination)
+        )
         return scope, f"{source}->{destination}"
     if scope == "version":
         service, colon, version = (part.strip() for part in target.partition(":"))

@@ -192,9 +192,36 @@ def test_edge_expectations_with_edge_data(shop: PhaseStats) -> None:
     assert not rate.passed and rate.observed == 0.02
     assert check("edge(order->user).error_rate < 1%", shop, edges).passed
     assert check("edge(order->product).rps == 20", shop, edges).passed
-    assert check("edge(order->shipping).requests == 0", shop, edges).passed
+    missing = check("edge(order->shipping).requests == 0", shop, edges)
+    assert not missing.passed and missing.observed is None
+    assert missing.note == (
+        "no edge data: no edge order->shipping in this phase (edges: order->product, order->user)"
+    )
     unknown = check("edge(order->product).p99 < 100ms", shop, edges)
     assert not unknown.passed and unknown.observed is None and unknown.note
+
+
+def test_the_gateway_has_one_name_in_edge_expectations(shop: PhaseStats) -> None:
+    # Edges name the gateway istio-ingressgateway; `ingress` is read as that
+    edges = [{"source": "istio-ingressgateway", "destination": "order", "requests": 300,
+              "errors": 259}]  # fmt: skip
+    for name in ("ingress", "istio-ingressgateway"):
+        result = check(f"edge({name}->order).failures = 0", shop, edges)
+        assert not result.passed and result.observed == 259.0
+        assert result.target == "istio-ingressgateway->order"
+    assert check("edge(ingress->order).requests = 300", shop, edges).passed
+
+
+def test_a_missing_edge_is_no_data_unless_the_phase_had_no_load(shop: PhaseStats) -> None:
+    edges = [{"source": "order", "destination": "product", "requests": 20, "errors": 0}]
+    for text in ("edge(order->user).requests = 0", "edge(order->user).failures = 0",
+                 "edge(order->user).rps < 1", "edge(order->user).error_rate < 1%"):  # fmt: skip
+        result = check(text, shop, edges)
+        assert not result.passed and result.observed is None, text
+        assert result.note and result.note.startswith(NO_EDGE_DATA), text
+    # a phase without load: no calls anywhere is a real 0
+    assert check("edge(order->user).requests = 0", stats_of(), []).passed
+    assert check("edge(order->user).failures = 0", stats_of(), edges).passed
 
 
 def test_rates_over_zero_requests_fail_rather_than_pass() -> None:
