@@ -20,7 +20,7 @@ from meshsim.errors import MeshsimError, UsageError, check_phase
 app = typer.Typer(
     name="meshsim",
     help="A service mesh on your laptop: real Envoy sidecars, Istio's YAML, Locust load, "
-    "and verdicts CI can trust.\n\nStart with:  meshsim up scenarios/baseline.yaml",
+    "and verdicts CI can trust.\n\nStart with:  meshsim scenarios, then meshsim up baseline",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -46,7 +46,8 @@ def _root(
 ScenarioArg = Annotated[
     Path,
     typer.Argument(
-        help="Scenario file (YAML), e.g. scenarios/baseline.yaml.",
+        help="Scenario file (YAML), e.g. scenarios/baseline.yaml, or the name of a "
+        "library scenario (`meshsim scenarios`), e.g. baseline.",
         show_default=False,
         metavar="SCENARIO",
     ),
@@ -99,6 +100,7 @@ def up(
     Example:  meshsim up scenarios/baseline.yaml --report-dir out/
     """
     from meshsim import console
+    from meshsim.library import resolve_scenario
     from meshsim.runner import RunOptions, run
 
     if runtime not in ("local", "docker"):
@@ -106,6 +108,7 @@ def up(
     if time_scale <= 0:
         raise UsageError("--time-scale must be greater than zero")
     options = RunOptions(runtime, run_dir, report_dir, keep, ingress_port, time_scale, telemetry)
+    scenario = resolve_scenario(scenario)
     with console.ConsoleProgress() as progress:
         result = run(scenario, options, progress)
     if result.report is not None:
@@ -126,7 +129,7 @@ def validate(
     scenarios: Annotated[
         list[Path],
         typer.Argument(
-            help="Scenario files (YAML), e.g. scenarios/*.yaml.",
+            help="Scenario files (YAML), e.g. scenarios/*.yaml, or library scenario names.",
             show_default=False,
             metavar="SCENARIO",
         ),
@@ -138,15 +141,17 @@ def validate(
 
     Examples:  meshsim validate scenarios/canary.yaml
                meshsim validate scenarios/*.yaml
+               meshsim validate canary
     """
     from meshsim import console
     from meshsim.control.advice import compile_warnings, scenario_warnings
+    from meshsim.library import resolve_scenario
     from meshsim.scenario import load_scenario
 
     failed = 0
     for scenario in scenarios:
         try:
-            s = load_scenario(scenario)
+            s = load_scenario(resolve_scenario(scenario))
             # what `meshsim explain` and a run would warn about, phase by phase
             warnings = scenario_warnings(s) + compile_warnings(s)
         except MeshsimError as exc:
@@ -164,6 +169,53 @@ def validate(
         if len(scenarios) > 1:
             console.print_error(f"{failed} of {len(scenarios)} scenarios are invalid")
         raise typer.Exit(2)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the scenario library, each scenario with its lesson. A library
+    scenario's name works wherever a scenario file is expected.
+
+    Example:  meshsim scenarios && meshsim up canary --time-scale 0.25
+    """
+    from meshsim import console
+    from meshsim.library import library, library_dir
+
+    console.print_table(
+        f"the scenario library ({library_dir()})",
+        ["name", "lesson"],
+        [[s.name, s.lesson] for s in library()],
+    )
+    console.print_info(
+        "run one: meshsim up NAME · what it compiles to: meshsim explain NAME · "
+        "a copy to edit: meshsim init NAME"
+    )
+
+
+@app.command()
+def init(
+    name: Annotated[
+        str,
+        typer.Argument(help="The library scenario to start from (`meshsim scenarios`)."),
+    ] = "baseline",
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Directory to write NAME.yaml into.")
+    ] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a starting scenario to edit: a copy of a library scenario, its first
+    line pointing editors at the scenario JSON Schema. An existing file is kept
+    unless --force.
+
+    Example:  meshsim init canary --dir drills/
+    """
+    from meshsim import console
+    from meshsim.starter import init_scenario
+
+    written = init_scenario(name, directory, force=force)
+    console.print_info(
+        f"wrote {written}; edit it, then: meshsim validate {written} && meshsim up {written}"
+    )
 
 
 @app.command()
@@ -526,8 +578,9 @@ def explain(
     """
     from meshsim import console
     from meshsim.explain import explain as explain_scenario
+    from meshsim.library import resolve_scenario
 
-    result = explain_scenario(scenario, phase=phase, instance=instance)
+    result = explain_scenario(resolve_scenario(scenario), phase=phase, instance=instance)
     if raw:
         typer.echo(json.dumps(result.raw(), indent=1))
         return
@@ -733,9 +786,10 @@ def export_compose(
     Example:  meshsim export compose scenarios/baseline.yaml -o compose/
     """
     from meshsim import console
+    from meshsim.library import resolve_scenario
     from meshsim.runtime.compose import export_compose as export
 
-    files = export(scenario, out, phase=phase, ingress_port=ingress_port)
+    files = export(resolve_scenario(scenario), out, phase=phase, ingress_port=ingress_port)
     console.print_info(
         f"wrote {len(files)} files to {out}; run: cd {out} && docker compose up"
         " (meshsim images build first)"
