@@ -29,7 +29,7 @@ from meshsim.control.translate import (
     compile_mesh,
 )
 from meshsim.errors import UsageError, check_phase
-from meshsim.scenario import load_scenario, resolve_mesh
+from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 from meshsim.scenario.model import Scenario
 
 # Where the compiled config says its files live; a placeholder, nothing is written.
@@ -123,9 +123,9 @@ def explain(
     s = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     names = [p.name for p in s.phases]
     check_phase(phase, names)
-    plan = build_plan(resolve_mesh(s), 0)
+    plan = build_plan(resolve_mesh(s), 0, resolve_application(s))
     proxies = plan.proxies if instance is None else _chosen(plan, instance)
-    state = PolicyState.initial()
+    state = PolicyState.initial(plan.app)
     out: list[PhaseExplanation] = []
     previous: Texts | None = None
     for index, p in enumerate(s.phases):

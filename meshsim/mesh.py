@@ -32,8 +32,6 @@ from meshsim.telemetry.settings import TelemetrySettings
 
 READY_TIMEOUT_S = 30.0
 
-FIRST_ORDER = {"user_id": 1, "items": [{"product_id": 1, "quantity": 1}]}
-
 
 def new_run_id(scenario: str) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -161,8 +159,9 @@ class Mesh:
         if dead:
             c = dead[0]
             last = tail(c.log)
+            shown = f" (command: {c.command})" if c.command else ""
             raise MeshError(
-                "exited during start-up" + (f":\n{last}" if last else ""),
+                f"exited during start-up{shown}" + (f":\n{last}" if last else ""),
                 component=c.name,
                 log=c.log,
             )
@@ -172,15 +171,14 @@ class Mesh:
         session = await self.control.session()
         pending_envoy = set(self.plan.proxies)
         pending_app = {i.name for i in self.plan.instances}
+        self._app_state: dict[str, str] = {}
         while pending_envoy or pending_app:
             self._raise_if_died()
             if time.monotonic() > deadline:
-                who = sorted(pending_envoy | pending_app)[0]
-                log = (
-                    self.run_dir
-                    / "logs"
-                    / (f"{who}.envoy.log" if who in pending_envoy else f"{who}.app.log")
-                )
+                if pending_app:
+                    raise self._app_not_ready(sorted(pending_app)[0])
+                who = sorted(pending_envoy)[0]
+                log = self.run_dir / "logs" / f"{who}.envoy.log"
                 raise MeshError(f"not ready after {READY_TIMEOUT_S:.0f}s", component=who, log=log)
             checks = [self._envoy_ready(session, p) for p in pending_envoy] + [
                 self._app_ready(session, n) for n in pending_app
@@ -191,41 +189,75 @@ class Mesh:
                 if ok:
                     (pending_envoy if k < n_envoy else pending_app).discard(name)
             await asyncio.sleep(0.02)
-        events.step("every sidecar is LIVE; sending a first order through the ingress")
+        first = "order" if self.plan.app.builtin else f"request ({self.plan.app.ready.describe()})"
+        events.step(f"every sidecar is LIVE; sending a first {first} through the ingress")
         await self._first_order(session, deadline)
 
     async def _envoy_ready(self, session: aiohttp.ClientSession, proxy: str) -> tuple[str, bool]:
         return proxy, await self.control.admin(proxy, session).ready()
 
     async def _app_ready(self, session: aiohttp.ClientSession, name: str) -> tuple[str, bool]:
-        host, port = self.plan.instance(name).app_address
+        """Ready: GET on the service's health path answers 200 (the shop's
+        /healthz); without a health path, its port accepts a connection."""
+        inst = self.plan.instance(name)
+        host, port = inst.app_address
+        health = self.plan.app.services[inst.service].health
         try:
+            if health is None:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+                writer.close()
+                return name, True
             async with session.get(
-                f"http://{host}:{port}/healthz",
+                f"http://{host}:{port}{health}",
                 timeout=aiohttp.ClientTimeout(total=1),
             ) as r:
+                self._app_state[name] = f"GET {health} answered HTTP {r.status}, not 200"
                 return name, r.status == 200
-        except (aiohttp.ClientError, TimeoutError, OSError):
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            refused = isinstance(exc, ConnectionRefusedError | aiohttp.ClientConnectorError)
+            self._app_state[name] = (
+                f"nothing listens on its port {port} (PORT)"
+                if refused
+                else f"GET {health} on port {port} failed: {type(exc).__name__}"
+            )
             return name, False
 
+    def _app_not_ready(self, name: str) -> MeshError:
+        """An app that never became ready: why, its command and its log's last lines."""
+        inst = self.plan.instance(name)
+        service = self.plan.app.services[inst.service]
+        log = self.run_dir / "logs" / f"{name}.app.log"
+        why = self._app_state.get(name, "no answer")
+        last = tail(log)
+        return MeshError(
+            f"not ready after {READY_TIMEOUT_S:.0f}s: {why} (command: "
+            f"{service.shown_command(inst.version)})" + (f":\n{last}" if last else ""),
+            component=f"{name}/app",
+            log=log,
+        )
+
     async def _first_order(self, session: aiohttp.ClientSession, deadline: float) -> None:
+        """The application's ready request through the ingress (the shop's first
+        POST /orders) until it is answered as expected."""
+        ready = self.plan.app.ready
         last = ""
         while time.monotonic() < deadline:
             self._raise_if_died()
             try:
-                async with session.post(
-                    self.ingress_url + "/orders",
-                    json=FIRST_ORDER,
+                async with session.request(
+                    ready.method,
+                    self.ingress_url + ready.path,
+                    json=ready.body,
                     timeout=aiohttp.ClientTimeout(total=5),
                 ) as r:
-                    if r.status == 201:
+                    if ready.accepts(r.status):
                         return
                     last = f"HTTP {r.status}: {(await r.text())[:200]}"
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 last = repr(exc)
             await asyncio.sleep(0.05)
         raise MeshError(
-            f"the first POST /orders through the ingress did not succeed ({last})",
+            f"the first {ready.describe()} through the ingress did not succeed ({last})",
             component="ingress gateway",
             log=self.run_dir / "logs" / f"{self.plan.ingress.name}.envoy.log",
         )

@@ -34,7 +34,7 @@ from meshsim.runtime.registry import (
     clean_leftovers,
     process_create_time,
 )
-from meshsim.scenario import load_scenario, resolve_mesh
+from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 from meshsim.scenario.model import Phase, Scenario
 from meshsim.telemetry.metrics import FILENAME as METRICS_FILE
 from meshsim.telemetry.metrics import MetricsScraper
@@ -128,7 +128,7 @@ class Runner:
         if port is not None and not 0 <= port <= 65535:
             raise UsageError(f"ingress port {port}: expected 0 (any free port) to 65535")
         # Plan first: a port in use fails here, before a run directory exists.
-        plan = build_plan(services, port)
+        plan = build_plan(services, port, resolve_application(self.scenario))
         run_dir = self._run_dir().resolve()
         if prepare_run_dir(run_dir):
             self.events.warning(f"replaced the earlier run in {run_dir}")

@@ -1,7 +1,7 @@
 """The service graph with networkx: declared, observed, compared. Pure.
 
-- **Declared**: who may call whom. The shop's own dependencies
-  (`meshsim.shop`: order calls user, product, shipping) plus the ingress
+- **Declared**: who may call whom. The application's `calls` (the shop's:
+  order calls user, product, shipping) plus the ingress
   gateway → every service a gateway VirtualService routes to (by default
   `VirtualService/shop`: order, product, user).
 - **Observed**: the edges of a phase (`report.json` → `phases[].edges`),
@@ -28,10 +28,11 @@ from typing import Any
 
 import networkx as nx
 
+from meshsim.application import Application
 from meshsim.control.istio import short_host
 from meshsim.control.plan import INGRESS_NAME
 from meshsim.control.state import PolicyState
-from meshsim.shop import SHOP
+from meshsim.shop import SHOP_APP
 from meshsim.telemetry.edges import latency_summary
 from meshsim.telemetry.prometheus import Buckets
 
@@ -52,23 +53,28 @@ def health(error_rate: float | None, requests: int) -> str:
 
 
 def declared_graph(
-    services: Iterable[str] | None = None, state: PolicyState | None = None
+    services: Iterable[str] | None = None,
+    state: PolicyState | None = None,
+    app: Application | None = None,
 ) -> nx.DiGraph:
-    """Who may call whom: the shop's `calls` and the gateway's routes.
+    """Who may call whom: the application's `calls` (default: the shop's) and
+    the gateway's routes.
 
-    `services` limits the graph to those running (default: the whole shop);
-    `state` gives the gateway VirtualServices (default: the initial ones).
+    `services` limits the graph to those running (default: the whole
+    application); `state` gives the gateway VirtualServices (default: the
+    initial ones).
     """
-    running = list(services) if services is not None else list(SHOP)
+    app = app or SHOP_APP
+    running = list(services) if services is not None else list(app.services)
     graph = nx.DiGraph()
     graph.add_node(INGRESS, kind="ingress")
     for name in running:
         graph.add_node(name, kind="service")
     for name in running:
-        for callee in SHOP[name].calls if name in SHOP else ():
+        for callee in app.services[name].calls if name in app.services else ():
             if callee in running:
                 graph.add_edge(name, callee)
-    for vs in (state or PolicyState.initial()).gateway_virtual_services():
+    for vs in (state or PolicyState.initial(app)).gateway_virtual_services():
         for http in vs.spec.http:
             for route in http.route:
                 callee = short_host(route.destination.host)
@@ -348,7 +354,9 @@ def run_graphs(run_dir: Path) -> dict[str, ServiceGraph]:
     except (OSError, ValueError, AttributeError):
         return {}
     plan = read_plan(run_dir)
-    declared = declared_graph(list(plan.services) if plan and plan.services else None)
+    declared = declared_graph(
+        list(plan.services) if plan and plan.services else None, app=plan.app if plan else None
+    )
     windows = {w.name: w.duration_s for w in phase_windows(run_dir)}
     out = {name: service_graph(edges, declared) for name, edges in phases.items()}
     if phases:

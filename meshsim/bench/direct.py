@@ -109,9 +109,7 @@ class DirectShop:
             log = self.logs / f"{app.name}.no-sidecar.app.log"
             with log.open("ab") as fh:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    SHOP[app.service].module,
+                    *SHOP[app.service].argv(app.version, app.port, sys.executable),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=fh,
                     stderr=asyncio.subprocess.STDOUT,

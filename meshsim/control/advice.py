@@ -164,10 +164,11 @@ def compile_warnings(scenario: Scenario) -> list[str]:
     from meshsim.control.istio import IstioError
     from meshsim.control.plan import build_plan
     from meshsim.control.translate import Paths, compile_mesh
+    from meshsim.scenario.application import resolve_application
     from meshsim.scenario.model import resolve_mesh
 
-    plan = build_plan(resolve_mesh(scenario), 0)
-    state = PolicyState.initial()
+    plan = build_plan(resolve_mesh(scenario), 0, resolve_application(scenario))
+    state = PolicyState.initial(plan.app)
     phases_of: dict[str, list[str]] = {}
     for phase in scenario.phases:
         try:

@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshsim.application import Application
 from meshsim.errors import MeshError
+from meshsim.shop import SHOP_APP
 
 INGRESS_NAME = "istio-ingressgateway"
 DEFAULT_INGRESS_PORT = 8080
@@ -98,6 +100,8 @@ class MeshPlan:
     instances: list[Instance]
     ingress: Ingress
     services: dict[str, dict[str, int]] = field(default_factory=dict)
+    # What runs: how each service starts, its readiness, calls and routes.
+    app: Application = SHOP_APP
 
     def instance(self, name: str) -> Instance:
         for inst in self.instances:
@@ -133,6 +137,7 @@ class MeshPlan:
             "ingress": asdict(self.ingress),
             "instances": [asdict(i) | {"name": i.name} for i in self.instances],
             "services": self.services,
+            "app": self.app.to_dict(),
         }
 
     @classmethod
@@ -141,7 +146,8 @@ class MeshPlan:
         for raw in data["instances"]:
             raw = {k: v for k, v in raw.items() if k != "name"}
             instances.append(Instance(**raw))
-        return cls(instances, Ingress(**data["ingress"]), data.get("services", {}))
+        app = Application.from_dict(data["app"]) if data.get("app") else SHOP_APP
+        return cls(instances, Ingress(**data["ingress"]), data.get("services", {}), app)
 
 
 # Where a plan's ports come from. A port the kernel hands out for bind(port 0)
@@ -201,8 +207,13 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def build_plan(services: dict[str, dict[str, int]], ingress_port: int | None = None) -> MeshPlan:
-    """Lay out instances and ports for `services` (service → version → replicas).
+def build_plan(
+    services: dict[str, dict[str, int]],
+    ingress_port: int | None = None,
+    app: Application | None = None,
+) -> MeshPlan:
+    """Lay out instances and ports for `services` (service → version → replicas)
+    of `app` (default: the sample shop).
 
     >>> plan = build_plan({"product": {"v1": 2}}, ingress_port=0)
     >>> [i.name for i in plan.instances]
@@ -231,4 +242,4 @@ def build_plan(services: dict[str, dict[str, int]], ingress_port: int | None = N
             "or choose another with --ingress-port",
             component="ingress gateway",
         )
-    return MeshPlan(instances, Ingress(ingress_port, admin), services)
+    return MeshPlan(instances, Ingress(ingress_port, admin), services, app or SHOP_APP)

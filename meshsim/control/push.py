@@ -51,7 +51,7 @@ class ControlPlane:
     ) -> None:
         self.plan = plan
         self.writer = writer
-        self.state = state or PolicyState.initial()
+        self.state = state or PolicyState.initial(plan.app)
         self.configs: dict[str, ProxyConfig] = {}
         # Tracing and access logs (meshsim.control.observe); None: off. Set before write_initial.
         self.observability: Observability | None = None

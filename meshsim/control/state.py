@@ -7,7 +7,7 @@ same kind and name (it is replaced) or lists it under `remove`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshsim.control.istio import (
     DestinationRule,
@@ -18,47 +18,32 @@ from meshsim.control.istio import (
     short_host,
 )
 from meshsim.control.istio_security import AuthorizationPolicy, PeerAuthentication
+from meshsim.shop import GATEWAY_NAME, SHOP_ROUTES
 
-GATEWAY_NAME = "meshsim-gateway"
+if TYPE_CHECKING:
+    from meshsim.application import Application
 
 # What every mesh starts with, as in Istio's Bookinfo: the ingress Gateway and
-# a VirtualService bound to it that routes the shop's paths to its services.
-DEFAULT_RESOURCES: list[dict[str, Any]] = [
-    {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "Gateway",
-        "metadata": {"name": GATEWAY_NAME},
-        "spec": {
-            "selector": {"istio": "ingressgateway"},
-            "servers": [
-                {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}
-            ],
-        },
+# a VirtualService bound to it that routes the application's paths to its
+# services (the shop's is VirtualService/shop; an application of one's own
+# gets VirtualService/app, from its services' `expose`).
+GATEWAY: dict[str, Any] = {
+    "apiVersion": "networking.istio.io/v1",
+    "kind": "Gateway",
+    "metadata": {"name": GATEWAY_NAME},
+    "spec": {
+        "selector": {"istio": "ingressgateway"},
+        "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}],
     },
-    {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "VirtualService",
-        "metadata": {"name": "shop"},
-        "spec": {
-            "hosts": ["*"],
-            "gateways": [GATEWAY_NAME],
-            "http": [
-                {
-                    "match": [{"uri": {"prefix": "/products"}}],
-                    "route": [{"destination": {"host": "product"}}],
-                },
-                {
-                    "match": [{"uri": {"prefix": "/users"}}],
-                    "route": [{"destination": {"host": "user"}}],
-                },
-                {
-                    "match": [{"uri": {"prefix": "/orders"}}],
-                    "route": [{"destination": {"host": "order"}}],
-                },
-            ],
-        },
-    },
-]
+}
+DEFAULT_RESOURCES: list[dict[str, Any]] = [GATEWAY, SHOP_ROUTES]
+
+
+def default_resources(app: Application | None = None) -> list[dict[str, Any]]:
+    """The resources a mesh of `app` (default: the shop) starts with."""
+    if app is None:
+        return list(DEFAULT_RESOURCES)
+    return [GATEWAY, app.gateway_virtual_service(GATEWAY_NAME)]
 
 
 def version_subsets(service: str, versions: tuple[str, ...] = ("v1", "v2")) -> dict[str, Any]:
@@ -86,9 +71,10 @@ class PolicyState:
     resources: dict[str, Resource] = field(default_factory=dict)
 
     @classmethod
-    def initial(cls) -> PolicyState:
+    def initial(cls, app: Application | None = None) -> PolicyState:
+        """What a mesh of `app` (default: the shop) starts with."""
         state = cls()
-        state.apply([parse_resource(r) for r in DEFAULT_RESOURCES])
+        state.apply([parse_resource(r) for r in default_resources(app)])
         return state
 
     def apply(self, resources: list[Resource]) -> None:

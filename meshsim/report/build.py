@@ -124,7 +124,10 @@ class _Observed:
         from meshsim.topology import declared_graph
 
         plan = read_plan(run_dir)
-        self.declared = declared_graph(list(plan.services) if plan and plan.services else None)
+        self.declared = declared_graph(
+            list(plan.services) if plan and plan.services else None,
+            app=plan.app if plan else None,
+        )
         self.traces: dict[int, list[Trace]] = {}
         spans = read_spans(run_dir / FILENAME)
         if spans:

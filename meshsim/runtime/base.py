@@ -25,6 +25,7 @@ class ComponentInfo:
     log: Path
     state: str = "running"  # running | paused | killed | exited
     container: str | None = None  # the Docker runtime's container id (short)
+    command: str | None = None  # an app's command line, as a person would type it
 
 
 class Runtime(ABC):

@@ -16,11 +16,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshsim.control.plan import Ingress, Instance
-from meshsim.errors import MeshError
+from meshsim.application import Application
+from meshsim.control.plan import Ingress, Instance, MeshPlan
+from meshsim.errors import MeshError, ScenarioError
+from meshsim.events import RunEventHandler
 from meshsim.runtime.base import ComponentInfo, Runtime
 from meshsim.runtime.registry import MeshRecord, ProcessRecord, process_create_time, terminate
-from meshsim.shop import SHOP
+from meshsim.shop import SHOP_APP
 
 PROXY_ENV = (
     "HTTP_PROXY",
@@ -74,11 +76,16 @@ def envoy_argv(bootstrap: Path, log_level: str = "warning", binary: str | None =
     ]
 
 
+# An app reaches its peers through the sidecar (HTTP_PROXY); loopback stays direct.
+NO_PROXY = "localhost,127.0.0.1,::1"
+
+
 @dataclass
 class _Child:
     info: ComponentInfo
     argv: list[str]
     env: dict[str, str]
+    cwd: str | None = None
     proc: asyncio.subprocess.Process | None = None
     expected_exit: bool = False
 
@@ -92,6 +99,20 @@ class LocalRuntime(Runtime):
         self.logs.mkdir(parents=True, exist_ok=True)
         self.record = record
         self._children: dict[str, _Child] = {}
+        self.app: Application = SHOP_APP
+
+    async def prepare(self, plan: MeshPlan, events: RunEventHandler | None = None) -> MeshPlan:
+        """Every instance needs a command here (an `image` alone is for Docker)."""
+        self.app = plan.app
+        for inst in plan.instances:
+            service = self.app.services.get(inst.service)
+            if service is None or not service.argv(inst.version, inst.app_port):
+                raise ScenarioError(
+                    f"{inst.service} {inst.version} has no command; the local runtime runs "
+                    "a command (an image alone needs --runtime docker)",
+                    field=f"mesh.services.{inst.service}.command",
+                )
+        return plan
 
     # ------------------------------------------------------------ processes
 
@@ -104,11 +125,20 @@ class LocalRuntime(Runtime):
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 env=child.env,
+                cwd=child.cwd,
                 start_new_session=True,
             )
         except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if isinstance(exc, FileNotFoundError) and child.cwd and not Path(child.cwd).is_dir():
+                reason = f"no such directory {child.cwd}"
+            elif isinstance(exc, FileNotFoundError):
+                reason = f"command not found: {child.argv[0]!r} (is it installed and on PATH?)"
+            shown = f" (command: {child.info.command}, run in {child.cwd or os.getcwd()})"
             raise MeshError(
-                f"could not start: {exc}", component=child.info.name, log=child.info.log
+                f"could not start: {reason}{shown if child.info.command else ''}",
+                component=child.info.name,
+                log=child.info.log,
             ) from exc
         finally:
             log.close()
@@ -133,26 +163,42 @@ class LocalRuntime(Runtime):
         self.record.save()
 
     def _app_env(self, inst: Instance) -> dict[str, str]:
+        """The parent's environment without its proxies, the service's own `env`
+        (its version's on top), then what the mesh decides: the port, the names,
+        and the sidecar as the HTTP proxy."""
         env = {k: v for k, v in os.environ.items() if k not in PROXY_ENV}
+        service = self.app.services.get(inst.service)
+        if service is not None:
+            env.update(service.env_of(inst.version))
         proxy = f"http://{inst.host}:{inst.outbound_port}"
         env.update(
             PORT=str(inst.app_port),
             HOST=inst.host,
             INSTANCE_NAME=inst.name,
+            SERVICE_NAME=inst.service,
             SERVICE_VERSION=inst.version,
             HTTP_PROXY=proxy,
             http_proxy=proxy,
+            NO_PROXY=NO_PROXY,
+            no_proxy=NO_PROXY,
             PYTHONUNBUFFERED="1",
         )
         return env
 
     async def start_instance(self, inst: Instance, bootstrap: Path) -> None:
+        service = self.app.services[inst.service]
         app = _Child(
             ComponentInfo(
-                f"{inst.name}/app", "app", inst.name, None, self.logs / f"{inst.name}.app.log"
+                f"{inst.name}/app",
+                "app",
+                inst.name,
+                None,
+                self.logs / f"{inst.name}.app.log",
+                command=service.shown_command(inst.version),
             ),
-            [sys.executable, "-m", SHOP[inst.service].module],
+            service.argv(inst.version, inst.app_port, sys.executable),
             self._app_env(inst),
+            self.app.workdir,
         )
         sidecar = _Child(
             ComponentInfo(

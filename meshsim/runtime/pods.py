@@ -268,7 +268,7 @@ def pod_plan(plan: MeshPlan, pods: dict[str, PodAddress]) -> MeshPlan:
         published_port=g.published_port or g.port,
         published_admin_port=g.published_admin_port or g.admin_port,
     )
-    return MeshPlan(instances, ingress, dict(plan.services))
+    return MeshPlan(instances, ingress, dict(plan.services), plan.app)
 
 
 def control_address(

@@ -7,6 +7,7 @@ The JSON Schema lives in `meshsim.scenario.schema` (imported on demand).
 'demo'
 """
 
+from meshsim.scenario.application import resolve_application
 from meshsim.scenario.expect import Expectation, parse_expectation
 from meshsim.scenario.loader import (
     DEFAULT_RESOURCES,
@@ -21,13 +22,13 @@ from meshsim.scenario.model import (
     MeshSpec,
     Phase,
     Scenario,
-    ServiceSpec,
-    VersionSpec,
     instance_names,
+    is_own_application,
     parse_duration,
     resolve_mesh,
     resolve_target,
 )
+from meshsim.scenario.services import ServiceSpec, VersionSpec
 
 __all__ = [
     "DEFAULT_RESOURCES",
@@ -42,10 +43,12 @@ __all__ = [
     "VersionSpec",
     "check_scenario",
     "instance_names",
+    "is_own_application",
     "load_scenario",
     "load_scenario_text",
     "parse_duration",
     "parse_expectation",
+    "resolve_application",
     "resolve_mesh",
     "resolve_target",
 ]

@@ -21,11 +21,13 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from meshsim.errors import ScenarioError, ScenarioErrors
+from meshsim.scenario.application import own_service_problems, resolve_application
 from meshsim.scenario.model import (
     JOURNEYS,
     FieldError,
     Scenario,
     instance_names,
+    is_own_application,
     resolve_mesh,
     resolve_target,
 )
@@ -67,11 +69,13 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError("is not UTF-8 text; expected a YAML file", file=file) from None
     except OSError as exc:
         raise ScenarioError(f"cannot read the file: {exc.strerror}", file=file) from None
-    return load_scenario_text(text, file=str(path))
+    return load_scenario_text(text, file=str(path), base_dir=file.resolve().parent)
 
 
-def load_scenario_text(text: str, file: str = "<string>") -> Scenario:
-    """Parse and validate scenario YAML given as text; `file` is used in messages."""
+def load_scenario_text(text: str, file: str = "<string>", base_dir: Path | None = None) -> Scenario:
+    """Parse and validate scenario YAML given as text; `file` is used in messages,
+    `base_dir` is where own services' commands and `load.locustfile` are
+    relative to (default: the current directory)."""
     doc = parse_yaml(text, file)
     if doc.data is None:
         raise ScenarioError(
@@ -88,6 +92,8 @@ def load_scenario_text(text: str, file: str = "<string>") -> Scenario:
         scenario = Scenario.model_validate(doc.data)
     except ValidationError as exc:
         _raise([_from_pydantic(err, doc, file) for err in exc.errors(include_url=False)])
+    if base_dir is not None:
+        scenario.located_at(base_dir)
     _raise(check_scenario(scenario, doc=doc, file=file))
     return scenario
 
@@ -118,6 +124,8 @@ class _Checker:
         self.doc = doc
         self.file = file
         self.mesh = resolve_mesh(scenario)
+        self.own = is_own_application(scenario)
+        self.app = resolve_application(scenario)
         self.errors: list[ScenarioError] = []
 
     def error(self, path: YamlPath, message: str) -> None:
@@ -127,10 +135,14 @@ class _Checker:
         )
 
     def run(self) -> list[ScenarioError]:
-        self.services()
+        if self.own:
+            self.own_services()
+        else:
+            self.services()
+        self.load()
         self.legacy_clients()
         self.default_settle()
-        in_force = set(DEFAULT_RESOURCES)
+        in_force = {DEFAULT_RESOURCES[0], f"VirtualService/{self.app.route_name}"}
         first_use: dict[str, int] = {}
         for i, phase in enumerate(self.scenario.phases):
             if phase.name in first_use:
@@ -150,7 +162,11 @@ class _Checker:
         for name, spec in self.scenario.mesh.services.items():
             path: YamlPath = ("mesh", "services", name)
             if name not in SHOP:
-                self.error(path, f"unknown service {name!r}; the shop has {', '.join(SHOP)}")
+                self.error(
+                    path,
+                    f"unknown service {name!r}; the shop has {', '.join(SHOP)} (to run a "
+                    "service of your own, give it a command or an image)",
+                )
                 continue
             if not spec.versions:
                 self.error((*path, "versions"), "must list at least one version, e.g. {v1: {}}")
@@ -161,6 +177,21 @@ class _Checker:
                         (*path, "versions", version),
                         f"{name} has no version {version!r}; expected one of {', '.join(known)}",
                     )
+
+    def own_services(self) -> None:
+        for path, message in own_service_problems(self.scenario):
+            self.error(path, message)
+
+    def load(self) -> None:
+        """A locustfile that exists (whether it imports is checked before the run)."""
+        locustfile = self.scenario.load.locustfile
+        if locustfile is not None:
+            file = self.scenario.base_dir / locustfile
+            if not file.is_file():
+                self.error(
+                    ("load", "locustfile"),
+                    f"no such file {str(file)!r}; the path is relative to the scenario file",
+                )
 
     def legacy_clients(self) -> None:
         seen: set[str] = set()
@@ -282,7 +313,8 @@ class _Checker:
             if exp.scope == "version":
                 service, _, version = target.partition(":")
                 if service not in self.mesh:
-                    self.error(path, f"unknown service {service!r}; the shop has {', '.join(SHOP)}")
+                    known = ", ".join(self.mesh)
+                    self.error(path, f"unknown service {service!r}; the mesh has {known}")
                 elif version not in self.mesh[service]:
                     runs = ", ".join(self.mesh[service])
                     self.error(
@@ -290,11 +322,13 @@ class _Checker:
                     )
             elif exp.scope == "edge":
                 for side in target.split("->"):
-                    if side not in SHOP and side not in _INGRESS_NAMES:
-                        known = ", ".join((*SHOP, "ingress"))
+                    if side not in self.app.services and side not in _INGRESS_NAMES:
+                        known = ", ".join((*self.app.services, "ingress"))
                         self.error(
                             path, f"unknown service {side!r} in edge; expected one of {known}"
                         )
+            elif exp.scope == "journey" and self.scenario.load.locustfile is not None:
+                continue  # a journey is whatever the user's locustfile names in its context
             elif exp.scope == "journey" and target not in self.journeys():
                 self.error(
                     path,
@@ -307,8 +341,11 @@ class _Checker:
                     self.error(path, f"unknown cohort {target!r}; load.cohorts has {known}")
 
     def journeys(self) -> list[str]:
-        """Shopper journeys, then legacy clients (each records under its own name)."""
-        return [*JOURNEYS, *(c.name for c in self.scenario.mesh.legacy_clients)]
+        """Shopper journeys (or `load.requests` names), then legacy clients (each
+        records under its own name)."""
+        requests = self.scenario.load.requests
+        own = [r.name for r in requests] if requests is not None else list(JOURNEYS)
+        return [*own, *(c.name for c in self.scenario.mesh.legacy_clients)]
 
 
 def _check_resource(raw: dict[str, Any]) -> list[tuple[str, str]]:

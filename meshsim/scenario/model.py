@@ -9,20 +9,22 @@ shop, action targets, resources in force) live in `meshsim.scenario.loader`.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
+    PrivateAttr,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from meshsim.scenario.expect import Expectation, parse_expectation, parse_rate
+from meshsim.scenario.services import SERVICE_NAME_PATTERN, ServiceSpec
+from meshsim.scenario.services import Strict as _Strict
 from meshsim.shop import SHOP
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -123,21 +125,6 @@ Share = Annotated[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class VersionSpec(_Strict):
-    replicas: int = Field(1, ge=1, le=50, description="Instances of this version (1-50).")
-
-
-class ServiceSpec(_Strict):
-    versions: dict[str, VersionSpec] = Field(
-        default_factory=lambda: {"v1": VersionSpec()},
-        description="Versions of the service and their replicas, e.g. {v1: {replicas: 2}}.",
-    )
-
-
 class LegacyClient(_Strict):
     """A workload outside the mesh: no sidecar, no certificate. It calls a
     service's sidecar inbound port directly in plaintext, so it gets through
@@ -163,8 +150,10 @@ class LegacyClient(_Strict):
 class MeshSpec(_Strict):
     services: dict[str, ServiceSpec] = Field(
         default_factory=dict,
-        description="Services of the shop to run; a shop service left out runs one v1 instance.",
-        json_schema_extra={"propertyNames": {"enum": list(SHOP)}},
+        description="Services to run. Without any `command` or `image`, the sample shop's "
+        "(a shop service left out runs one v1 instance); with one, your own services "
+        "and only them.",
+        json_schema_extra={"propertyNames": {"pattern": SERVICE_NAME_PATTERN}},
     )
     ingress_port: int | None = Field(
         None, ge=1, le=65535, description="Local port of the ingress gateway (default 8080)."
@@ -278,6 +267,29 @@ class Cohort(_Strict):
         return headers
 
 
+class LoadRequest(_Strict):
+    """One request of `load.requests`: load on your own services without Python."""
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]*$",
+        description="Its name, the journey in the report and in journey(NAME): lowercase "
+        "letters, digits, '_', '-'.",
+    )
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = Field(
+        "GET", description="HTTP method."
+    )
+    path: str = Field(
+        pattern=r"^/\S*$",
+        description="Path (and query) sent to the ingress, e.g. /quotes/42; the endpoint in "
+        "the report is `METHOD path`.",
+    )
+    weight: float = Field(1.0, ge=0, description="Relative weight among the requests.")
+    headers: dict[HeaderName, HeaderValue] = Field(
+        default_factory=dict, description="Headers sent with it."
+    )
+    body: Any = Field(None, description="A JSON body (a mapping, list, text or number).")
+
+
 class LoadSpec(_Strict):
     users: int = Field(10, ge=0, le=1000, description="Concurrent simulated shoppers.")
     spawn_rate: float = Field(10.0, gt=0, description="Shoppers started per second.")
@@ -291,6 +303,40 @@ class LoadSpec(_Strict):
         "{name: beta, share: 25%, headers: {end-user: beta-tester}}; the shares add up "
         "to 100% at most and the other shoppers send no extra headers.",
     )
+    locustfile: str | None = Field(
+        None,
+        min_length=1,
+        description="Your own Locust file (HttpUser or FastHttpUser), relative to the "
+        "scenario file; its host is the ingress gateway (docs/own-services.md).",
+    )
+    requests: list[LoadRequest] | None = Field(
+        None,
+        min_length=1,
+        description="Requests the simulated users send at random by weight, without Python, "
+        "e.g. [{name: quote, method: GET, path: /quotes/42, weight: 3}].",
+    )
+
+    @property
+    def own(self) -> bool:
+        """Load of the user's own: a locustfile or a request list, not the shop's journeys."""
+        return self.locustfile is not None or self.requests is not None
+
+    @field_validator("requests")
+    @classmethod
+    def _request_names(cls, requests: list[LoadRequest] | None) -> list[LoadRequest] | None:
+        first: dict[str, int] = {}
+        for j, request in enumerate(requests or ()):
+            if request.name in first:
+                raise FieldError(
+                    f"duplicate request name {request.name!r} (already used by "
+                    f"requests[{first[request.name]}])",
+                    j,
+                    "name",
+                )
+            first[request.name] = j
+        if requests is not None and not any(r.weight > 0 for r in requests):
+            raise ValueError("at least one request needs a weight above zero")
+        return requests
 
     @field_validator("cohorts")
     @classmethod
@@ -316,6 +362,18 @@ class LoadSpec(_Strict):
 
     @model_validator(mode="after")
     def _weights(self) -> LoadSpec:
+        if self.locustfile is not None and self.requests is not None:
+            raise ValueError("give load.locustfile or load.requests, not both")
+        if self.own and "journeys" in self.model_fields_set:
+            raise ValueError(
+                "journeys weigh the sample shop's journeys; with load.locustfile or "
+                "load.requests, weigh your own requests there"
+            )
+        if self.locustfile is not None and self.cohorts:
+            raise ValueError(
+                "cohorts need meshsim's users (the shop's journeys or load.requests); "
+                "with your own locustfile, send the headers from it"
+            )
         if any(w < 0 for w in self.journeys.values()):
             raise ValueError("journey weights must not be negative")
         if self.users and not any(w > 0 for w in self.journeys.values()):
@@ -431,6 +489,19 @@ class Scenario(_Strict):
         "expectations judge the whole phase).",
     )
     phases: list[Phase] = Field(min_length=1, description="Run one after another, in order.")
+    # The scenario file's directory: own services' commands and load.locustfile
+    # are relative to it. Set by the loader; None (text without a file): the
+    # current directory.
+    _base_dir: Path | None = PrivateAttr(None)
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir if self._base_dir is not None else Path.cwd()
+
+    def located_at(self, base_dir: Path) -> Scenario:
+        """This scenario, read from a file in `base_dir` (returns self)."""
+        self._base_dir = base_dir
+        return self
 
     def settle_of(self, phase: Phase) -> float:
         """Seconds at the start of `phase` its expectations leave out: its own
@@ -440,17 +511,30 @@ class Scenario(_Strict):
         return self.settle or 0.0
 
 
-def resolve_mesh(scenario: Scenario) -> dict[str, dict[str, int]]:
-    """Service → version → replicas for the whole shop.
+def is_own_application(scenario: Scenario) -> bool:
+    """True when the scenario runs services of its own (any service with a
+    `command` or an `image`): then only the services it declares run, and
+    none of the sample shop's."""
+    return any(spec.own for spec in scenario.mesh.services.values())
 
-    Shop services the scenario does not mention run one v1 instance; a
-    mentioned service runs exactly the versions it lists.
+
+def resolve_mesh(scenario: Scenario) -> dict[str, dict[str, int]]:
+    """Service → version → replicas for the whole mesh.
+
+    The shop: services the scenario does not mention run one v1 instance; a
+    mentioned service runs exactly the versions it lists. Own services: exactly
+    the services and versions declared.
 
     >>> scenario = Scenario.model_validate({"name": "x", "phases": [{"name": "a", "duration": 1}]})
     >>> resolve_mesh(scenario)
     {'user': {'v1': 1}, 'product': {'v1': 1}, 'shipping': {'v1': 1}, 'order': {'v1': 1}}
     """
     declared = scenario.mesh.services
+    if is_own_application(scenario):
+        return {
+            name: {version: v.replicas for version, v in spec.versions.items()}
+            for name, spec in declared.items()
+        }
     out: dict[str, dict[str, int]] = {}
     for name in [*SHOP, *(s for s in declared if s not in SHOP)]:
         spec = declared.get(name)

@@ -1,0 +1,224 @@
+"""Applications: the services a mesh runs and what the mesh needs to know about them.
+
+An application is data the plan carries: for each service, how an instance
+starts (a Python module of meshsim's sample shop, or a team's own `command`
+and/or `image`), the readiness path the runtime polls on the app's port, the
+environment per version, the services it calls (the declared graph), and the
+path prefix the ingress gateway routes to it by default (`expose`). Plus the
+request that proves the whole mesh ready through the ingress.
+
+The sample shop is one built-in application (`meshsim.shop.SHOP_APP`); a
+scenario that declares a service with a `command` or an `image` is an
+application of its own (`meshsim.scenario.model.resolve_application`).
+Nothing here starts anything: runtimes read it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+# The gateway VirtualService every mesh of own services starts with
+# (the shop's is VirtualService/shop).
+APP_ROUTE_NAME = "app"
+PORT_PLACEHOLDER = "{port}"
+
+
+@dataclass(frozen=True)
+class VersionRun:
+    """What one version of a service changes: its own command, image and env."""
+
+    command: tuple[str, ...] | None = None
+    image: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AppService:
+    """One service of an application."""
+
+    name: str
+    # The shop: `python -m MODULE` with meshsim's interpreter (local) or the image's.
+    module: str | None = None
+    command: tuple[str, ...] = ()
+    image: str | None = None
+    # Readiness: GET this path on the app's own port answers 200. None: the
+    # port accepts a connection.
+    health: str | None = "/healthz"
+    env: dict[str, str] = field(default_factory=dict)
+    calls: tuple[str, ...] = ()
+    # The path prefix the ingress gateway routes to this service by default.
+    expose: str | None = None
+    # Every version the service may run (those a scenario does not list do not run).
+    versions: dict[str, VersionRun] = field(default_factory=lambda: {"v1": VersionRun()})
+
+    def command_of(self, version: str) -> tuple[str, ...]:
+        """The version's own command, else the service's; () for a module or image only."""
+        run = self.versions.get(version)
+        if run is not None and run.command:
+            return run.command
+        return self.command
+
+    def image_of(self, version: str) -> str | None:
+        run = self.versions.get(version)
+        if run is not None and run.image:
+            return run.image
+        return self.image
+
+    def env_of(self, version: str) -> dict[str, str]:
+        """The service's env with the version's on top."""
+        run = self.versions.get(version)
+        return {**self.env, **(run.env if run is not None else {})}
+
+    def argv(self, version: str, port: int, python: str = "python") -> list[str]:
+        """The command line of an instance listening on `port`: `{port}` in any
+        argument is replaced; the shop's module runs with `python`."""
+        if self.module is not None:
+            return [python, "-m", self.module]
+        return [arg.replace(PORT_PLACEHOLDER, str(port)) for arg in self.command_of(version)]
+
+    def shown_command(self, version: str) -> str:
+        """The command as a person would type it (for messages)."""
+        if self.module is not None:
+            return f"python -m {self.module}"
+        return shlex.join(self.command_of(version))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "module": self.module,
+            "command": list(self.command),
+            "image": self.image,
+            "health": self.health,
+            "env": dict(self.env),
+            "calls": list(self.calls),
+            "expose": self.expose,
+            "versions": {
+                v: {
+                    "command": list(r.command) if r.command is not None else None,
+                    "image": r.image,
+                    "env": dict(r.env),
+                }
+                for v, r in self.versions.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> AppService:
+        versions = {
+            str(v): VersionRun(
+                tuple(r["command"]) if r.get("command") is not None else None,
+                r.get("image"),
+                dict(r.get("env") or {}),
+            )
+            for v, r in (raw.get("versions") or {"v1": {}}).items()
+        }
+        return cls(
+            name=str(raw["name"]),
+            module=raw.get("module"),
+            command=tuple(raw.get("command") or ()),
+            image=raw.get("image"),
+            health=raw.get("health"),
+            env=dict(raw.get("env") or {}),
+            calls=tuple(raw.get("calls") or ()),
+            expose=raw.get("expose"),
+            versions=versions,
+        )
+
+
+@dataclass(frozen=True)
+class ReadyRequest:
+    """The request sent through the ingress until it succeeds: the mesh is ready.
+    `status` None accepts any answer that did not come from Envoy for want of
+    an upstream (502, 503 and 504 are refused)."""
+
+    method: str = "GET"
+    path: str = "/"
+    body: Any = None  # sent as JSON when not None
+    status: int | None = 200
+
+    def accepts(self, status: int) -> bool:
+        if self.status is not None:
+            return status == self.status
+        return status not in (502, 503, 504)
+
+    def describe(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class Application:
+    """A set of services run under the mesh."""
+
+    name: str
+    services: dict[str, AppService]
+    ready: ReadyRequest = field(default_factory=ReadyRequest)
+    # Where commands run (the scenario file's directory); None: the current one.
+    workdir: str | None = None
+    builtin: bool = False
+    # The gateway VirtualService the mesh starts with; None: generated from `expose`.
+    gateway_routes: tuple[dict[str, Any], ...] | None = None
+
+    @property
+    def route_name(self) -> str:
+        """The name of the gateway VirtualService the mesh starts with."""
+        if self.gateway_routes is not None:
+            return str(self.gateway_routes[0].get("metadata", {}).get("name", APP_ROUTE_NAME))
+        return APP_ROUTE_NAME
+
+    def gateway_virtual_service(self, gateway: str) -> dict[str, Any]:
+        """The VirtualService bound to the ingress gateway that routes each
+        exposed service's prefix to it (longest prefix first)."""
+        if self.gateway_routes is not None:
+            return dict(self.gateway_routes[0])
+        exposed = sorted(
+            ((s.expose, s.name) for s in self.services.values() if s.expose is not None),
+            key=lambda pair: (-len(pair[0]), pair[1]),
+        )
+        http = [
+            {"match": [{"uri": {"prefix": prefix}}], "route": [{"destination": {"host": name}}]}
+            for prefix, name in exposed
+        ]
+        return {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": APP_ROUTE_NAME},
+            "spec": {"hosts": ["*"], "gateways": [gateway], "http": http},
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "builtin": self.builtin,
+            "workdir": self.workdir,
+            "ready": {
+                "method": self.ready.method,
+                "path": self.ready.path,
+                "body": self.ready.body,
+                "status": self.ready.status,
+            },
+            "services": {n: s.to_dict() for n, s in self.services.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Application:
+        """An application as written in plan.json; the built-in shop is the shop's own."""
+        if raw.get("builtin"):
+            from meshsim.shop import SHOP_APP
+
+            return SHOP_APP
+        ready = raw.get("ready") or {}
+        return cls(
+            name=str(raw.get("name") or "app"),
+            services={
+                str(n): AppService.from_dict(s) for n, s in (raw.get("services") or {}).items()
+            },
+            ready=ReadyRequest(
+                str(ready.get("method", "GET")),
+                str(ready.get("path", "/")),
+                ready.get("body"),
+                ready.get("status"),
+            ),
+            workdir=raw.get("workdir"),
+        )
