@@ -266,20 +266,29 @@ class Mesh:
         if self.collector is not None:
             # Envoy sends spans in batches, at least every ZIPKIN_FLUSH_S: wait for the last.
             await asyncio.sleep(ZIPKIN_FLUSH_S + 0.3)
-        await self.certs.stop()
-        await self.control.close()
-        if keep:
-            self.record.keep = True
-            self.record.status = "kept"
+        # Each step in its own `finally`: one that fails (a full disk cannot
+        # save the record) never leaves the processes running; an error is
+        # raised once every step was tried.
+        try:
+            await self.certs.stop()
+        finally:
+            try:
+                await self.control.close()
+            finally:
+                await self._stop_processes(keep)
+
+    async def _stop_processes(self, keep: bool) -> None:
+        try:
+            self.record.keep = self.record.keep or keep
+            self.record.status = "kept" if keep else "stopping"
             self.record.save()
-            await self.runtime.detach()
-            await self._stop_collector()
-            return
-        self.record.status = "stopping"
-        self.record.save()
-        await self.runtime.stop_all()
-        await self._stop_collector()
-        self.record.delete()
+        finally:
+            try:
+                await (self.runtime.detach() if keep else self.runtime.stop_all())
+                if not keep:  # every process stopped: nothing left for `meshsim down`
+                    self.record.delete()
+            finally:
+                await self._stop_collector()
 
     async def _stop_collector(self) -> None:
         if self.collector is not None:

@@ -9,7 +9,6 @@ builds the report. Every step is written to the run directory as it happens
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import shutil
 import signal
@@ -28,6 +27,7 @@ from meshsim.control.writer import atomic_write
 from meshsim.errors import MeshError, MeshsimError, UsageError
 from meshsim.events import EventBus, Progress, RunEventHandler, RunInfo
 from meshsim.mesh import Mesh, new_run_id
+from meshsim.rundir import MANIFEST, RunDir
 from meshsim.runtime.registry import (
     ProcessRecord,
     all_meshes,
@@ -130,9 +130,13 @@ class Runner:
         # Plan first: a port in use fails here, before a run directory exists.
         plan = build_plan(services, port, resolve_application(self.scenario))
         run_dir = self._run_dir().resolve()
-        if prepare_run_dir(run_dir):
+        if prepare_run_dir(run_dir, self.options.report_dir):
             self.events.warning(f"replaced the earlier run in {run_dir}")
-        shutil.copyfile(self.scenario_path, run_dir / "scenario.yaml")
+        rd = RunDir(run_dir)
+        try:
+            shutil.copyfile(self.scenario_path, rd.scenario)
+        except OSError as exc:
+            raise MeshError(write_failure("the run directory", exc)) from exc
         mesh = self.mesh = Mesh(
             plan,
             run_dir,
@@ -160,9 +164,12 @@ class Runner:
             "time_scale": self.options.time_scale,
             "telemetry": self.telemetry.to_dict(),
         }
-        atomic_write(run_dir / "run.json", json.dumps(meta, indent=1))
-        timeline = Timeline(run_dir / "phases.jsonl")
-        timeline.write("run_start")
+        try:
+            atomic_write(rd.run_json, json.dumps(meta, indent=1))
+            timeline = Timeline(rd.phases)
+            timeline.write("run_start")
+        except OSError as exc:  # nothing runs yet: nothing to stop
+            raise MeshError(write_failure("the run directory", exc)) from exc
         self.events.run_started(info)
         self._warned: set[str] = set()
         for w in scenario_warnings(self.scenario):
@@ -173,7 +180,7 @@ class Runner:
         try:
             ready_s = await mesh.start(self.events)
             meta["ready_s"] = round(ready_s, 3)
-            atomic_write(run_dir / "run.json", json.dumps(meta, indent=1))
+            atomic_write(rd.run_json, json.dumps(meta, indent=1))
             self.events.mesh_ready(info, ready_s)
             load = await self._start_load(mesh, run_dir)
             legacy = self._start_legacy(mesh, run_dir)
@@ -182,26 +189,59 @@ class Runner:
             status = "interrupted"
         except MeshsimError as exc:
             status, error = "error", str(exc)
+        except OSError as exc:  # the disk filled up, a file could not be written
+            status, error = "error", write_failure("the run", exc)
         finally:
-            for caller in legacy:
-                with contextlib.suppress(Exception):
-                    await caller.stop()
-            with contextlib.suppress(Exception):
-                if load is not None:
-                    await load.stop()
-            mesh.record.processes = [p for p in mesh.record.processes if p.kind != "load"]
-            if self._metrics is not None:
-                await self._metrics.stop()
-            with contextlib.suppress(Exception):
-                await self._rollback(mesh, timeline)
-            timeline.write("run_end", status=status, **({"error": error} if error else {}))
-            timeline.close()
-            await mesh.stop(keep=self.options.keep and status == "completed")
-            with contextlib.suppress(OSError):
-                from meshsim.telemetry.authz import write_authz
-
-                write_authz(run_dir)  # allowed/denied per caller → callee, from the sidecars
+            failures = await self._teardown(mesh, timeline, load, legacy, status, error)
+        if failures:  # exit 3 naming what could not be written (130/143 stay)
+            error = "; ".join(([error] if error else []) + failures)
+            status = status if status == "interrupted" else "error"
         return self._finish(run_dir, info, status, error, ready_s)
+
+    async def _teardown(
+        self,
+        mesh: Mesh,
+        timeline: Timeline,
+        load: Any,
+        legacy: list[Any],
+        status: str,
+        error: str | None,
+    ) -> list[str]:
+        """Stop everything, each step guarded on its own: a step that fails
+        (a full disk, a dead process) never skips the next one, and the mesh
+        is always stopped. Returns what failed to write (the run is then an
+        error, exit 3); other failures of a step only warn."""
+        failures: list[str] = []
+
+        async def step(what: str, action: Any) -> None:
+            try:
+                result = action()
+                if asyncio.iscoroutine(result):
+                    await result
+            except OSError as exc:
+                failures.append(write_failure(what, exc))
+            except Exception as exc:  # teardown goes on whatever a step raised
+                self.events.warning(f"stopping the run: {what} failed ({exc!r})")
+
+        for caller in legacy:
+            await step(f"legacy client {caller.client.name}", caller.stop)
+        if load is not None:
+            await step("the load (Locust)", load.stop)
+        mesh.record.processes = [p for p in mesh.record.processes if p.kind != "load"]
+        if self._metrics is not None:
+            await step(f"metrics ({self._metrics.path})", self._metrics.stop)
+        await step("chaos rollback", lambda: self._rollback(mesh, timeline))
+        if failures and status != "interrupted":  # what failed so far, in the run's end
+            status, error = "error", "; ".join(([error] if error else []) + failures)
+        end = {"status": status, **({"error": error} if error else {})}
+        await step(f"the timeline ({timeline.path})", lambda: timeline.write("run_end", **end))
+        await step(f"the timeline ({timeline.path})", timeline.close)
+        await step("the mesh", lambda: mesh.stop(keep=self.options.keep and status == "completed"))
+        from meshsim.telemetry.authz import write_authz
+
+        # allowed/denied per caller → callee, from the sidecars
+        await step("authz.json", lambda: write_authz(mesh.run_dir))
+        return failures
 
     def _start_legacy(self, mesh: Mesh, run_dir: Path) -> list[Any]:
         from meshsim.load.legacy import LegacyCaller
@@ -458,9 +498,17 @@ class Runner:
         self, run_dir: Path, info: RunInfo, status: str, error: str | None, ready_s: float | None
     ) -> RunResult:
         from meshsim.report import build_report, write_reports
+        from meshsim.report.model import RUN_ERROR
 
         report = build_report(run_dir)
-        files = write_reports(report, self.options.report_dir or run_dir)
+        if status == "error" and report.status != RUN_ERROR:  # failed after run_end was written
+            report.status, report.error = RUN_ERROR, error
+        try:
+            files = write_reports(report, self.options.report_dir or run_dir)
+        except OSError as exc:  # the run's data is on disk: `meshsim report` can retry
+            files = []
+            status = "error"
+            error = "; ".join(([error] if error else []) + [write_failure("the report", exc)])
         if status == "error":
             code = 3
         elif status == "interrupted":
@@ -471,32 +519,43 @@ class Runner:
         return RunResult(run_dir, status, code, ready_s, report, error, files)
 
 
-def prepare_run_dir(run_dir: Path) -> bool:
-    """Make `run_dir` an empty directory for a new run; True when an earlier
-    run was there and has been replaced.
+def write_failure(what: str, exc: OSError) -> str:
+    """One line for an OSError while writing: what, which file, why."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"{what}: could not write{where}: {exc.strerror or exc}"
+
+
+def prepare_run_dir(run_dir: Path, report_dir: Path | None = None) -> bool:
+    """Make `run_dir` a directory for a new run; True when an earlier run was
+    there and has been replaced.
 
     Two runs in one directory would mix their records, logs and traces, so an
-    earlier meshsim run (it has run.json) is removed first, unless a mesh kept
-    with --keep still runs from it. Anything else that is not an empty
-    directory is refused: meshsim never deletes files it did not write.
+    earlier meshsim run is removed first (only the entries its manifest
+    claims, see meshsim/rundir.py), unless a mesh kept with --keep still runs
+    from it. Anything meshsim did not write makes it refuse, deleting
+    nothing: meshsim never deletes files it did not write.
     """
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--run-dir {run_dir}: exists and is not a directory")
-    if not run_dir.exists() or not any(run_dir.iterdir()):
+    rd = RunDir(run_dir)
+    # a --report-dir inside the run directory is one more entry the run writes
+    extra: tuple[str, ...] = ()
+    if report_dir is not None and report_dir.resolve().is_relative_to(run_dir):
+        parts = report_dir.resolve().relative_to(run_dir).parts
+        extra = parts[:1]
+    # empty, or only the manifest of a run that never started: nothing to replace
+    if not run_dir.exists() or all(p.name == MANIFEST for p in run_dir.iterdir()):
         run_dir.mkdir(parents=True, exist_ok=True)
+        rd.write_manifest(extra)
         return False
-    if not (run_dir / "run.json").is_file():
-        raise UsageError(
-            f"--run-dir {run_dir}: the directory is not empty and holds no meshsim run "
-            "(no run.json); give an empty or new directory"
-        )
+    rd.owned()  # refuses a directory that is not recognisably a meshsim run
     if any(Path(m.run_dir).resolve() == run_dir for m in all_meshes()):
         raise UsageError(
             f"--run-dir {run_dir}: a mesh still runs from it (see `meshsim status`); "
             "stop it with `meshsim down` or give another directory"
         )
-    shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    rd.replace_earlier_run()
+    rd.write_manifest(extra)
     return True
 
 

@@ -112,10 +112,10 @@ def test_a_new_or_empty_run_dir_is_used_as_is(tmp_path: Path) -> None:
 def test_an_earlier_run_is_replaced_not_mixed_in(tmp_path: Path) -> None:
     run = tmp_path / "run"
     (run / "records").mkdir(parents=True)
-    (run / "run.json").write_text("{}")
+    (run / "run.json").write_text('{"run_id": "earlier"}')
     (run / "records" / "requests-1.jsonl").write_text('{"old": true}\n')
     assert prepare_run_dir(run) is True
-    assert run.is_dir() and list(run.iterdir()) == []
+    assert run.is_dir() and [p.name for p in run.iterdir()] == [".meshsim-run"]
 
 
 def test_a_directory_with_other_files_is_never_emptied(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_a_directory_with_other_files_is_never_emptied(tmp_path: Path) -> None:
 def test_the_run_dir_of_a_kept_mesh_is_not_replaced(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    (run / "run.json").write_text("{}")
+    (run / "run.json").write_text('{"run_id": "kept"}')
     MeshRecord(
         run_id="kept",
         run_dir=str(run),
