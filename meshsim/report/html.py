@@ -277,6 +277,7 @@ _EVENTS = (
     ("faults_aborted", "faults aborted"),
     ("faults_delayed", "faults delayed"),
     ("denied", "denied"),
+    ("no_cluster", "no cluster (NC)"),
     ("mirrored", "mirrored"),
 )
 

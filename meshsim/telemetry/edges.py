@@ -17,6 +17,10 @@ timeout); `attempts` what was actually sent upstream, retries included.
 `destination_version` is set when every instance the calls could reach runs
 one version (a subset, or a service with one version). Calls copied by a
 `mirror` are counted in `mirrored` only, so they never change a share.
+Calls routed to a cluster the caller does not have (a subset no
+DestinationRule defines: Envoy's `NC`, answered 503 by the caller's own
+router) reach no cluster either: they count in `no_cluster` and among the
+requests, errors and `rq_5xx` of the edge to that service (no version).
 
 `rq_2xx`, `rq_4xx`, `rq_5xx` count final answers by class (a caller-side
 fault abort in its class). With the phase's duration and the sidecars'
@@ -59,6 +63,7 @@ EDGE_COUNTERS = (
     "rq_2xx",
     "rq_4xx",
     "rq_5xx",
+    "no_cluster",
 )
 LATENCY_QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 
@@ -73,6 +78,8 @@ class ProxyView:
     # destination service → HTTP status of a fault aborted in this proxy (None: delay only)
     caller_faults: dict[str, int | None] = field(default_factory=dict)
     mirror_only: set[str] = field(default_factory=set)  # cluster stat names used only as mirrors
+    # destination services some route of this proxy sends to a cluster it lacks (NC)
+    unrouted: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -95,8 +102,10 @@ def proxy_view(
     service: str,
     version: str | None,
     caller_routes: Iterable[dict[str, Any]],
+    has_clusters: Iterable[str] | None = None,
 ) -> ProxyView:
-    """Read a proxy's caller-side route configuration (outbound or ingress)."""
+    """Read a proxy's caller-side route configuration (outbound or ingress);
+    `has_clusters` (the names of those it has) tell which routes lead nowhere."""
     view = ProxyView(name, service, version)
     targets: set[str] = set()
     mirrors: set[str] = set()
@@ -116,6 +125,9 @@ def proxy_view(
                     if view.caller_faults.get(dest) is None:
                         view.caller_faults[dest] = status
     view.mirror_only = {stat_name(c) for c in mirrors - targets if c.count("|") == 3}
+    if has_clusters is not None:
+        missing = targets - set(has_clusters)
+        view.unrouted = {c.split("|")[3].split(".", 1)[0] for c in missing if c.count("|") == 3}
     return view
 
 
@@ -174,6 +186,7 @@ def build_edges(
     *,
     latency: dict[str, dict[str, Buckets]] | None = None,
     duration_s: float | None = None,
+    no_cluster: dict[str, dict[str, int]] | None = None,
 ) -> list[dict[str, Any]]:
     """The edges of one phase from every proxy's deltas (proxy → deltas).
 
@@ -183,7 +196,9 @@ def build_edges(
     they are split in proportion to its requests to each.
 
     `latency` (proxy → cluster stat name → histogram delta) and `duration_s`
-    add the derived keys of the module doc.
+    add the derived keys of the module doc. `no_cluster` (proxy → listener →
+    requests answered `NC`) goes to the services its routes send to a
+    missing cluster, split evenly when there are several.
     """
     graph = _Graph()
     for proxy, deltas in clusters.items():
@@ -215,6 +230,10 @@ def build_edges(
                 _caller_fault(graph, f, view)
             elif f.source is not None:
                 _destination_fault(graph, f, f.source, view)
+    for proxy, by_listener in (no_cluster or {}).items():
+        view = context.proxies.get(proxy)
+        if view is not None:
+            _no_cluster(graph, view, by_listener)
     timed = _edge_latency(context, latency or {})
     ordered = sorted(
         graph.edges.values(), key=lambda e: (e.source, e.destination, e.destination_version or "")
@@ -298,3 +317,17 @@ def _caller_fault(graph: _Graph, f: FaultDelta, view: ProxyView) -> None:
                 e.counts["errors"] += a
             if status is not None and 200 <= status < 600 and status // 100 in (2, 4, 5):
                 e.counts[f"rq_{status // 100}xx"] += a
+
+
+def _no_cluster(graph: _Graph, view: ProxyView, by_listener: dict[str, int]) -> None:
+    """Calls `view`'s router answered 503 for lack of a cluster: requests and
+    errors of the edge to the service the route named (no version: the
+    subset does not exist)."""
+    total = sum(n for lst, n in by_listener.items() if not lst.startswith(INBOUND_PREFIX))
+    dests = sorted(view.unrouted) or ["unknown"]
+    for dest, n in zip(dests, split(total, [1] * len(dests)), strict=True):
+        if not n:
+            continue
+        e = graph.get(view.service, dest, None)
+        for key in ("no_cluster", "requests", "errors", "rq_5xx"):
+            e.counts[key] += n

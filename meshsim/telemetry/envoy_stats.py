@@ -19,6 +19,10 @@ Measured with Envoy 1.40 (see tests/telemetry/test_envoy_stats.py):
 - A fault injected in the destination's sidecar is also counted under the
   calling service, `http.<listener>.fault.<caller>.aborts_injected`, because
   every sidecar names itself in `x-envoy-downstream-service-cluster`.
+- A route to a cluster the proxy does not have (a subset no DestinationRule
+  defines: Envoy's `NC` flag, `cluster_not_found`) is answered 503 by the
+  router without touching any cluster: it shows only as
+  `http.<listener>.no_cluster`.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ import re
 from dataclasses import dataclass
 
 # Everything the edge counters need, and nothing else (a sidecar has ~1,000 stats).
-STATS_FILTER = r"^cluster\.outbound_|\.fault\."
+STATS_FILTER = r"^cluster\.outbound_|\.fault\.|^http\..+\.no_cluster$"
 
 _CLUSTER = re.compile(r"^cluster\.(outbound_\d+_[a-z0-9-]*_[a-z0-9-]+)\.(.+)$")
+_NO_CLUSTER = re.compile(r"^http\.(.+)\.no_cluster$")
 _FAULT = re.compile(
     r"^http\.(.+?)\.fault\.(?:([A-Za-z0-9_-]+)\.)?(aborts_injected|delays_injected)$"
 )
@@ -146,4 +151,19 @@ def fault_deltas(before: dict[str, int], after: dict[str, int]) -> list[FaultDel
             counts = {k: v - sum(c[k] for c in named) for k, v in counts.items()}
         if counts["aborted"] or counts["delayed"]:
             out.append(FaultDelta(listener, source, counts["aborted"], counts["delayed"]))
+    return out
+
+
+def no_cluster_deltas(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Per listener (HCM stat prefix), the requests its router answered 503
+    because the route's cluster does not exist (`NC`).
+
+    >>> no_cluster_deltas({}, {"http.outbound_0.0.0.0_80.no_cluster": 4})
+    {'outbound_0.0.0.0_80': 4}
+    """
+    out: dict[str, int] = {}
+    for name in after:
+        m = _NO_CLUSTER.match(name)
+        if m is not None and (value := counter_delta(before, after, name)):
+            out[m.group(1)] = value
     return out

@@ -34,7 +34,12 @@ from meshsim.control.plan import MeshPlan
 from meshsim.control.translate import ProxyConfig
 from meshsim.control.writer import atomic_write
 from meshsim.telemetry.edges import EdgeContext, ProxyView, build_edges, proxy_view
-from meshsim.telemetry.envoy_stats import STATS_FILTER, cluster_deltas, fault_deltas
+from meshsim.telemetry.envoy_stats import (
+    STATS_FILTER,
+    cluster_deltas,
+    fault_deltas,
+    no_cluster_deltas,
+)
 from meshsim.telemetry.metrics import MetricsScraper, Scrape
 from meshsim.telemetry.prometheus import Buckets
 
@@ -47,12 +52,17 @@ def edge_context(plan: MeshPlan, configs: dict[str, ProxyConfig]) -> EdgeContext
     ingress = configs.get(plan.ingress.name)
     if ingress is not None:
         proxies[plan.ingress.name] = proxy_view(
-            plan.ingress.name, plan.ingress.name, None, ingress.routes.values()
+            plan.ingress.name,
+            plan.ingress.name,
+            None,
+            ingress.routes.values(),
+            [c["name"] for c in ingress.clusters],
         )
     for inst in plan.instances:
         cfg = configs.get(inst.name)
         routes = [rc for name, rc in cfg.routes.items() if name != "inbound"] if cfg else []
-        proxies[inst.name] = proxy_view(inst.name, inst.service, inst.version, routes)
+        names = [c["name"] for c in cfg.clusters] if cfg else None
+        proxies[inst.name] = proxy_view(inst.name, inst.service, inst.version, routes, names)
     by_address = {(i.host, i.inbound_port): i.version for i in plan.instances}
     versions: dict[str, str | None] = {}
     any_config = ingress or next(iter(configs.values()), None)
@@ -179,18 +189,22 @@ class EdgeRecorder:
         before = since.snapshot
         clusters = {p: cluster_deltas(before[p], now[p]) for p in now if p in before}
         faults = {p: fault_deltas(before[p], now[p]) for p in now if p in before}
-        # A fault in force at `since` still counts until its change took effect.
+        unrouted = {p: no_cluster_deltas(before[p], now[p]) for p in now if p in before}
+        # A fault (or a route to no cluster) in force at `since` still counts
+        # until its change took effect.
         context = edge_context(self.plan, configs)
         for name, view in edge_context(self.plan, since.configs).proxies.items():
             if name in context.proxies:
                 merged = {**view.caller_faults, **context.proxies[name].caller_faults}
                 context.proxies[name].caller_faults = merged
+                context.proxies[name].unrouted |= view.unrouted
         return build_edges(
             context,
             clusters,
             faults,
             latency=self._latency(since.scrape, scraped),
             duration_s=round(now_t - since.t, 3),
+            no_cluster=unrouted,
         )
 
     def policy(self, phase: str, **fields: Any) -> None:
