@@ -184,6 +184,8 @@ class HTTPRoute(_Istio):
     fault: HTTPFaultInjection | None = None
     mirror: Destination | None = None
     mirrorPercentage: Percent | None = None
+    # Deprecated integer form of mirrorPercentage; accepted with a warning.
+    mirrorPercent: int | None = Field(None, ge=0, le=100, description="deprecated")
     headers: Headers | None = None
 
     _d = field_validator("timeout")(_duration)
@@ -228,6 +230,9 @@ class ConnectionPool(_Istio):
 
 
 class OutlierDetection(_Istio):
+    # Deprecated: Istio reads it as consecutiveGatewayErrors (502/503/504 only)
+    # and then ignores 5xx errors; accepted with a warning.
+    consecutiveErrors: int | None = Field(None, ge=0, description="deprecated")
     consecutive5xxErrors: int | None = Field(None, ge=0)
     consecutiveGatewayErrors: int | None = Field(None, ge=0)
     interval: str | None = None
@@ -416,7 +421,11 @@ def _unknown_field(model: type[Resource], loc: tuple[object, ...]) -> tuple[str,
     close = [camel] if camel in real else difflib.get_close_matches(name, sorted(real), n=1)
     if close:
         return f"unknown field {name!r}; did you mean {close[0]!r}?", close[0]
-    supported = [f.alias or n for n, f in parent.model_fields.items()]
+    supported = [
+        f.alias or n
+        for n, f in parent.model_fields.items()
+        if not (f.description or "").startswith("deprecated")  # accepted, not suggested
+    ]
     expected = ", ".join(supported)
     return f"unknown field {name!r} (not an Istio field here); expected one of {expected}", None
 
@@ -448,15 +457,56 @@ def semantic_problems(resource: Resource) -> list[tuple[str, str]]:
             )
         )
     for i, http in enumerate(resource.spec.http):
-        if len(http.route) > 1:
-            total = sum(d.weight for d in http.route)
-            if total != 100:
-                weights = " + ".join(str(d.weight) for d in http.route)
+        if len(http.route) > 1 and not sum(d.weight for d in http.route):
+            out.append(
+                (
+                    f"spec.http[{i}].route",
+                    "every weight is 0: with more than one destination, give each "
+                    "its weight, e.g. 90 and 10",
+                )
+            )
+    return out
+
+
+def _weights_warning(http: HTTPRoute) -> str | None:
+    """Weights that do not add up to 100: relative, as Istio reads them since 1.15."""
+    total = sum(d.weight for d in http.route)
+    if len(http.route) < 2 or total in (0, 100):
+        return None
+    weights = " + ".join(str(d.weight) for d in http.route)
+    shares = " / ".join(f"{100 * d.weight / total:.4g}%" for d in http.route)
+    return (
+        f"weights add up to {total} ({weights}); Istio reads them as relative, "
+        f"so traffic splits {shares}"
+    )
+
+
+def _deprecated_warnings(resource: Resource) -> list[tuple[str, str]]:
+    """Deprecated fields istio/api still carries, accepted as istioctl does."""
+    out: list[tuple[str, str]] = []
+    if isinstance(resource, VirtualService):
+        for i, http in enumerate(resource.spec.http):
+            if http.mirrorPercent is not None:
+                instead = (
+                    "; mirrorPercentage is set too and wins"
+                    if http.mirrorPercentage is not None
+                    else f"; write mirrorPercentage: {{value: {http.mirrorPercent}}}"
+                )
+                out.append((f"spec.http[{i}].mirrorPercent", "deprecated in Istio" + instead))
+    if isinstance(resource, DestinationRule):
+        policies = [("spec.trafficPolicy", resource.spec.trafficPolicy)] + [
+            (f"spec.subsets[{j}].trafficPolicy", s.trafficPolicy)
+            for j, s in enumerate(resource.spec.subsets)
+        ]
+        for where, policy in policies:
+            od = policy.outlierDetection if policy else None
+            if od is not None and od.consecutiveErrors is not None:
                 out.append(
                     (
-                        f"spec.http[{i}].route",
-                        f"weights add up to {total} ({weights}); with more than one "
-                        "destination they must add up to 100, e.g. 90 and 10",
+                        f"{where}.outlierDetection.consecutiveErrors",
+                        "deprecated in Istio, which reads it as consecutiveGatewayErrors "
+                        "(only 502, 503, 504 count; other 5xx are ignored); write "
+                        f"consecutiveGatewayErrors: {od.consecutiveErrors} or consecutive5xxErrors",
                     )
                 )
     return out
@@ -467,12 +517,15 @@ def resource_warnings(resource: Resource) -> list[tuple[str, str]]:
 
     Shown to the user as scenario warnings; never an error.
     """
-    out: list[tuple[str, str]] = []
+    out = _deprecated_warnings(resource)
     if not isinstance(resource, VirtualService):
         return out
     has_fault = False
     for i, http in enumerate(resource.spec.http):
         base = f"spec.http[{i}]"
+        weights = _weights_warning(http)
+        if weights:
+            out.append((f"{base}.route", weights))
         fault = http.fault
         parts = [("delay", fault.delay), ("abort", fault.abort)] if fault else []
         for name, part in parts:

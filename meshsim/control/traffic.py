@@ -151,6 +151,12 @@ def cluster_options(policy: TrafficPolicy | None) -> dict[str, Any]:
             detection["enforcing_consecutive_gateway_failure"] = (
                 100 if od.consecutiveGatewayErrors else 0
             )
+        if od.consecutiveErrors:
+            # Istio's reading of the deprecated field: gateway errors only,
+            # 5xx ejection off (istio/api#617)
+            detection["consecutive_gateway_failure"] = od.consecutiveErrors
+            detection["enforcing_consecutive_gateway_failure"] = 100
+            detection["enforcing_consecutive_5xx"] = 0
         if od.interval:
             detection["interval"] = duration(od.interval)
         if od.baseEjectionTime:
@@ -329,12 +335,16 @@ def fault_config(fault: HTTPFaultInjection | None) -> dict[str, Any] | None:
 
 
 def mirror_fraction(http: HTTPRoute) -> dict[str, Any] | None:
-    """Istio's MirrorPercent: 100 % when unset, nothing when explicitly 0."""
-    if http.mirrorPercentage is None:
+    """Istio's MirrorPercent: 100 % when unset, nothing when explicitly 0.
+    `mirrorPercentage` wins over the deprecated integer `mirrorPercent`."""
+    share = http.mirrorPercentage.value if http.mirrorPercentage is not None else None
+    if share is None and http.mirrorPercent is not None:
+        share = float(http.mirrorPercent)
+    if share is None:
         return {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
-    if http.mirrorPercentage.value <= 0:
+    if share <= 0:
         return None
-    return {"default_value": e.percent(http.mirrorPercentage.value)}
+    return {"default_value": e.percent(share)}
 
 
 # ------------------------------------------------ faults at the destination

@@ -194,13 +194,24 @@ def test_weights_become_weighted_clusters_and_zero_weights_are_dropped() -> None
     assert route["route"]["weighted_clusters"]["clusters"] == [{"name": PRODUCT_V1, "weight": 100}]
 
 
-def test_weights_must_add_up_to_100_with_several_destinations() -> None:
+def test_weights_are_relative_as_in_istio() -> None:
+    # Since Istio 1.15 weights need not add up to 100: 60 and 20 split 75/25
     split = [
-        {"destination": {"host": "product", "subset": "v1"}, "weight": 90},
-        {"destination": {"host": "product", "subset": "v2"}, "weight": 5},
+        {"destination": {"host": "product", "subset": "v1"}, "weight": 60},
+        {"destination": {"host": "product", "subset": "v2"}, "weight": 20},
     ]
-    message = problems(vs([{"route": split}]))["spec.http[0].route"]
-    assert "add up to 95" in message and "100" in message
+    assert problems(vs([{"route": split}])) == {}
+    (route,) = routes(compiled(SUBSETS, vs([{"route": split}])))
+    assert route["route"]["weighted_clusters"]["clusters"] == [
+        {"name": PRODUCT_V1, "weight": 60},
+        {"name": PRODUCT_V2, "weight": 20},
+    ]
+    ((path, message),) = resource_warnings(parse_resource(vs([{"route": split}])))
+    assert path == "spec.http[0].route"
+    assert "add up to 80" in message and "relative" in message and "75% / 25%" in message
+    # all zero is still an error; a single destination takes everything
+    split[0]["weight"] = split[1]["weight"] = 0
+    assert "every weight is 0" in problems(vs([{"route": split}]))["spec.http[0].route"]
     single = [{"destination": {"host": "product"}, "weight": 30}]
     assert problems(vs([{"route": single}])) == {}
 
