@@ -9,6 +9,7 @@ builds the report. Every step is written to the run directory as it happens
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import shutil
 import signal
@@ -19,8 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from hdrh.histogram import HdrHistogram
 
+from meshsim import chaos
 from meshsim.control.advice import scenario_warnings
 from meshsim.control.plan import build_plan
 from meshsim.control.writer import atomic_write
@@ -378,13 +381,14 @@ class Runner:
         for c in mesh.runtime.components():
             if c.kind != "app":
                 continue
-            if c.state == "paused":
+            was = c.state  # the runtime updates `c` in place
+            if was == "paused":
                 await mesh.runtime.resume(c.instance)
-            elif c.state == "killed" and self.options.keep:
+            elif was == "killed" and self.options.keep:
                 await mesh.runtime.restart(c.instance)
             else:
                 continue
-            timeline.write("rollback", instance=c.instance, was=c.state)
+            timeline.write("rollback", instance=c.instance, was=was)
 
     async def _apply(self, mesh: Mesh, phase: Phase, timeline: Timeline) -> None:
         if not phase.apply and not phase.remove:
@@ -474,16 +478,43 @@ class Runner:
             await asyncio.sleep(min(0.1, max(0.0, wake - now)))
 
     async def _act(self, mesh: Mesh, phase: Phase, action: Any) -> None:
+        """Call the runtime, then record what a caller of each app sees
+        (meshsim.chaos): the event says what happened, not what was asked."""
         targets = mesh.plan.select(action.target)
+        runtime = mesh.runtime
+        before = {}
         for inst in targets:
-            await getattr(mesh.runtime, action.verb)(inst.name)
+            if action.verb == "restart":
+                before[inst.name] = await runtime.app_identity(inst.name)
+            await getattr(runtime, action.verb)(inst.name)
+        # no keep-alive: every probe reaches the app as a new caller would
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            seen = await asyncio.gather(
+                *(
+                    chaos.observe(
+                        session,
+                        action.verb,
+                        inst.name,
+                        inst.app_address,
+                        functools.partial(runtime.app_identity, inst.name),
+                        before.get(inst.name),
+                    )
+                    for inst in targets
+                )
+            )
         self._timeline.write(
             "action",
             phase=phase.name,
             verb=action.verb,
             target=action.target,
             instances=[i.name for i in targets],
+            observed=[s.to_dict() for s in seen],
+            effective=all(s.effective for s in seen),
         )
+        for s in seen:
+            if not s.effective:
+                self._warn(f"phase {phase.name}: {chaos.describe(action.verb, s)}", self._timeline)
         self.events.action_done(phase.name, action.verb, action.target)
 
     def _check_alive(self, mesh: Mesh, load: Any) -> None:

@@ -5,6 +5,7 @@ the phases' durations and actions' offsets."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -61,6 +62,9 @@ class Events(RunEventHandler):
 class FakeRuntime:
     async def kill(self, instance: str) -> None: ...
 
+    async def app_identity(self, instance: str) -> str | None:
+        return None
+
     def died(self) -> list[Any]:
         return []
 
@@ -70,9 +74,12 @@ def fake_mesh(run_dir: Path) -> Any:
         return None
 
     control = SimpleNamespace(session=session, configs={}, admin_port=lambda proxy: 0)
-    plan = SimpleNamespace(
-        proxies=[], select=lambda target: [SimpleNamespace(name=target)], admin_address=None
-    )
+    # the killed app's address: a port nobody listens on, so it refuses
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()
+    inst = SimpleNamespace(name="product-v1-0", app_address=dead)
+    plan = SimpleNamespace(proxies=[], select=lambda target: [inst], admin_address=None)
     return SimpleNamespace(control=control, plan=plan, runtime=FakeRuntime(), run_dir=run_dir)
 
 

@@ -68,6 +68,15 @@ class Runtime(ABC):
     @abstractmethod
     async def restart(self, instance: str) -> None: ...
 
+    async def app_identity(self, instance: str) -> str | None:
+        """What tells one run of an instance's app from the next (its pid;
+        the Docker runtime's container start time), so a restart can be seen
+        to have happened. None when the app is not running."""
+        for c in self.components():
+            if c.instance == instance and c.kind == "app" and c.pid is not None:
+                return str(c.pid)
+        return None
+
     @abstractmethod
     async def stop_all(self, timeout: float = 5.0) -> None:
         """Stop everything this runtime started; never raises for a dead child."""

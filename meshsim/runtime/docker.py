@@ -299,6 +299,18 @@ class DockerRuntime(Runtime):
         with self._lock:
             box.info.state = "running"
 
+    async def app_identity(self, instance: str) -> str | None:
+        """The app container's start time: `docker restart` keeps the
+        container (and may keep a pid number inside its namespace)."""
+        box = self._app(instance)
+
+        def started() -> str | None:
+            box.container.reload()
+            state = box.container.attrs.get("State", {})
+            return str(state.get("StartedAt")) if state.get("Running") else None
+
+        return await asyncio.to_thread(started)
+
     # -------------------------------------------------------------- status
 
     def components(self) -> list[ComponentInfo]:

@@ -261,6 +261,12 @@ class LocalRuntime(Runtime):
             await self.kill(instance)
         await self._spawn(child)
 
+    async def app_identity(self, instance: str) -> str | None:
+        child = self._app(instance)
+        if child.proc is None or child.proc.returncode is not None:
+            return None
+        return str(child.proc.pid)
+
     # -------------------------------------------------------------- status
 
     def components(self) -> list[ComponentInfo]:
