@@ -37,10 +37,12 @@ def connect(timeout: float = 60.0) -> Any:
         )
     client = None
     try:
-        # An explicit API version keeps the constructor from calling the engine:
-        # docker-py leaks that socket when the engine is down.
+        # "auto" asks the engine which API version it speaks: a pinned one is
+        # refused by engines whose minimum is above it (Docker 29: 1.44). The
+        # unix socket was checked above, because docker-py leaks the socket of
+        # that first call when the engine is down.
         client = docker.from_env(
-            timeout=int(timeout), version=os.environ.get("DOCKER_API_VERSION", "1.41")
+            timeout=int(timeout), version=os.environ.get("DOCKER_API_VERSION", "auto")
         )
         client.ping()
     except docker.errors.DockerException as exc:

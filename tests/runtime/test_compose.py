@@ -14,6 +14,7 @@ import yaml
 
 from meshsim.runtime.compose import export_compose, for_compose
 from meshsim.runtime.local import envoy_binary
+from tests.live.helpers import skip_unless_ci
 
 REPO = Path(__file__).parents[2]
 BASELINE = REPO / "scenarios" / "baseline.yaml"
@@ -171,8 +172,9 @@ def test_compose_dir_is_the_export_of_the_baseline(tmp_path: Path) -> None:
     assert (committed / "Dockerfile").resolve() == (REPO / "meshsim/runtime/Dockerfile").resolve()
 
 
-@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose is not installed")
 def test_docker_compose_accepts_the_shops_file() -> None:
+    if not shutil.which("docker-compose"):
+        skip_unless_ci("docker-compose is not installed")
     for profile in ([], ["--profile", "observability"]):
         result = subprocess.run(
             ["docker-compose", *profile, "config", "-q"],
