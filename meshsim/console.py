@@ -6,7 +6,11 @@ rich here keeps the rest usable from notebooks and other programs (ruff's
 TID251 rule enforces it).
 
 Messages are rendered as plain `Text`, never as console markup, so a path or
-an error containing "[...]" prints as it is.
+an error containing "[...]" prints as it is. And every text printed here goes
+through `SafeText`, which shows control characters (ESC, NUL, CR, C1, bidi
+overrides) escaped as `\x1b`: a scenario name, a span from the collector or
+an HTTP body can never move the cursor, recolour or fake a " PASS " line.
+Names and one-line messages escape newlines too (`one_line`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,20 @@ from rich.text import Text
 from meshsim.events import Progress, RunEventHandler, RunInfo
 from meshsim.report import format as fmt
 from meshsim.report.model import PASS, Report
+from meshsim.report.text import one_line, visible
+
+
+class SafeText(Text):
+    """rich's `Text` that never passes a control character to the terminal
+    (rich itself strips only BEL, BS, VT, FF and CR; ESC and NUL go through)."""
+
+    def __init__(self, text: str = "", *args: Any, **kwargs: Any) -> None:
+        super().__init__(visible(text), *args, **kwargs)
+
+    def append(self, text: str | Text, style: str | Any | None = None) -> SafeText:
+        super().append(visible(text) if isinstance(text, str) else text, style)
+        return self
+
 
 CI_WIDTH = 120  # a log has no width; rich's default of 80 wraps every table
 _consoles: dict[str, Console] = {}
@@ -43,18 +61,19 @@ def _console(stream: str) -> Console:
 def print_error(message: str, *, console: Console | None = None) -> None:
     """An expected failure, in red on stderr: a message, never a traceback."""
     (console or _console("stderr")).print(
-        Text.assemble(("error: ", "bold red"), (message, "red")), soft_wrap=True
+        SafeText.assemble(("error: ", "bold red"), (message, "red")), soft_wrap=True
     )
 
 
 def print_warning(message: str, *, console: Console | None = None) -> None:
     (console or _console("stderr")).print(
-        Text.assemble(("warning: ", "bold yellow"), (message, "yellow")), soft_wrap=True
+        SafeText.assemble(("warning: ", "bold yellow"), (one_line(message), "yellow")),
+        soft_wrap=True,
     )
 
 
 def print_info(message: str, *, console: Console | None = None) -> None:
-    (console or _console("stdout")).print(Text(message), soft_wrap=True)
+    (console or _console("stdout")).print(SafeText(message), soft_wrap=True)
 
 
 def print_table(
@@ -65,11 +84,11 @@ def print_table(
     console: Console | None = None,
 ) -> None:
     """A plain table, e.g. for `meshsim status`: cells are shown with str()."""
-    table = Table(title=title, title_justify="left", header_style="bold")
+    table = Table(title=SafeText(one_line(title)), title_justify="left", header_style="bold")
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(Text(fmt.NA if cell is None else str(cell)) for cell in row))
+        table.add_row(*(SafeText(fmt.NA if cell is None else one_line(str(cell))) for cell in row))
     (console or _console("stdout")).print(table)
 
 
@@ -83,7 +102,7 @@ def print_explanation(lines: Iterable[tuple[int, str]], *, console: Console | No
         style = _EXPLAIN_STYLES.get(depth, "")
         if depth == 1 and not text[:1].isupper():
             style = "dim"  # "changes: ...", "in force: ..." under a phase heading
-        out.print(Text("  " * depth + text, style=style), soft_wrap=True)
+        out.print(SafeText("  " * depth + one_line(text), style=style), soft_wrap=True)
 
 
 def _status_style(status: str) -> str:
@@ -105,15 +124,15 @@ def phases_table(report: Report) -> Table:
         t = p.traffic
         errors_style = "red" if t.failures else ""
         table.add_row(
-            Text(p.name),
-            Text(p.status.replace("_", " "), style=_status_style(p.status)),
+            SafeText(one_line(p.name)),
+            SafeText(p.status.replace("_", " "), style=_status_style(p.status)),
             fmt.seconds(p.duration_s),
             fmt.number(t.requests),
             fmt.number(t.rps),
-            Text(fmt.percent(t.error_rate), style=errors_style),
+            SafeText(fmt.percent(t.error_rate), style=errors_style),
             fmt.ms(t.latency.p50),
             fmt.ms(t.latency.p99),
-            Text(fmt.served(p)),
+            SafeText(fmt.served(p)),
         )
     return table
 
@@ -124,18 +143,18 @@ def expectations_table(report: Report) -> Table:
         table.add_column(name, justify="right" if name in ("observed",) else "left")
     for phase, e in report.expectations:
         if e.skipped:
-            mark, style = Text("–", style="dim"), "dim"
+            mark, style = SafeText("–", style="dim"), "dim"
         elif e.passed:
-            mark, style = Text("✔", style="bold green"), "green"
+            mark, style = SafeText("✔", style="bold green"), "green"
         else:
-            mark, style = Text("✘", style="bold red"), "red"
+            mark, style = SafeText("✘", style="bold red"), "red"
         table.add_row(
             mark,
-            Text(phase.name),
-            Text(e.expr),
-            Text(fmt.observed(e), style=style),
-            Text(fmt.expected(e)),
-            Text(e.note or "", style="dim"),
+            SafeText(one_line(phase.name)),
+            SafeText(one_line(e.expr)),
+            SafeText(fmt.observed(e), style=style),
+            SafeText(fmt.expected(e)),
+            SafeText(one_line(e.note or ""), style="dim"),
         )
     return table
 
@@ -150,27 +169,27 @@ def print_report(
     for phase in report.phases:
         line = fmt.settled(phase)
         if line is not None:
-            out.print(Text(line, style="dim"), soft_wrap=True)
+            out.print(SafeText(one_line(line), style="dim"), soft_wrap=True)
     if report.expectations:
         out.print(expectations_table(report))
     else:
-        out.print(Text("The scenario states no expectations.", style="dim"))
+        out.print(SafeText("The scenario states no expectations.", style="dim"))
     for warning in report.warnings:
         print_warning(warning, console=out)
     passed = report.verdict == PASS
     out.print(
-        Text.assemble(
+        SafeText.assemble(
             (
                 f" {fmt.verdict_word(report)} ",
                 "bold white on green" if passed else "bold white on red",
             ),
             " ",
-            (fmt.verdict_detail(report), "bold"),
+            (one_line(fmt.verdict_detail(report)), "bold"),
         ),
         soft_wrap=True,
     )
     for path in paths:
-        out.print(Text.assemble(("  wrote ", "dim"), str(path)), soft_wrap=True)
+        out.print(SafeText.assemble(("  wrote ", "dim"), str(path)), soft_wrap=True)
 
 
 def _count_phases(run_dir: Path) -> int | None:
@@ -193,13 +212,13 @@ class _LiveView:
         p = self.progress
         if p.phase is None:
             waiting = "starting the mesh" if p.phases_seen == 0 else "between phases"
-            return Spinner("dots", Text(p.current_step or waiting, style="cyan"))
+            return Spinner("dots", SafeText(one_line(p.current_step or waiting), style="cyan"))
         name, index, planned_s = p.phase
         elapsed = p.phase_elapsed()
         snap = p.snapshot
-        line = Text.assemble(
+        line = SafeText.assemble(
             (f"phase {p.phase_label(index)} ", "bold"),
-            (name, "bold cyan"),
+            (one_line(name), "bold cyan"),
             f"  {fmt.seconds(max(planned_s - elapsed, 0.0))} left",
         )
         if snap is not None:
@@ -262,11 +281,13 @@ class ConsoleProgress(RunEventHandler):
     # -- output -----------------------------------------------------------------------
 
     def _line(self, message: str, style: str = "") -> None:
+        message = one_line(message)  # one event, one line: a name cannot fake another
+        text: Text
         if self.live:
-            text = Text(message, style=style)
+            text = SafeText(message, style=style)
         else:
             stamp = f"[{self.clock() - self._run_started:7.1f}s] "
-            text = Text.assemble((stamp, "dim"), (message, style))
+            text = SafeText.assemble((stamp, "dim"), (message, style))
         self.console.print(text, soft_wrap=True)
 
     def _start_live(self) -> None:
@@ -381,7 +402,13 @@ def print_waterfall(
     indented by depth, with a bar where it ran; bold bars are on the critical path."""
     out = console or _console("stdout")
     total = max((r.offset_ms + r.duration_ms for r in rows), default=0.0) or 1.0
-    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    table = Table(
+        title=SafeText(one_line(title)),
+        title_justify="left",
+        header_style="bold",
+        box=None,
+        pad_edge=False,
+    )
     for name, justify in (("span", "left"), ("", "left"), ("ms", "right"), ("status", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in rows:
@@ -389,17 +416,17 @@ def print_waterfall(
         start = int(r.offset_ms / total * width)
         length = max(1, round(r.duration_ms / total * width))
         style = "red" if span.error else ("bold cyan" if r.critical else "cyan")
-        bar = Text(" " * start)
+        bar = SafeText(" " * start)
         bar.append("█" * min(length, width - start) if r.critical else "▒" * length, style=style)
-        label = Text("  " * r.depth + ("└ " if r.depth else ""))
-        label.append(span.label, style="bold" if r.critical else "")
-        label.append(f"  {span.name}", style="dim")
-        status = Text(str(span.status or "-"), style="red" if span.error else "")
+        label = SafeText("  " * r.depth + ("└ " if r.depth else ""))
+        label.append(one_line(span.label), style="bold" if r.critical else "")
+        label.append(f"  {one_line(span.name)}", style="dim")
+        status = SafeText(one_line(str(span.status or "-")), style="red" if span.error else "")
         if span.flags not in ("-", ""):
-            status.append(f" {span.flags}", style="yellow")
+            status.append(f" {one_line(str(span.flags))}", style="yellow")
         table.add_row(label, bar, f"{r.duration_ms:.2f}", status)
     out.print(table)
-    out.print(Text("█ on the critical path  ▒ not", style="dim"))
+    out.print(SafeText("█ on the critical path  ▒ not", style="dim"))
 
 
 def print_service_graph(
@@ -419,8 +446,9 @@ def print_service_graph(
 
     def node_text(name: str) -> Text:
         health = nodes.get(name, {}).get("health", "idle")
-        return Text.assemble(
-            (name, f"bold {_HEALTH_STYLE.get(health, '')}"), (f"  {health}", "dim")
+        return SafeText.assemble(
+            (one_line(name), f"bold {_HEALTH_STYLE.get(health, '')}"),
+            (f"  {one_line(str(health))}", "dim"),
         )
 
     def grow(branch: Tree, name: str, seen: set[str]) -> None:
@@ -428,25 +456,28 @@ def print_service_graph(
             style = _HEALTH_STYLE.get(e.get("health", "idle"), "")
             mark = "" if e.get("declared", True) else "  (not declared)"
             child = branch.add(
-                Text.assemble(
+                SafeText.assemble(
                     ("▶ ", style),
                     node_text(e["destination"]),
-                    (f"   {edge_label(e)}{mark}", style),
+                    (f"   {one_line(edge_label(e))}{mark}", style),
                 )
             )
             if e["destination"] not in seen:
                 grow(child, e["destination"], seen | {e["destination"]})
 
-    tree = Tree(Text.assemble((f"{title}\n", "bold"), node_text(INGRESS)))
+    tree = Tree(SafeText.assemble((f"{one_line(title)}\n", "bold"), node_text(INGRESS)))
     grow(tree, INGRESS, {INGRESS})
     out.print(tree)
     for key, label in (("missing", "declared, no traffic"), ("unexpected", "not declared")):
         pairs = graph.get(key) or []
         if pairs:
             out.print(
-                Text(f"{label}: " + ", ".join(f"{a} → {b}" for a, b in pairs), style="yellow")
+                SafeText(
+                    one_line(f"{label}: " + ", ".join(f"{a} → {b}" for a, b in pairs)),
+                    style="yellow",
+                )
             )
     if graph.get("idle"):
-        out.print(Text("idle: " + ", ".join(graph["idle"]), style="dim"))
+        out.print(SafeText(one_line("idle: " + ", ".join(graph["idle"])), style="dim"))
     if graph.get("matches"):
-        out.print(Text("✔ the observed graph is the declared one", style="green"))
+        out.print(SafeText("✔ the observed graph is the declared one", style="green"))

@@ -10,10 +10,10 @@ between. Green under 1 % errors, orange under 20 %, red above, grey idle
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 from meshsim.report.svg import FONT
+from meshsim.report.text import html_text as escape
 
 COLORS = {"healthy": "#16a34a", "degraded": "#f59e0b", "failing": "#dc2626", "idle": "#9ca3af"}
 NODE_W, NODE_H = 156, 46

@@ -8,7 +8,6 @@ library). Every text that comes from a run is escaped.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from html import escape
 from pathlib import Path
 
 from meshsim import __version__
@@ -17,6 +16,7 @@ from meshsim.report.graph_svg import graph_svg
 from meshsim.report.model import PASS, PhaseReport, Report
 from meshsim.report.stats import Traffic
 from meshsim.report.svg import Band, Series, line_chart
+from meshsim.report.text import html_text as escape
 
 FILENAME = "report.html"
 

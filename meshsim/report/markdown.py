@@ -12,14 +12,16 @@ from pathlib import Path
 
 from meshsim.report import format as fmt
 from meshsim.report.model import PASS, Report
+from meshsim.report.text import markdown_code, markdown_text, one_line
 
 FILENAME = "summary.md"
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
 def _cell(text: object) -> str:
-    """A table cell: pipes and newlines would break the row."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell: pipes, newlines and control characters would break the
+    row (meshsim's own cells: names and code spans are escaped before)."""
+    return one_line(str(text)).replace("|", "\\|")
 
 
 def _table(headers: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
@@ -32,9 +34,10 @@ def _table(headers: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str
 def render_markdown(report: Report) -> str:
     icon = "✅" if report.verdict == PASS else "❌"
     lines = [
-        f"## {icon} meshsim · {fmt.verdict_line(report)}",
+        f"## {icon} meshsim · {markdown_text(fmt.verdict_line(report))}",
         "",
-        f"Run `{report.run_id}` · runtime {report.runtime} · started {report.started_at or '?'}"
+        f"Run {markdown_code(report.run_id)} · runtime {markdown_text(report.runtime)}"
+        f" · started {markdown_text(report.started_at or '?')}"
         f" · {fmt.seconds(report.duration_s)}"
         + (f" · mesh ready in {fmt.seconds(report.ready_s)}" if report.ready_s is not None else ""),
         "",
@@ -45,7 +48,7 @@ def render_markdown(report: Report) -> str:
         ["phase", "status", "duration", "requests", "rps", "errors", "p50", "p99", "served"],
         (
             [
-                p.name,
+                markdown_text(p.name),
                 p.status.replace("_", " "),
                 fmt.seconds(p.duration_s),
                 fmt.number(p.traffic.requests),
@@ -53,7 +56,7 @@ def render_markdown(report: Report) -> str:
                 fmt.percent(p.traffic.error_rate),
                 fmt.ms(p.traffic.latency.p50),
                 fmt.ms(p.traffic.latency.p99),
-                fmt.served(p),
+                markdown_text(fmt.served(p)),
             ]
             for p in report.phases
         ),
@@ -61,7 +64,7 @@ def render_markdown(report: Report) -> str:
     lines += ["", f"<sub>{fmt.SERVED_MEANING}</sub>"]
     settled = [line for p in report.phases if (line := fmt.settled(p)) is not None]
     if settled:
-        lines += [""] + [f"- {line}" for line in settled]
+        lines += [""] + [f"- {markdown_text(line)}" for line in settled]
     results = report.expectations
     lines += ["", "### Expectations", ""]
     if results:
@@ -70,11 +73,11 @@ def render_markdown(report: Report) -> str:
             (
                 [
                     "⏭️" if e.skipped else "✅" if e.passed else "❌",
-                    p.name,
-                    f"`{e.expr}`",
-                    fmt.observed(e),
-                    fmt.expected(e),
-                    e.note or "",
+                    markdown_text(p.name),
+                    markdown_code(e.expr),
+                    markdown_text(fmt.observed(e)),
+                    markdown_text(fmt.expected(e)),
+                    markdown_text(e.note or ""),
                 ]
                 for p, e in results
             ),
@@ -84,9 +87,12 @@ def render_markdown(report: Report) -> str:
     errors = [(p.name, e, n) for p in report.phases if p.stats for e, n in p.stats.errors]
     if errors:
         lines += ["", "### Most frequent errors", ""]
-        lines += _table(["phase", "error", "count"], ([p, f"`{e}`", n] for p, e, n in errors))
+        lines += _table(
+            ["phase", "error", "count"],
+            ([markdown_text(p), markdown_code(e), n] for p, e, n in errors),
+        )
     if report.warnings:
-        lines += ["", "### Warnings", ""] + [f"- {w}" for w in report.warnings]
+        lines += ["", "### Warnings", ""] + [f"- {markdown_text(w)}" for w in report.warnings]
     return "\n".join(lines) + "\n"
 
 
