@@ -197,7 +197,7 @@ def _count_phases(run_dir: Path) -> int | None:
     try:
         from meshsim.scenario.loader import load_scenario
 
-        return len(load_scenario(run_dir / "scenario.yaml").phases)
+        return len(load_scenario(run_dir / "scenario.yaml", check_files=False).phases)
     except Exception:  # only a nicety of the display: "phase 2" will do
         return None
 

@@ -114,6 +114,11 @@ class Runner:
 
         loop.call_soon_threadsafe(cancel)
 
+    def _locustfile(self) -> Path | None:
+        """The team's own locustfile (`load.locustfile`, beside the scenario)."""
+        name = self.scenario.load.locustfile
+        return (self.scenario.base_dir / name).resolve() if name is not None else None
+
     def _run_dir(self) -> Path:
         if self.options.run_dir is not None:
             return self.options.run_dir
@@ -124,6 +129,12 @@ class Runner:
             self.events.warning(
                 f"stopped leftovers of an earlier run that was killed: {leftover.run_id}"
             )
+        locustfile = self._locustfile()
+        if locustfile is not None and self.scenario.load.users > 0:
+            from meshsim.load.runner import check_locustfile
+
+            # Before anything starts: a locustfile that cannot run is bad input (exit 2).
+            await check_locustfile(locustfile)
         services = resolve_mesh(self.scenario)
         port = self.options.ingress_port
         if port is None:
@@ -268,6 +279,7 @@ class Runner:
             self.scenario.load,
             run_dir / "records",
             run_dir / "logs" / "locust.log",
+            locustfile=self._locustfile(),
         )
         if load.enabled:
             self.events.step(f"starting Locust with {self.scenario.load.users} shoppers")

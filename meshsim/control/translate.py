@@ -271,12 +271,24 @@ def _ingress_routes(plan: MeshPlan, state: PolicyState, warnings: list[str]) -> 
     }
 
 
+# Every answer an inbound sidecar gives names its instance and Envoy's response
+# flags ("-": the app answered; "UF": its connection was refused, ...), so the
+# load knows which version served a request whatever the app's own headers.
+SERVED_BY_HEADER = "x-meshsim-served-by"
+
+
 def _inbound_routes(inst: Instance, state: PolicyState) -> dict[str, Any]:
     cluster = e.inbound_cluster_name(inst.service)
     return {
         "@type": e.T_ROUTE,
         "name": ROUTE_INBOUND,
         "validate_clusters": False,
+        "response_headers_to_add": [
+            {
+                "header": {"key": SERVED_BY_HEADER, "value": f"{inst.name};%RESPONSE_FLAGS%"},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ],
         "virtual_hosts": [
             {
                 "name": f"inbound|http|{SERVICE_PORT}",

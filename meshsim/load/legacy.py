@@ -26,6 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from meshsim.control.plan import Instance
+from meshsim.load.records import served_by
 from meshsim.scenario.model import LegacyClient
 
 REQUEST_TIMEOUT_S = 3.0
@@ -88,7 +89,9 @@ class LegacyCaller:
                 await resp.read()
                 error = f"HTTP {resp.status}" if resp.status >= 400 else None
                 self._record(t, resp.status, time.perf_counter() - start,
-                             resp.headers.get("x-served-by"), resp.headers.get("x-upstreams"),
+                             served_by(resp.headers.get("x-served-by"),
+                                       resp.headers.get("x-meshsim-served-by")),
+                             resp.headers.get("x-upstreams"),
                              error)  # fmt: skip
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self._record(t, 0, time.perf_counter() - start, None, None, type(exc).__name__)

@@ -9,7 +9,8 @@ records directory, one line per request:
      "cohort": "beta"}
 
 `t` is epoch seconds when the request started; `status` is 0 when no response
-came (connection error); `instance` is the `x-served-by` response header and
+came (connection error); `instance` is the instance that answered (`served_by`:
+the app's `x-served-by` header, else the inbound sidecar's) and
 `upstreams` the comma-separated `x-upstreams` header; `error` is a short reason
 for a failure ("HTTP 503", "ConnectionRefusedError"); `cohort` is the
 `load.cohorts` entry whose headers the shopper sent (null for a shopper in no
@@ -28,6 +29,26 @@ from pathlib import Path
 from typing import Any
 
 RECORD_GLOB = "requests-*.jsonl"
+
+
+def served_by(app_header: str | None, sidecar_header: str | None) -> str | None:
+    """The instance that answered: the app's own `x-served-by` (the shop's
+    apps set it), else the inbound sidecar's `x-meshsim-served-by:
+    <instance>;<Envoy response flags>` when the answer came from its app
+    (flags `-`); an answer Envoy made up there (connection refused: `UF`)
+    was served by no instance. `meshsim_recorder` holds the same rule (it
+    never imports meshsim).
+
+    >>> served_by(None, "quotes-v2-0;-"), served_by(None, "quotes-v2-0;UF")
+    ('quotes-v2-0', None)
+    """
+    if app_header:
+        return app_header
+    if sidecar_header:
+        instance, _, flags = sidecar_header.partition(";")
+        if instance and flags.strip() in ("-", ""):
+            return instance.strip()
+    return None
 
 
 @dataclass(frozen=True, slots=True)

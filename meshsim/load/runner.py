@@ -28,12 +28,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from meshsim.errors import MeshError
+from meshsim.errors import MeshError, ScenarioError
 from meshsim.load.cohorts import COHORTS_ENV, encode_cohorts
 from meshsim.load.records import record_files
 from meshsim.scenario.model import LoadSpec
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+# meshsim's Locust plugin: records every request of whichever locustfile runs.
+RECORDER = Path(__file__).with_name("meshsim_recorder.py")
+REQUESTS_ENV = "MESHSIM_REQUESTS"
 
 # Seconds a shopper may take to finish its request in flight when stopped;
 # a request still running after that is dropped (never half-recorded).
@@ -68,7 +71,10 @@ class LocustRunner:
         wait_time: str | None = None,
         client: Literal["fast", "requests"] = "fast",
         ready_timeout_s: float = 30.0,
+        locustfile: Path | None = None,
     ) -> None:
+        """`locustfile` is a team's own Locust file (`load.locustfile`, resolved);
+        default: meshsim's users (the shop's journeys, or `load.requests`)."""
         self.host = host
         self.load = load
         self.records_dir = records_dir
@@ -78,6 +84,7 @@ class LocustRunner:
         self.wait_time = wait_time
         self.client = client
         self.ready_timeout_s = ready_timeout_s
+        self.locustfile = locustfile
         self._proc: asyncio.subprocess.Process | None = None
         self._exited: asyncio.Task[int] | None = None
         self._stopping = False
@@ -101,7 +108,7 @@ class LocustRunner:
             "-m",
             "locust",
             "-f",
-            str(LOCUSTFILE),
+            f"{self.locustfile or LOCUSTFILE},{RECORDER}",
             "--headless",
             "--host",
             self.host,
@@ -140,6 +147,12 @@ class LocustRunner:
             env["MESHSIM_WAIT"] = self.wait_time
         else:
             env.pop("MESHSIM_WAIT", None)
+        if self.load.requests is not None:
+            env[REQUESTS_ENV] = json.dumps(
+                [r.model_dump(exclude_none=True) for r in self.load.requests]
+            )
+        else:
+            env.pop(REQUESTS_ENV, None)
         if self.load.cohorts:
             env[COHORTS_ENV] = encode_cohorts(self.load.cohorts)
         else:
@@ -286,3 +299,57 @@ class LocustRunner:
             return what
         last = next((ln for ln in reversed(lines) if ln), "")
         return f"{what}: {last}" if last else what
+
+
+# Run in a python of its own: importing locust here would monkey-patch meshsim.
+_CHECK = """
+import json, sys, traceback
+try:
+    from locust.util.load_locustfile import load_locustfile
+    users, _ = load_locustfile(sys.argv[1])
+except BaseException as exc:
+    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    print(json.dumps({"error": last}))
+else:
+    print(json.dumps({"users": sorted(n for n, u in users.items() if not u.abstract)}))
+"""
+
+
+async def check_locustfile(path: Path, timeout: float = 60.0) -> list[str]:
+    """Import a team's locustfile the way Locust does, in a subprocess; return
+    its User classes. ScenarioError (exit 2) naming the file and Locust's
+    error when it does not import or has no User class."""
+    where = "load.locustfile"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CHECK,
+        str(path),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=path.parent,
+        start_new_session=True,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except (TimeoutError, asyncio.CancelledError):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        raise
+    lines = [ln for ln in out.decode(errors="replace").splitlines() if ln.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {"error": out.decode(errors="replace")[-300:]}
+    if "error" in result:
+        raise ScenarioError(
+            f"the locustfile does not import: {result['error']}", file=path, field=where
+        )
+    users = list(result.get("users") or [])
+    if not users:
+        raise ScenarioError(
+            "the locustfile defines no User class; meshsim runs its HttpUser or "
+            "FastHttpUser subclasses (with @task methods) against the ingress gateway",
+            file=path,
+            field=where,
+        )
+    return users

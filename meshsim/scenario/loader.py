@@ -56,8 +56,11 @@ _NAMESPACED_KINDS = ("PeerAuthentication", "AuthorizationPolicy")
 _RESOURCE_KEYS = "an Istio resource needs apiVersion, kind, metadata.name and spec"
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read, parse and validate a scenario file; raise ScenarioError(s) naming file and line."""
+def load_scenario(path: str | Path, *, check_files: bool = True) -> Scenario:
+    """Read, parse and validate a scenario file; raise ScenarioError(s) naming file and line.
+
+    `check_files=False` skips checks of the files it names (`load.locustfile`):
+    for the copy a run directory keeps, read back for its report."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8-sig")
@@ -69,10 +72,14 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError("is not UTF-8 text; expected a YAML file", file=file) from None
     except OSError as exc:
         raise ScenarioError(f"cannot read the file: {exc.strerror}", file=file) from None
-    return load_scenario_text(text, file=str(path), base_dir=file.resolve().parent)
+    return load_scenario_text(
+        text, file=str(path), base_dir=file.resolve().parent, check_files=check_files
+    )
 
 
-def load_scenario_text(text: str, file: str = "<string>", base_dir: Path | None = None) -> Scenario:
+def load_scenario_text(
+    text: str, file: str = "<string>", base_dir: Path | None = None, *, check_files: bool = True
+) -> Scenario:
     """Parse and validate scenario YAML given as text; `file` is used in messages,
     `base_dir` is where own services' commands and `load.locustfile` are
     relative to (default: the current directory)."""
@@ -94,19 +101,23 @@ def load_scenario_text(text: str, file: str = "<string>", base_dir: Path | None 
         _raise([_from_pydantic(err, doc, file) for err in exc.errors(include_url=False)])
     if base_dir is not None:
         scenario.located_at(base_dir)
-    _raise(check_scenario(scenario, doc=doc, file=file))
+    _raise(check_scenario(scenario, doc=doc, file=file, check_files=check_files))
     return scenario
 
 
 def check_scenario(
-    scenario: Scenario, *, doc: Located | None = None, file: str | None = None
+    scenario: Scenario,
+    *,
+    doc: Located | None = None,
+    file: str | None = None,
+    check_files: bool = True,
 ) -> list[ScenarioError]:
     """Checks that span fields: shop services and versions, unique phase names,
     action targets, `remove` entries, `apply` resources and expectation targets.
 
     `doc` (from the YAML) supplies lines; without it errors have no line.
     """
-    return _Checker(scenario, doc, file).run()
+    return _Checker(scenario, doc, file, check_files).run()
 
 
 def _raise(errors: list[ScenarioError]) -> None:
@@ -119,8 +130,11 @@ def _raise(errors: list[ScenarioError]) -> None:
 
 
 class _Checker:
-    def __init__(self, scenario: Scenario, doc: Located | None, file: str | None) -> None:
+    def __init__(
+        self, scenario: Scenario, doc: Located | None, file: str | None, check_files: bool = True
+    ) -> None:
         self.scenario = scenario
+        self.check_files = check_files
         self.doc = doc
         self.file = file
         self.mesh = resolve_mesh(scenario)
@@ -185,7 +199,7 @@ class _Checker:
     def load(self) -> None:
         """A locustfile that exists (whether it imports is checked before the run)."""
         locustfile = self.scenario.load.locustfile
-        if locustfile is not None:
+        if locustfile is not None and self.check_files:
             file = self.scenario.base_dir / locustfile
             if not file.is_file():
                 self.error(

@@ -225,3 +225,18 @@ def test_envoy_accepts_the_generated_config(
             timeout=60,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_inbound_sidecar_names_its_instance_on_each_answer() -> None:
+    """The served version of any app, from Envoy's own data: the inbound
+    route adds `x-meshsim-served-by: <instance>;<response flags>`."""
+    plan = build_plan({"product": {"v1": 1, "v2": 1}}, 0)
+    configs = compile_mesh(plan, PolicyState.initial(), Paths("/tmp/meshsim-test"))
+    for inst in plan.instances:
+        added = configs[inst.name].routes["inbound"]["response_headers_to_add"]
+        assert added == [
+            {
+                "header": {"key": "x-meshsim-served-by", "value": f"{inst.name};%RESPONSE_FLAGS%"},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ]

@@ -125,3 +125,13 @@ def test_tail_and_read_agree(tmp_path: Path) -> None:
             f.write(rec(float(i)).to_line())
         seen += tail.poll()
     assert sorted(seen, key=lambda r: r.t) == read_records(tmp_path)
+
+
+def test_served_by_prefers_the_app_and_trusts_the_sidecar_only_for_app_answers() -> None:
+    from meshsim.load.records import served_by
+
+    assert served_by("order-v1-0", "order-v1-0;-") == "order-v1-0"
+    assert served_by(None, "quotes-v2-0;-") == "quotes-v2-0"
+    assert served_by(None, "quotes-v2-0;UF") is None  # Envoy's 503: the app refused
+    assert served_by(None, "quotes-v2-0;UT") is None  # timed out: no answer from the app
+    assert served_by(None, None) is None

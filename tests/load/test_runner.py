@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from meshsim.load import LOCUSTFILE, LocustRunner
+from meshsim.load.runner import RECORDER
 from meshsim.scenario.model import LoadSpec
 
 
@@ -24,10 +25,27 @@ def runner(tmp_path: Path, **kw: object) -> LocustRunner:
     )
 
 
+def test_a_teams_locustfile_runs_with_the_recorder_and_requests_go_as_json(
+    tmp_path: Path,
+) -> None:
+    mine = tmp_path / "mine.py"
+    cmd = runner(tmp_path, locustfile=mine).command()
+    assert cmd[3:5] == ["-f", f"{mine},{RECORDER}"]
+    load = LoadSpec.model_validate(
+        {"users": 2, "requests": [{"name": "quote", "path": "/quotes/42", "weight": 3}]}
+    )
+    env = runner(tmp_path, load=load).environment()
+    assert json.loads(env["MESHSIM_REQUESTS"]) == [
+        {"name": "quote", "method": "GET", "path": "/quotes/42", "weight": 3.0, "headers": {}}
+    ]
+    assert "MESHSIM_REQUESTS" not in runner(tmp_path).environment()
+
+
 def test_command(tmp_path: Path) -> None:
     cmd = runner(tmp_path).command()
-    assert cmd[:5] == [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
-    assert LOCUSTFILE.is_file()
+    # meshsim's users, with its recording plugin beside them
+    assert cmd[:5] == [sys.executable, "-m", "locust", "-f", f"{LOCUSTFILE},{RECORDER}"]
+    assert LOCUSTFILE.is_file() and RECORDER.is_file()
     joined = " ".join(cmd)
     for flag in (
         "--headless",
