@@ -175,6 +175,22 @@ class HTTPRetry(_Istio):
         return value
 
 
+class RegexRewrite(_Istio):
+    match: str
+    rewrite: str
+
+
+class HTTPRewrite(_Istio):
+    uri: str | None = None
+    authority: str | None = None
+    uriRegexRewrite: RegexRewrite | None = None
+
+
+class HTTPMirrorPolicy(_Istio):
+    destination: Destination
+    percentage: Percent | None = None
+
+
 class HTTPRoute(_Istio):
     name: str | None = None
     match: list[HTTPMatchRequest] = Field(default_factory=list)
@@ -186,7 +202,9 @@ class HTTPRoute(_Istio):
     mirrorPercentage: Percent | None = None
     # Deprecated integer form of mirrorPercentage; accepted with a warning.
     mirrorPercent: int | None = Field(None, ge=0, le=100, description="deprecated")
+    mirrors: list[HTTPMirrorPolicy] = Field(default_factory=list)
     headers: Headers | None = None
+    rewrite: HTTPRewrite | None = None
 
     _d = field_validator("timeout")(_duration)
 
@@ -247,10 +265,30 @@ class LoadBalancer(_Istio):
     simple: Literal["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "UNSPECIFIED", "LEAST_CONN"]
 
 
+# ClientTLSSettings.mode. SIMPLE and MUTUAL originate TLS with certificates of
+# one's own, for servers that speak TLS themselves: the shop's apps speak plain
+# HTTP behind their sidecars, so meshsim refuses them (semantic_problems).
+TLS_MODES = ("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
+
+
+class ClientTLSSettings(_Istio):
+    mode: Literal["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"] = "DISABLE"
+
+
+class PortTrafficPolicy(_Istio):
+    port: PortSelector | None = None
+    loadBalancer: LoadBalancer | None = None
+    connectionPool: ConnectionPool | None = None
+    outlierDetection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
+
+
 class TrafficPolicy(_Istio):
     loadBalancer: LoadBalancer | None = None
     connectionPool: ConnectionPool | None = None
     outlierDetection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
+    portLevelSettings: list[PortTrafficPolicy] = Field(default_factory=list)
 
 
 class Subset(_Istio):
@@ -446,6 +484,8 @@ def fault_at(vs: VirtualService) -> str:
 def semantic_problems(resource: Resource) -> list[tuple[str, str]]:
     """Checks that span fields of a parsed resource, as (field path, message)."""
     out: list[tuple[str, str]] = []
+    if isinstance(resource, DestinationRule):
+        return _destination_rule_problems(resource)
     if not isinstance(resource, VirtualService):
         return out
     at = resource.metadata.annotations.get(FAULT_AT_ANNOTATION)
@@ -457,6 +497,11 @@ def semantic_problems(resource: Resource) -> list[tuple[str, str]]:
             )
         )
     for i, http in enumerate(resource.spec.http):
+        rw = http.rewrite
+        if rw is not None and rw.uri is not None and rw.uriRegexRewrite is not None:
+            out.append((f"spec.http[{i}].rewrite", "uri and uriRegexRewrite exclude each other"))
+        if http.mirror is not None and http.mirrors:
+            out.append((f"spec.http[{i}].mirrors", "mirror and mirrors exclude each other"))
         if len(http.route) > 1 and not sum(d.weight for d in http.route):
             out.append(
                 (
@@ -465,6 +510,34 @@ def semantic_problems(resource: Resource) -> list[tuple[str, str]]:
                     "its weight, e.g. 90 and 10",
                 )
             )
+    return out
+
+
+def _destination_rule_problems(dr: DestinationRule) -> list[tuple[str, str]]:
+    """TLS modes meshsim cannot honour, and port-level settings without a port."""
+    out: list[tuple[str, str]] = []
+    policies = [("spec.trafficPolicy", dr.spec.trafficPolicy)] + [
+        (f"spec.subsets[{j}].trafficPolicy", s.trafficPolicy) for j, s in enumerate(dr.spec.subsets)
+    ]
+    for where, policy in policies:
+        if policy is None:
+            continue
+        levels: list[tuple[str, ClientTLSSettings | None]] = [(where, policy.tls)]
+        for k, pls in enumerate(policy.portLevelSettings):
+            if pls.port is None:
+                out.append((f"{where}.portLevelSettings[{k}].port", "required field is missing"))
+            levels.append((f"{where}.portLevelSettings[{k}]", pls.tls))
+        for at, tls in levels:
+            if tls is not None and tls.mode in ("SIMPLE", "MUTUAL"):
+                out.append(
+                    (
+                        f"{at}.tls.mode",
+                        f"{tls.mode} is not supported by meshsim: it originates TLS with "
+                        "certificates of your own, for servers that speak TLS themselves, "
+                        "and the mesh's apps speak plain HTTP behind their sidecars; use "
+                        "ISTIO_MUTUAL (the mesh's mTLS) or DISABLE",
+                    )
+                )
     return out
 
 

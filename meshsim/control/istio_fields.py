@@ -57,6 +57,9 @@ ISTIO_FIELDS: dict[str, frozenset[str]] = {
     "FaultDelay": _fields("fixedDelay exponentialDelay percentage percent"),  # ...Injection.Delay
     "FaultAbort": _fields("httpStatus grpcStatus http2Error percentage"),  # ...Injection.Abort
     "Percent": _fields("value"),
+    "HTTPRewrite": _fields("uri authority uriRegexRewrite"),
+    "RegexRewrite": _fields("match rewrite"),
+    "HTTPMirrorPolicy": _fields("destination percentage"),
     # ----------------------------------------------------- DestinationRule
     "DestinationRuleSpec": _fields("host trafficPolicy subsets exportTo workloadSelector"),
     "Subset": _fields("name labels trafficPolicy"),
@@ -66,6 +69,13 @@ ISTIO_FIELDS: dict[str, frozenset[str]] = {
     ),
     "LoadBalancer": _fields(  # LoadBalancerSettings
         "simple consistentHash localityLbSetting warmupDurationSecs warmup"
+    ),
+    "ClientTLSSettings": _fields(
+        "mode clientCertificate privateKey caCertificates credentialName subjectAltNames sni "
+        "insecureSkipVerify caCrl"
+    ),
+    "PortTrafficPolicy": _fields(  # TrafficPolicy.PortTrafficPolicy
+        "port loadBalancer connectionPool outlierDetection tls"
     ),
     "ConnectionPool": _fields("tcp http"),  # ConnectionPoolSettings
     "ConnectionPoolTCP": _fields(  # ConnectionPoolSettings.TCPSettings

@@ -38,6 +38,7 @@ from meshsim.control.plan import MeshPlan
 from meshsim.control.rbac import rbac_http_filters, rbac_per_route
 from meshsim.control.sds import SECRET_CERT, SECRET_ROOT, inline_secrets, sds_secret_config
 from meshsim.control.state import PolicyState
+from meshsim.control.traffic import merge_policy
 from meshsim.control.translate import ROUTE_INBOUND, ROUTE_INGRESS, Paths, ProxyConfig
 from meshsim.shop import NAMESPACE, SERVICE_PORT
 
@@ -361,16 +362,36 @@ def _sni(cluster_name: str) -> str:
     return f"outbound_.{port}_.{subset}_.{host}"
 
 
+def destination_tls(state: PolicyState, cluster_name: str) -> str | None:
+    """The DestinationRule's `tls.mode` for an outbound cluster (its subset and
+    port merged as Istio merges them), or None: auto mTLS."""
+    _, port, subset, host = cluster_name.split("|")
+    dr = state.destination_rule(short_host(host))
+    if dr is None or not port.isdigit():
+        return None
+    chosen = next((s.trafficPolicy for s in dr.spec.subsets if s.name == subset), None)
+    policy = merge_policy(dr.spec.trafficPolicy, chosen if subset else None, int(port))
+    return policy.tls.mode if policy is not None and policy.tls is not None else None
+
+
 def secure_cluster(
-    cluster: dict[str, Any], tls_endpoints: set[tuple[str, int]], paths: Paths, proxy: str
+    cluster: dict[str, Any],
+    tls_endpoints: set[tuple[str, int]],
+    paths: Paths,
+    proxy: str,
+    mode: str | None = None,
 ) -> dict[str, Any]:
-    """Auto mTLS on an outbound cluster: TLS to endpoints in `tls_endpoints`."""
+    """Auto mTLS on an outbound cluster: TLS to endpoints in `tls_endpoints`.
+    A DestinationRule's `mode` overrides it, as in Istio: ISTIO_MUTUAL sends
+    mTLS to every endpoint (one that accepts only plaintext then fails),
+    DISABLE plaintext to every endpoint (a STRICT one then refuses it)."""
     out = copy.deepcopy(cluster)
     service = short_host(out["name"].split("|")[3])
     for group in out.get("load_assignment", {}).get("endpoints", []):
         for lb in group.get("lb_endpoints", []):
             sock = lb["endpoint"]["address"]["socket_address"]
-            if (sock["address"], sock["port_value"]) in tls_endpoints:
+            auto = (sock["address"], sock["port_value"]) in tls_endpoints
+            if mode == "ISTIO_MUTUAL" or (mode is None and auto):
                 meta = lb.setdefault("metadata", {}).setdefault("filter_metadata", {})
                 meta[TLS_MODE_KEY] = {"tlsMode": "istio"}
     out["transport_socket_matches"] = [
@@ -403,7 +424,7 @@ def secure_mesh(
         if workload is None:
             continue
         cfg.clusters = [
-            secure_cluster(c, tls_endpoints, paths, name)
+            secure_cluster(c, tls_endpoints, paths, name, destination_tls(state, c["name"]))
             if c.get("name", "").startswith("outbound|")
             else c
             for c in cfg.clusters

@@ -18,6 +18,7 @@ from meshsim.control.istio import (
     HTTPFaultInjection,
     HTTPMatchRequest,
     HTTPRetry,
+    HTTPRewrite,
     HTTPRoute,
     Percent,
     StringMatch,
@@ -68,17 +69,40 @@ def duration(text: str) -> str:
 # ------------------------------------------------------------------ clusters
 
 
-def merge_policy(host: TrafficPolicy | None, subset: TrafficPolicy | None) -> TrafficPolicy | None:
-    """Istio: a subset's policy overrides the host-level one field by field."""
-    if host is None:
-        return subset
+def at_port(policy: TrafficPolicy | None, port: int) -> TrafficPolicy | None:
+    """A policy for one port: a `portLevelSettings` entry for it replaces the
+    four fields it can set, whether it sets them or not (Istio: "port level
+    policies do not inherit")."""
+    if policy is None:
+        return None
+    for pls in policy.portLevelSettings:
+        if pls.port is not None and pls.port.number == port:
+            return TrafficPolicy(
+                loadBalancer=pls.loadBalancer,
+                connectionPool=pls.connectionPool,
+                outlierDetection=pls.outlierDetection,
+                tls=pls.tls,
+            )
+    return policy.model_copy(update={"portLevelSettings": []})
+
+
+def merge_policy(
+    host: TrafficPolicy | None, subset: TrafficPolicy | None, port: int = SERVICE_PORT
+) -> TrafficPolicy | None:
+    """Istio's MergeTrafficPolicy: the host-level policy at `port`, overridden
+    field by field by the subset's, then by the subset's settings for `port`."""
+    host = at_port(host, port)
     if subset is None:
         return host
-    return TrafficPolicy(
-        loadBalancer=subset.loadBalancer or host.loadBalancer,
-        connectionPool=subset.connectionPool or host.connectionPool,
-        outlierDetection=subset.outlierDetection or host.outlierDetection,
+    merged = TrafficPolicy(
+        loadBalancer=subset.loadBalancer or (host.loadBalancer if host else None),
+        connectionPool=subset.connectionPool or (host.connectionPool if host else None),
+        outlierDetection=subset.outlierDetection or (host.outlierDetection if host else None),
+        tls=subset.tls or (host.tls if host else None),
     )
+    if any(p.port is not None and p.port.number == port for p in subset.portLevelSettings):
+        return at_port(subset, port)
+    return merged
 
 
 def default_thresholds() -> dict[str, Any]:
@@ -332,6 +356,37 @@ def fault_config(fault: HTTPFaultInjection | None) -> dict[str, Any] | None:
             "percentage": _fraction(fault.abort.percentage, fault.abort.percent),
         }
     return cfg
+
+
+def mirror_targets(http: HTTPRoute) -> list[tuple[Destination, dict[str, Any]]]:
+    """Where a route mirrors to and how much: `mirror` (with `mirrorPercentage`
+    or the deprecated `mirrorPercent`) or `mirrors[]` (each 100 % unless its
+    `percentage` says otherwise; 0 mirrors nothing)."""
+    out: list[tuple[Destination, dict[str, Any]]] = []
+    fraction = mirror_fraction(http)
+    if http.mirror is not None and fraction is not None:
+        out.append((http.mirror, fraction))
+    for m in http.mirrors:
+        share = 100.0 if m.percentage is None else m.percentage.value
+        if share > 0:
+            out.append((m.destination, {"default_value": e.percent(share)}))
+    return out
+
+
+def rewrite_action(rw: HTTPRewrite | None) -> dict[str, Any]:
+    """Istio's `rewrite` as RouteAction fields (`authority` is applied by the caller)."""
+    if rw is None:
+        return {}
+    if rw.uriRegexRewrite is not None:
+        return {
+            "regex_rewrite": {
+                "pattern": {"regex": rw.uriRegexRewrite.match},
+                "substitution": rw.uriRegexRewrite.rewrite,
+            }
+        }
+    if rw.uri:
+        return {"prefix_rewrite": rw.uri}
+    return {}
 
 
 def mirror_fraction(http: HTTPRoute) -> dict[str, Any] | None:

@@ -182,7 +182,7 @@ def _outbound_clusters(
             e.static_cluster(
                 e.outbound_cluster_name(service),
                 [(i.host, i.inbound_port) for i in members],
-                **_cluster_options(host_policy),
+                **_cluster_options(_merge_policy(host_policy, None)),
             )
         )
         for subset in dr.spec.subsets if dr else []:
@@ -396,19 +396,23 @@ def _vs_routes(
                     entry["host_rewrite_literal"] = dest_authority
                 weighted.append(entry)
             action["weighted_clusters"] = {"clusters": weighted}
+        action.update(traffic.rewrite_action(http.rewrite))
+        if http.rewrite is not None and http.rewrite.authority:
+            authority = http.rewrite.authority  # Istio: rewrite wins over headers' host
         if authority:
             action["host_rewrite_literal"] = authority
         retry = _retry_policy(http.retries)
         if retry:
             action["retry_policy"] = retry
-        fraction = traffic.mirror_fraction(http)
-        if http.mirror is not None and fraction is not None:
+        mirrors = traffic.mirror_targets(http)
+        if mirrors:
             action["request_mirror_policies"] = [
                 {
-                    "cluster": _cluster_for(http.mirror, plan, state, warnings, where + " mirror"),
+                    "cluster": _cluster_for(dest, plan, state, warnings, where + " mirror"),
                     "runtime_fraction": fraction,
                     "trace_sampled": False,
                 }
+                for dest, fraction in mirrors
             ]
         fault = traffic.caller_fault(vs, http)
         for j, m in enumerate(http.match or [None]):

@@ -80,7 +80,8 @@ ROUTE = [{"destination": {"host": "product"}}]
            "unknown field 'principal'; did you mean 'principals'?")]),
         (vs([{"route": ROUTE, "zzz": 1}]),
          [("spec.http[0].zzz", "unknown field 'zzz' (not an Istio field here); expected one of "
-           "name, match, route, timeout, retries, fault, mirror, mirrorPercentage, headers")]),
+           "name, match, route, timeout, retries, fault, mirror, mirrorPercentage, mirrors, "
+           "headers, rewrite")]),
     ],
 )  # fmt: skip
 def test_a_key_istio_does_not_have_is_a_typo_with_a_suggestion(

@@ -318,8 +318,10 @@ def test_mirror_defaults_to_100_percent_and_zero_means_off() -> None:
 def test_unsupported_fields_are_errors_naming_them() -> None:
     raw = vs([{"route": TO_PRODUCT, "corsPolicy": {"allowOrigins": [{"exact": "*"}]}}])
     assert problems(raw) == {"spec.http[0].corsPolicy": "not supported by meshsim"}
-    raw = dr({"trafficPolicy": {"portLevelSettings": []}})
-    assert problems(raw) == {"spec.trafficPolicy.portLevelSettings": "not supported by meshsim"}
+    raw = dr({"trafficPolicy": {"tunnel": {"protocol": "CONNECT"}}})
+    assert problems(raw) == {"spec.trafficPolicy.tunnel": "not supported by meshsim"}
+    raw = dr({"trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL", "sni": "x"}}})
+    assert problems(raw) == {"spec.trafficPolicy.tls.sni": "not supported by meshsim"}
     raw = vs([{"route": TO_PRODUCT, "match": [{"sourceLabels": {"app": "order"}}]}])
     assert problems(raw) == {"spec.http[0].match[0].sourceLabels": "not supported by meshsim"}
 
