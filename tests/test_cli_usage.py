@@ -97,7 +97,11 @@ def test_validate_warns_what_explain_flags_and_still_exits_0(tmp_path: Path) -> 
 def test_a_run_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "run"
     path.write_text("mine")
-    proc = _meshsim("up", str(SCENARIOS / "baseline.yaml"), "--run-dir", str(path))
+    # any free ingress port: the plan's port check comes before the run
+    # directory's, and 8080 may be taken on this machine
+    proc = _meshsim(
+        "up", str(SCENARIOS / "baseline.yaml"), "--run-dir", str(path), "--ingress-port", "0"
+    )
     assert proc.returncode == 2
     assert "exists and is not a directory" in proc.stderr
     assert path.read_text() == "mine"

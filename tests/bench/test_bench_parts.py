@@ -181,7 +181,9 @@ async def test_generator_counts_from_the_due_time(unused_tcp_port: int) -> None:
     # one connection: ~40 requests (10 %) were due during the stall and waited for it
     assert res.percentile_ms(50) < 20
     assert res.percentile_ms(95) > 50
-    assert res.percentile_ms(95, "service") < res.percentile_ms(95)
+    # the uncorrected clock starts when a request got the connection: the
+    # requests queued behind the stall are fast by it (only the stalled one is not)
+    assert res.percentile_ms(95, "service") < 20
 
 
 def test_quick_config_is_small() -> None:
