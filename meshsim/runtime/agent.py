@@ -18,6 +18,11 @@ soon as something changes, or after `wait` seconds with no files. Files are
 written in dependency order (secrets, clusters, routes, listeners), each to a
 temporary file in the same directory and renamed into place.
 
+With `--probe-port`, the agent also answers readiness probes for the app
+from inside the pod (Istio's pilot-agent rewrites a pod's probes the same
+way): the app's port is refused outside the pod, so meshsim asks
+`GET <health path>` on the probe port and the agent asks the app.
+
 Standard library only: the sidecar image has Envoy and a bare Python, no
 meshsim. Run it as::
 
@@ -30,14 +35,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,6 +55,7 @@ TOKEN_ENV = "MESHSIM_AGENT_TOKEN"
 BOOTSTRAP = "bootstrap.json"
 LONG_POLL_S = 25.0
 START_TIMEOUT_S = 120.0
+PROBE_TIMEOUT_S = 1.0
 
 
 def write_order(names: Iterable[str]) -> list[str]:
@@ -188,6 +197,58 @@ class Mirror:
                 backoff = min(backoff * 2, 2.0)
 
 
+class _ProbeHandler(http.server.BaseHTTPRequestHandler):
+    """GET of the app's health path -> the app's own status (503 when it does
+    not answer). Only that path: the probe port is published on the host, and
+    must not become a way around the sidecar."""
+
+    app_health = ""  # http://<pod ip>:<app port><path>; a path of "/" with no health: TCP
+    tcp_only = False
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        target = urllib.parse.urlsplit(self.app_health)
+        if urllib.parse.urlsplit(self.path).path != (target.path or "/"):
+            self._answer(404, b"the probe answers the app's health path only\n")
+            return
+        self._answer(*self._ask(target))
+
+    def _ask(self, target: urllib.parse.SplitResult) -> tuple[int, bytes]:
+        if self.tcp_only:
+            try:
+                socket.create_connection(
+                    (target.hostname or "", target.port or 80), PROBE_TIMEOUT_S
+                ).close()
+            except OSError as exc:
+                return 503, f"app port: {exc}\n".encode()
+            return 200, b"app port accepts connections\n"
+        try:
+            with self.opener.open(self.app_health, timeout=PROBE_TIMEOUT_S) as resp:
+                return int(resp.status), resp.read(4096)
+        except urllib.error.HTTPError as exc:
+            return exc.code, b""
+        except (OSError, ValueError) as exc:
+            return 503, f"app: {exc}\n".encode()
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        return  # one line per probe every 20 ms would drown the log
+
+
+def serve_probe(port: int, app_health: str, tcp_only: bool = False) -> http.server.HTTPServer:
+    """Answer probes on `port` (all addresses of the pod) in a daemon thread."""
+    handler = type("Probe", (_ProbeHandler,), {"app_health": app_health, "tcp_only": tcp_only})
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="probe", daemon=True).start()
+    return server
+
+
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if "--" not in argv:
         raise SystemExit("usage: agent.py [options] -- envoy ARGS...")
@@ -199,6 +260,11 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--log", type=Path, help="append Envoy's and the agent's output here")
     parser.add_argument("--uid", type=int, help="run Envoy as this user")
     parser.add_argument("--gid", type=int, help="... and group")
+    parser.add_argument("--probe-port", type=int, help="answer the app's readiness probes here")
+    parser.add_argument("--app-health", help="the app's health URL (http://IP:PORT/PATH)")
+    parser.add_argument(
+        "--app-tcp", action="store_true", help="the app has no health path: probe its port"
+    )
     return parser.parse_args(argv[:split]), argv[split + 1 :]
 
 
@@ -225,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    if args.probe_port and args.app_health:
+        serve_probe(args.probe_port, args.app_health, args.app_tcp)
     mirror.initial()
     drop: dict[str, Any] = {}
     if owner is not None:

@@ -138,6 +138,29 @@ class DockerRuntime(Runtime):
                 box.info.state = "running"
         return container
 
+    def _capture(self, ctx: pods.RunContext, instance: str, pod_ip: str, box: _Box) -> None:
+        """Run the pod's init container: the capture rules are in place before
+        the app starts (meshsim/runtime/capture.py)."""
+        import docker.errors
+
+        spec = pods.init_spec(ctx, instance, pod_ip)
+        try:
+            self.client.containers.run(**spec)
+        except docker.errors.ContainerError as exc:
+            err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+            raise MeshError(
+                "could not set the pod's capture rules (iptables in the sidecar image, "
+                f"NET_ADMIN for its init container): {err.strip() or exc}",
+                component=f"{instance}/init",
+                log=box.info.log,
+            ) from exc
+        except docker.errors.APIError as exc:
+            raise MeshError(
+                f"Docker could not start {spec['name']}: {exc.explanation or exc}",
+                component=f"{instance}/init",
+                log=box.info.log,
+            ) from exc
+
     def _launch(self, spec: dict[str, Any], box: _Box) -> None:
         """Create and start a container in the background: `start_instance`
         returns at once, so the pods come up side by side. A container Docker
@@ -184,6 +207,7 @@ class DockerRuntime(Runtime):
             control_url="",
             user=uid_gid,
             tokens={p: self._server.token(p) for p in plan.proxies},
+            services=tuple(plan.services),
         )
         self.record.extra["docker"] = {
             "network": ctx.network,
@@ -216,7 +240,9 @@ class DockerRuntime(Runtime):
             spec = pods.pod_spec(ctx, inst)
             box = self._box(spec, "pod", inst.name, self.logs / f"{inst.name}.app.log")
             container = await asyncio.to_thread(self._run, spec, box)
-            return inst.name, pods.pod_address(container.attrs, ctx.network)
+            address = pods.pod_address(container.attrs, ctx.network)
+            await asyncio.to_thread(self._capture, ctx, inst.name, address.ip, box)
+            return inst.name, address
 
         # Let every creation finish before failing, or one still in flight
         # would outlive the clean-up.

@@ -20,7 +20,15 @@ was restarted too. With a pause container the app can be killed, paused and
 restarted while the pod's IP and its sidecar stay, as on a cluster.
 
 Inside every pod the ports are the same (Istio's): app 8080, inbound 15006,
-outbound 15001, Envoy admin 15000. Peers address each other by pod IP.
+outbound 15001, Envoy admin 15000, the agent's health probe 15020. Peers
+address each other by pod IP.
+
+Before the app starts, a short-lived init container (the pod's only one with
+NET_ADMIN) sets the pod's iptables rules (meshsim/runtime/capture.py): the
+app's outbound TCP goes to the sidecar, and the app's port answers only from
+inside the pod. So the app's port is not published; meshsim's readiness
+checks reach the app's health path through the agent's probe port, as a
+kubelet's probes reach an Istio pod through pilot-agent.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.control.plan import Ingress, Instance, MeshPlan
+from meshsim.runtime import capture
 from meshsim.runtime.agent import TOKEN_ENV
 from meshsim.runtime.local import envoy_argv
 from meshsim.shop import SHOP
@@ -41,15 +50,18 @@ INBOUND_PORT = 15006
 OUTBOUND_PORT = 15001
 ADMIN_PORT = 15000
 INGRESS_PORT = 8080
+PROBE_PORT = 15020  # the agent answers the app's health path here (Istio's pilot-agent port)
 
 LABEL_RUN = "meshsim.run"
 LABEL_HOME = "meshsim.home"
-LABEL_ROLE = "meshsim.role"  # network | pod | app | sidecar | ingress
+LABEL_ROLE = "meshsim.role"  # network | pod | init | app | sidecar | ingress
 LABEL_INSTANCE = "meshsim.instance"
 
 AGENT = "/usr/local/lib/meshsim/agent.py"  # where the sidecar image has it
+# Published on 127.0.0.1 for meshsim's own process. Not the app's port: the
+# app is reached from outside the pod only through its sidecar.
 POD_PORTS = {
-    "app": APP_PORT,
+    "probe": PROBE_PORT,
     "inbound": INBOUND_PORT,
     "outbound": OUTBOUND_PORT,
     "admin": ADMIN_PORT,
@@ -71,6 +83,7 @@ class RunContext:
     control_url: str  # where the agents reach the control plane
     user: tuple[int, int] | None = None  # run apps and Envoy as this uid:gid
     tokens: dict[str, str] = field(default_factory=dict)  # proxy -> agent token
+    services: tuple[str, ...] = ()  # every service: its names resolve in each pod
 
     @property
     def network(self) -> str:
@@ -82,7 +95,7 @@ class PodAddress:
     """What Docker gave a pod: its IP on the run network and its published ports."""
 
     ip: str
-    published: dict[str, int]  # app | inbound | outbound | admin -> host port
+    published: dict[str, int]  # probe | inbound | outbound | admin -> host port
 
 
 def labels(ctx: RunContext, role: str, instance: str = "") -> dict[str, str]:
@@ -125,7 +138,34 @@ def pod_spec(ctx: RunContext, inst: Instance) -> dict[str, Any]:
         "detach": True,
         "network": ctx.network,
         "ports": {f"{port}/tcp": ("127.0.0.1", None) for port in POD_PORTS.values()},
+        # `http://prices/` from an app that ignores the proxy variables: the
+        # name resolves to a placeholder the pod's rules send to the sidecar.
+        # (Containers joining this namespace share its /etc/hosts.)
+        "extra_hosts": capture.service_hosts(ctx.services),
         "labels": labels(ctx, "pod", inst.name),
+    }
+
+
+def init_spec(ctx: RunContext, instance: str, pod_ip: str) -> dict[str, Any]:
+    """The pod's init container: sets the capture rules in the pod's namespace
+    (the only container of the pod with NET_ADMIN) and is removed at once. It
+    runs from the sidecar image, which has iptables, as Istio's istio-init
+    runs from the proxy image."""
+    rules = capture.rules(pod_ip, OUTBOUND_PORT, APP_PORT, capture.proxy_gid(ctx.user))
+    return {
+        "image": ctx.sidecar_image,
+        "entrypoint": ["sh", "-c", capture.RESTORE_SCRIPT],
+        "command": [],
+        "name": container_name(ctx, instance, "init"),
+        "network_mode": f"container:{container_name(ctx, instance, 'pod')}",
+        "cap_add": ["NET_ADMIN"],
+        "user": "0:0",
+        "environment": {"MESHSIM_RULES": rules},
+        "labels": labels(ctx, "init", instance),
+        "detach": False,
+        "remove": True,
+        "stdout": False,
+        "stderr": True,
     }
 
 
@@ -165,7 +205,9 @@ def app_spec(ctx: RunContext, inst: Instance) -> dict[str, Any]:
     return spec
 
 
-def _agent_command(ctx: RunContext, proxy: str, bootstrap: Path) -> list[str]:
+def _agent_command(
+    ctx: RunContext, proxy: str, bootstrap: Path, gid: int | None = None
+) -> list[str]:
     cmd = [
         "--control",
         ctx.control_url,
@@ -177,18 +219,35 @@ def _agent_command(ctx: RunContext, proxy: str, bootstrap: Path) -> list[str]:
         str(ctx.logs / f"{proxy}.envoy.log"),
     ]
     if ctx.user:
-        cmd += ["--uid", str(ctx.user[0]), "--gid", str(ctx.user[1])]
+        cmd += ["--uid", str(ctx.user[0]), "--gid", str(ctx.user[1] if gid is None else gid)]
     return cmd + ["--", *envoy_argv(bootstrap, binary="envoy")]
+
+
+def health_path(inst: Instance) -> str:
+    """The path the agent's probe asks the app for readiness."""
+    return "/healthz"
 
 
 def sidecar_spec(ctx: RunContext, inst: Instance, bootstrap: Path) -> dict[str, Any]:
     """The sidecar container: the agent fetches the proxy's files into a
     container-local directory at the same absolute path as on the host (the
-    configuration names its files by that path), then runs Envoy."""
+    configuration names its files by that path), then runs Envoy.
+
+    The sidecar runs in the proxy group, which the capture rules exempt, and
+    Envoy keeps that group when the agent drops to your uid. The agent also
+    answers readiness probes for the app (`--probe-port`), from inside the pod."""
+    gid = capture.proxy_gid(ctx.user)
+    probe = [
+        "--probe-port",
+        str(PROBE_PORT),
+        "--app-health",
+        f"http://{inst.host}:{APP_PORT}{health_path(inst)}",
+    ]
     return {
         "image": ctx.sidecar_image,
-        "command": _agent_command(ctx, inst.name, bootstrap),
+        "command": probe + _agent_command(ctx, inst.name, bootstrap, gid),
         "name": container_name(ctx, inst.name, "sidecar"),
+        "user": f"0:{gid}",
         "detach": True,
         "network_mode": f"container:{container_name(ctx, inst.name, 'pod')}",
         "environment": {TOKEN_ENV: ctx.tokens.get(inst.name, "")},
@@ -237,7 +296,7 @@ def pod_plan(plan: MeshPlan, pods: dict[str, PodAddress]) -> MeshPlan:
 
     >>> from meshsim.control.plan import build_plan
     >>> p = build_plan({"user": {"v1": 1}}, 0)
-    >>> pods = {"user-v1-0": PodAddress("172.18.0.2", {"app": 32768, "admin": 32769})}
+    >>> pods = {"user-v1-0": PodAddress("172.18.0.2", {"probe": 32768, "admin": 32769})}
     >>> i = pod_plan(p, pods).instance("user-v1-0")
     >>> (i.host, i.app_port, i.admin_port, i.admin_address)
     ('172.18.0.2', 8080, 15000, ('127.0.0.1', 32769))
@@ -253,7 +312,8 @@ def pod_plan(plan: MeshPlan, pods: dict[str, PodAddress]) -> MeshPlan:
                 inbound_port=INBOUND_PORT,
                 outbound_port=OUTBOUND_PORT,
                 admin_port=ADMIN_PORT,
-                published_app_port=pod.published.get("app", 0),
+                # the app's health path, answered by the agent from inside the pod
+                published_app_port=pod.published.get("probe", 0),
                 published_inbound_port=pod.published.get("inbound", 0),
                 published_outbound_port=pod.published.get("outbound", 0),
                 published_admin_port=pod.published.get("admin", 0),

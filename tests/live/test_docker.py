@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -237,3 +239,76 @@ def test_exported_compose_project_serves_an_order(engine: Any, tmp_path: Path) -
         subprocess.run(
             [*project, "down", "-v", "-t", "1"], cwd=out, capture_output=True, timeout=120
         )
+
+
+# An app that ignores the proxy variables: a raw socket to `product:80`, the
+# request in origin form with only a Host header, as any HTTP client sends it.
+RAW_CLIENT = """
+import os, socket
+assert os.getgid() != 1337, "the app must not run in the sidecar's group"
+for _ in range(3):
+    s = socket.create_connection(("product", 80), timeout=5)
+    s.sendall(b"GET /products/1 HTTP/1.1\\r\\nHost: product\\r\\nConnection: close\\r\\n\\r\\n")
+    print(s.recv(200).split(b"\\r\\n")[0].decode())
+    s.close()
+"""
+
+
+def _counter(admin: tuple[str, int], name: str) -> int:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    url = f"http://{admin[0]}:{admin[1]}/stats?filter=^{name}$"
+    with opener.open(url, timeout=5) as resp:
+        text = resp.read().decode()
+    return int(text.split(":")[1]) if text.strip() else 0
+
+
+def test_capture_meshes_an_app_that_ignores_proxy_variables(engine: Any, tmp_path: Path) -> None:
+    from meshsim.control.plan import MeshPlan
+
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(LONG)
+    run_dir = tmp_path / "run"
+    proc = start_meshsim(
+        "up", str(scenario), "--runtime", "docker", "--ingress-port", "0", "--run-dir", str(run_dir)
+    )
+    try:
+        wait_for(lambda: phase_started(run_dir, "second"), 180, "the second phase")
+        plan = MeshPlan.from_dict(json.loads((run_dir / "plan.json").read_text()))
+        user = plan.instance("user-v1-0")  # calls nobody: its counters are ours alone
+        product = "cluster.outbound_80__product.upstream_rq_200"
+        before = _counter(user.admin_address, product)
+        app = engine.containers.get(f"meshsim-{run_dir.name}-user-v1-0-app")
+        code, out = app.exec_run(
+            ["python", "-c", RAW_CLIENT], environment={"HTTP_PROXY": "", "http_proxy": ""}
+        )
+        assert code == 0, out.decode()
+        assert out.decode().split() == ["HTTP/1.1", "200", "OK"] * 3
+        # the three requests went through the user pod's sidecar
+        assert _counter(user.admin_address, product) - before == 3
+        # the app's port: not published, and refused at the pod's address
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((user.host, 8080), timeout=5).close()
+        pod = engine.containers.get(f"meshsim-{run_dir.name}-user-v1-0-pod")
+        assert not (pod.attrs["NetworkSettings"]["Ports"] or {}).get("8080/tcp")  # EXPOSEd only
+        # readiness reaches the app's health path through the agent, and nothing else
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        host, port = user.app_address
+        with opener.open(f"http://{host}:{port}/healthz", timeout=5) as resp:
+            assert resp.status == 200
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            opener.open(f"http://{host}:{port}/users/1", timeout=5)
+        assert denied.value.code == 404
+        denied.value.close()
+        # and the init container that set the rules is gone
+        inits = engine.containers.list(
+            all=True, filters={"label": [f"meshsim.run={run_dir.name}", "meshsim.role=init"]}
+        )
+        assert inits == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert leftovers(engine) == []

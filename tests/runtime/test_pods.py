@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def _ctx(tmp_path: Path) -> RunContext:
 def _docker_plan() -> tuple:  # type: ignore[type-arg]
     plan = build_plan(SHOP, 0)
     pods_ = {
-        inst.name: PodAddress(f"172.18.0.{k + 2}", {"app": 40000 + 4 * k, "inbound": 40001 + 4 * k,
+        inst.name: PodAddress(f"172.18.0.{k + 2}", {"probe": 40000 + 4 * k, "inbound": 40001 + 4 * k,
                                                    "outbound": 40002 + 4 * k, "admin": 40003 + 4 * k})
         for k, inst in enumerate(plan.instances)
     }  # fmt: skip
@@ -47,6 +48,7 @@ def _all_specs(tmp_path: Path) -> list[dict]:  # type: ignore[type-arg]
         boot = tmp_path / "xds" / inst.name / "bootstrap.json"
         specs += [
             pods.pod_spec(ctx, inst),
+            pods.init_spec(ctx, inst.name, inst.host),
             pods.app_spec(ctx, inst),
             pods.sidecar_spec(ctx, inst, boot),
         ]
@@ -58,7 +60,9 @@ def test_every_container_and_the_network_carry_the_run_and_home_labels(tmp_path:
     for spec in _all_specs(tmp_path) + [pods.network_spec(ctx)]:
         assert spec["labels"][pods.LABEL_RUN] == "r1"
         assert spec["labels"][pods.LABEL_HOME] == "/home/x/.meshsim"
-        assert spec["labels"][pods.LABEL_ROLE] in {"network", "pod", "app", "sidecar", "ingress"}
+        assert spec["labels"][pods.LABEL_ROLE] in {
+            "network", "pod", "init", "app", "sidecar", "ingress"
+        }  # fmt: skip
 
 
 def test_published_ports_bind_loopback_only(tmp_path: Path) -> None:
@@ -101,6 +105,10 @@ def test_sidecar_runs_the_agent_then_envoy_on_the_bootstrap(tmp_path: Path) -> N
     assert opts["--proxy"] == "product-v2-0"
     assert opts["--dir"] == str(boot.parent)  # same absolute path as on the host
     assert opts["--uid"] == "1000"
+    # Envoy keeps the proxy group, which the capture rules exempt
+    assert opts["--gid"] == "1337" and spec["user"] == "0:1337"
+    assert opts["--probe-port"] == "15020"
+    assert opts["--app-health"] == f"http://{inst.host}:8080/healthz"
     assert cmd[split + 1 : split + 4] == ["envoy", "-c", str(boot)]
     assert spec["environment"][TOKEN_ENV] == "tok-p2"
     # the run's logs are mounted at the same path, so Envoy's access logs land there
@@ -161,14 +169,14 @@ def test_pod_address_reads_docker_inspect() -> None:
         "NetworkSettings": {
             "Networks": {"meshsim-r1": {"IPAddress": "172.18.0.9"}},
             "Ports": {
-                "8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}],
+                "15020/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}],
                 "15000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49154"}],
                 "15001/tcp": None,
             },
         }
     }
     addr = pods.pod_address(attrs, "meshsim-r1")
-    assert addr == PodAddress("172.18.0.9", {"app": 49153, "admin": 49154})
+    assert addr == PodAddress("172.18.0.9", {"probe": 49153, "admin": 49154})
 
 
 @pytest.mark.parametrize(
@@ -185,3 +193,37 @@ def test_pod_address_reads_docker_inspect() -> None:
 )
 def test_control_address(engine: str, env: dict[str, str], expected: tuple[str, str]) -> None:
     assert pods.control_address(engine, "172.18.0.1", env) == expected
+
+
+def test_the_apps_port_is_not_published_the_agents_probe_is(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    _, plan = _docker_plan()
+    pod = pods.pod_spec(ctx, plan.instance("product-v2-0"))
+    assert "8080/tcp" not in pod["ports"]
+    assert set(pod["ports"]) == {"15020/tcp", "15006/tcp", "15001/tcp", "15000/tcp"}
+
+
+def test_every_service_name_resolves_in_every_pod(tmp_path: Path) -> None:
+    ctx = replace(_ctx(tmp_path), services=("user", "product", "order", "shipping"))
+    _, plan = _docker_plan()
+    hosts = pods.pod_spec(ctx, plan.instance("order-v1-0"))["extra_hosts"]
+    vips = {hosts[s] for s in ctx.services}
+    assert len(vips) == 4  # one placeholder per service
+    assert hosts["product"] == hosts["product.default.svc.cluster.local"]
+    assert all(v.startswith("240.240.") for v in hosts.values())
+
+
+def test_init_container_alone_has_net_admin_and_sets_the_pods_rules(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    _, plan = _docker_plan()
+    inst = plan.instance("product-v2-0")
+    init = pods.init_spec(ctx, inst.name, inst.host)
+    assert init["cap_add"] == ["NET_ADMIN"] and init["remove"] and not init["detach"]
+    assert init["network_mode"] == "container:meshsim-r1-product-v2-0-pod"
+    assert init["image"] == ctx.sidecar_image  # the image with iptables
+    rules = init["environment"]["MESHSIM_RULES"]
+    assert f"DNAT --to-destination {inst.host}:15001" in rules
+    assert "--gid-owner 1337 -j RETURN" in rules
+    assert "--dport 8080 -j REJECT --reject-with tcp-reset" in rules
+    others = [s for s in _all_specs(tmp_path) if s["labels"][pods.LABEL_ROLE] != "init"]
+    assert others and not any(s.get("cap_add") for s in others)
