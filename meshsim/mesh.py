@@ -202,6 +202,8 @@ class Mesh:
         inst = self.plan.instance(name)
         host, port = inst.app_address
         health = self.plan.app.services[inst.service].health
+        if health is None and self.runtime.app_probe_http:
+            health = "/"  # the probe checks the app's port itself
         try:
             if health is None:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)

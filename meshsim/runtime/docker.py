@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,12 @@ from meshsim.control.serve import ConfigServer
 from meshsim.control.writer import ConfigWriter
 from meshsim.errors import MeshError
 from meshsim.events import RunEventHandler
-from meshsim.runtime import pods
+from meshsim.runtime import apps, pods
 from meshsim.runtime.base import ComponentInfo, Runtime
 from meshsim.runtime.engine import connect, home_label, remove_run, sweep
 from meshsim.runtime.registry import MeshRecord, all_meshes
 
-STOP_GRACE_S = 2  # SIGTERM to the sidecars first, so Envoy flushes its access logs
+STOP_GRACE_S = 2
 
 
 @dataclass
@@ -44,10 +45,14 @@ class _Box:
     info: ComponentInfo
     container: Any = None
     expected_exit: bool = False
+    # A team's image: meshsim copies its output from Docker into its log.
+    follow_logs: bool = False
+    follower: threading.Thread | None = None
 
 
 class DockerRuntime(Runtime):
     name = "docker"
+    app_probe_http = True  # the app is reached only through the sidecar's agent
 
     def __init__(
         self,
@@ -72,6 +77,7 @@ class DockerRuntime(Runtime):
         self._events: Any = None
         self._watcher: threading.Thread | None = None
         self._starting: list[asyncio.Future[None]] = []
+        self._inits: dict[str, asyncio.Future[None]] = {}  # by instance
         self._callback = ("127.0.0.1", "127.0.0.1")
 
     # --------------------------------------------------------------- engine
@@ -93,6 +99,10 @@ class DockerRuntime(Runtime):
                     if box is None:
                         continue
                     action = ev.get("Action") or ev.get("status")
+                    follower = box.follower if action == "die" else None
+                if follower is not None:
+                    follower.join(timeout=2)  # its last lines in the log before it is reported
+                with self._lock:
                     if action == "die":
                         if not box.expected_exit:
                             box.info.state = "exited"
@@ -110,9 +120,17 @@ class DockerRuntime(Runtime):
         self._watcher = threading.Thread(target=self._watch, name="docker-events", daemon=True)
         self._watcher.start()
 
-    def _box(self, spec: dict[str, Any], kind: str, instance: str, log: Path) -> _Box:
+    def _follow(self, box: _Box, since: int | None = None) -> None:
+        box.follower = apps.follow_logs(box.container, box.info.log, box.info.name, since)
+
+    def _box(
+        self, spec: dict[str, Any], kind: str, instance: str, log: Path, command: str | None = None
+    ) -> _Box:
         component = instance if kind == "ingress" else f"{instance}/{kind}"
-        box = _Box(ComponentInfo(component, kind, instance, None, log, state="starting"))
+        info = ComponentInfo(
+            component, kind, instance, None, log, state="starting", command=command
+        )
+        box = _Box(info)
         with self._lock:
             self._boxes[spec["name"]] = box
         return box
@@ -130,6 +148,9 @@ class DockerRuntime(Runtime):
                 log=box.info.log,
             ) from exc
         container.reload()
+        if box.follow_logs:
+            box.container = container
+            self._follow(box)
         with self._lock:
             box.container = container
             box.info.container = container.short_id
@@ -161,13 +182,18 @@ class DockerRuntime(Runtime):
                 log=box.info.log,
             ) from exc
 
-    def _launch(self, spec: dict[str, Any], box: _Box) -> None:
+    def _launch(
+        self, spec: dict[str, Any], box: _Box, after: asyncio.Future[None] | None = None
+    ) -> None:
         """Create and start a container in the background: `start_instance`
         returns at once, so the pods come up side by side. A container Docker
-        refuses shows as a component that exited, the reason in its log."""
+        refuses shows as a component that exited, the reason in its log.
+        `after`: what must be done first (the pod's init container, for its app)."""
 
         async def start() -> None:
             try:
+                if after is not None:
+                    await after
                 await asyncio.to_thread(self._run, spec, box)
             except MeshError as exc:
                 with self._lock:
@@ -194,7 +220,9 @@ class DockerRuntime(Runtime):
         recorded = {m.run_id for m in all_meshes()} | {self.record.run_id}
         for name in await asyncio.to_thread(sweep, recorded, client):
             events.warning(f"removed a leftover of an earlier run: {name}")
+        apps.check_runnable(plan)
         images = await asyncio.to_thread(ensure_images, client, self.base_image, say=events.step)
+        await asyncio.to_thread(apps.ensure_own_images, client, plan, events)
         run_id = self.record.run_id
         uid_gid = (os.getuid(), os.getgid()) if hasattr(os, "getuid") else None
         self._server = ConfigServer(self.xds_root, plan.proxies)
@@ -208,6 +236,7 @@ class DockerRuntime(Runtime):
             user=uid_gid,
             tokens={p: self._server.token(p) for p in plan.proxies},
             services=tuple(plan.services),
+            app=plan.app,
         )
         self.record.extra["docker"] = {
             "network": ctx.network,
@@ -241,7 +270,12 @@ class DockerRuntime(Runtime):
             box = self._box(spec, "pod", inst.name, self.logs / f"{inst.name}.app.log")
             container = await asyncio.to_thread(self._run, spec, box)
             address = pods.pod_address(container.attrs, ctx.network)
-            await asyncio.to_thread(self._capture, ctx, inst.name, address.ip, box)
+            # The init container runs while configuration is written and the
+            # sidecars start; only the app waits for it (start_instance).
+            self._inits[inst.name] = asyncio.ensure_future(
+                asyncio.to_thread(self._capture, ctx, inst.name, address.ip, box)
+            )
+            self._starting.append(self._inits[inst.name])
             return inst.name, address
 
         # Let every creation finish before failing, or one still in flight
@@ -257,16 +291,15 @@ class DockerRuntime(Runtime):
     async def start_instance(self, inst: Instance, bootstrap: Path) -> None:
         ctx = self._ctx_or_raise()
         sidecar = pods.sidecar_spec(ctx, inst, bootstrap)
-        app = pods.app_spec(ctx, inst)
-        boxes = [
-            (
-                sidecar,
-                self._box(sidecar, "sidecar", inst.name, self.logs / f"{inst.name}.envoy.log"),
-            ),
-            (app, self._box(app, "app", inst.name, self.logs / f"{inst.name}.app.log")),
-        ]
-        for spec, box in boxes:
-            self._launch(spec, box)
+        app = apps.app_spec(ctx, inst)
+        image = apps.own_image(ctx, inst)
+        shown = ctx.app.services[inst.service].shown_command(inst.version)
+        log = self.logs / f"{inst.name}.app.log"
+        app_box = self._box(app, "app", inst.name, log, apps.shown_command(shown, image))
+        app_box.follow_logs = image is not None
+        envoy_log = self.logs / f"{inst.name}.envoy.log"
+        self._launch(sidecar, self._box(sidecar, "sidecar", inst.name, envoy_log))
+        self._launch(app, app_box, after=self._inits.get(inst.name))
 
     async def start_ingress(self, ingress: Ingress, bootstrap: Path) -> None:
         ctx = self._ctx_or_raise()
@@ -321,7 +354,10 @@ class DockerRuntime(Runtime):
             box.expected_exit = True  # until the engine reports the new start
         if box.info.state == "paused":
             await asyncio.to_thread(box.container.unpause)
+        restarted = int(time.time())
         await asyncio.to_thread(box.container.restart, timeout=0)
+        if box.follow_logs:
+            self._follow(box, since=restarted)
         with self._lock:
             box.info.state = "running"
 

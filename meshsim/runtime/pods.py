@@ -39,11 +39,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from meshsim.application import Application
 from meshsim.control.plan import Ingress, Instance, MeshPlan
 from meshsim.runtime import capture
 from meshsim.runtime.agent import TOKEN_ENV
 from meshsim.runtime.local import envoy_argv
-from meshsim.shop import SHOP
+from meshsim.shop import SHOP_APP
 
 APP_PORT = 8080
 INBOUND_PORT = 15006
@@ -84,6 +85,7 @@ class RunContext:
     user: tuple[int, int] | None = None  # run apps and Envoy as this uid:gid
     tokens: dict[str, str] = field(default_factory=dict)  # proxy -> agent token
     services: tuple[str, ...] = ()  # every service: its names resolve in each pod
+    app: Application = SHOP_APP  # how each service runs, and its health path
 
     @property
     def network(self) -> str:
@@ -118,13 +120,13 @@ def network_spec(ctx: RunContext) -> dict[str, Any]:
     }
 
 
-def _logs_volume(ctx: RunContext) -> dict[str, dict[str, str]]:
+def logs_volume(ctx: RunContext) -> dict[str, dict[str, str]]:
     # Same path inside as outside: the access logs the control plane asks
     # Envoy to write (run_dir/logs/...) land where the report reads them.
     return {str(ctx.logs): {"bind": str(ctx.logs), "mode": "rw"}}
 
 
-def _user(ctx: RunContext) -> str | None:
+def user_spec(ctx: RunContext) -> str | None:
     return f"{ctx.user[0]}:{ctx.user[1]}" if ctx.user else None
 
 
@@ -169,42 +171,6 @@ def init_spec(ctx: RunContext, instance: str, pod_ip: str) -> dict[str, Any]:
     }
 
 
-def app_spec(ctx: RunContext, inst: Instance) -> dict[str, Any]:
-    """The app container: `python -m sample_services.<service>` in the pod,
-    its output appended to logs/<instance>.app.log as with the local runtime."""
-    proxy = f"http://{inst.host}:{inst.outbound_port}"
-    spec: dict[str, Any] = {
-        "image": ctx.app_image,
-        "command": [
-            "sh",
-            "-c",
-            'exec "$@" >>"$MESHSIM_LOG" 2>&1',
-            "sh",
-            "python",
-            "-m",
-            SHOP[inst.service].module,
-        ],
-        "name": container_name(ctx, inst.name, "app"),
-        "detach": True,
-        "network_mode": f"container:{container_name(ctx, inst.name, 'pod')}",
-        "environment": {
-            "PORT": str(inst.app_port),
-            "HOST": inst.host,
-            "INSTANCE_NAME": inst.name,
-            "SERVICE_VERSION": inst.version,
-            "HTTP_PROXY": proxy,
-            "http_proxy": proxy,
-            "PYTHONUNBUFFERED": "1",
-            "MESHSIM_LOG": str(ctx.logs / f"{inst.name}.app.log"),
-        },
-        "volumes": _logs_volume(ctx),
-        "labels": labels(ctx, "app", inst.name),
-    }
-    if ctx.user:
-        spec["user"] = _user(ctx)
-    return spec
-
-
 def _agent_command(
     ctx: RunContext, proxy: str, bootstrap: Path, gid: int | None = None
 ) -> list[str]:
@@ -223,9 +189,14 @@ def _agent_command(
     return cmd + ["--", *envoy_argv(bootstrap, binary="envoy")]
 
 
-def health_path(inst: Instance) -> str:
-    """The path the agent's probe asks the app for readiness."""
-    return "/healthz"
+def _probe_args(ctx: RunContext, inst: Instance) -> list[str]:
+    """The agent answers readiness probes for the app: GET of the service's
+    health path, or (without one) whether the app's port accepts connections."""
+    service = ctx.app.services.get(inst.service)
+    health = service.health if service is not None else "/healthz"
+    args = ["--probe-port", str(PROBE_PORT)]
+    args += ["--app-health", f"http://{inst.host}:{APP_PORT}{health or '/'}"]
+    return args + (["--app-tcp"] if health is None else [])
 
 
 def sidecar_spec(ctx: RunContext, inst: Instance, bootstrap: Path) -> dict[str, Any]:
@@ -237,21 +208,15 @@ def sidecar_spec(ctx: RunContext, inst: Instance, bootstrap: Path) -> dict[str, 
     Envoy keeps that group when the agent drops to your uid. The agent also
     answers readiness probes for the app (`--probe-port`), from inside the pod."""
     gid = capture.proxy_gid(ctx.user)
-    probe = [
-        "--probe-port",
-        str(PROBE_PORT),
-        "--app-health",
-        f"http://{inst.host}:{APP_PORT}{health_path(inst)}",
-    ]
     return {
         "image": ctx.sidecar_image,
-        "command": probe + _agent_command(ctx, inst.name, bootstrap, gid),
+        "command": _probe_args(ctx, inst) + _agent_command(ctx, inst.name, bootstrap, gid),
         "name": container_name(ctx, inst.name, "sidecar"),
         "user": f"0:{gid}",
         "detach": True,
         "network_mode": f"container:{container_name(ctx, inst.name, 'pod')}",
         "environment": {TOKEN_ENV: ctx.tokens.get(inst.name, "")},
-        "volumes": _logs_volume(ctx),
+        "volumes": logs_volume(ctx),
         "labels": labels(ctx, "sidecar", inst.name),
     }
 
@@ -271,7 +236,7 @@ def ingress_spec(ctx: RunContext, ingress: Ingress, bootstrap: Path) -> dict[str
             f"{ingress.admin_port}/tcp": ("127.0.0.1", ingress.published_admin_port),
         },
         "environment": {TOKEN_ENV: ctx.tokens.get(ingress.name, "")},
-        "volumes": _logs_volume(ctx),
+        "volumes": logs_volume(ctx),
         "labels": labels(ctx, "ingress", ingress.name),
     }
 

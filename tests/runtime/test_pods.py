@@ -10,7 +10,7 @@ import pytest
 from meshsim.control.plan import build_plan
 from meshsim.control.state import PolicyState
 from meshsim.control.translate import Paths, compile_mesh
-from meshsim.runtime import pods
+from meshsim.runtime import apps, pods
 from meshsim.runtime.agent import TOKEN_ENV
 from meshsim.runtime.pods import PodAddress, RunContext
 
@@ -49,7 +49,7 @@ def _all_specs(tmp_path: Path) -> list[dict]:  # type: ignore[type-arg]
         specs += [
             pods.pod_spec(ctx, inst),
             pods.init_spec(ctx, inst.name, inst.host),
-            pods.app_spec(ctx, inst),
+            apps.app_spec(ctx, inst),
             pods.sidecar_spec(ctx, inst, boot),
         ]
     return specs
@@ -78,7 +78,7 @@ def test_app_and_sidecar_share_the_pause_containers_namespace(tmp_path: Path) ->
     _, plan = _docker_plan()
     inst = plan.instance("product-v2-0")
     pod = pods.pod_spec(ctx, inst)
-    app = pods.app_spec(ctx, inst)
+    app = apps.app_spec(ctx, inst)
     side = pods.sidecar_spec(ctx, inst, tmp_path / "xds" / inst.name / "bootstrap.json")
     assert pod["name"] == "meshsim-r1-product-v2-0-pod"
     assert pod["network"] == ctx.network == "meshsim-r1"

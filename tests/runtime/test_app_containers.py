@@ -1,0 +1,123 @@
+"""App containers for a team's services on Docker: image, command, env, health
+(pure specs; the live run is tests/live/test_docker_own.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from meshsim.control.plan import MeshPlan, build_plan
+from meshsim.errors import ScenarioError
+from meshsim.runtime import apps, pods
+from meshsim.runtime.pods import PodAddress, RunContext
+from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
+
+OWN = """\
+name: quotes
+mesh:
+  services:
+    prices:
+      image: acme/prices:1.4
+      health: /ready
+      env: {LOG_LEVEL: info}
+      versions:
+        v1: {env: {PRICES_VERSION: v1}}
+        v2: {env: {PRICES_VERSION: v2}, image: acme/prices:1.5, command: ["node", "v2.js", "{port}"]}
+    quotes:
+      command: ["python3", "quotes.py", "--port", "{port}"]
+      calls: [prices]
+      expose: true
+      health: null
+load:
+  users: 1
+  requests: [{name: quote, path: /quotes/1}]
+phases:
+  - {name: a, duration: 5s}
+"""
+
+
+def _setup(tmp_path: Path) -> tuple[RunContext, MeshPlan]:
+    (tmp_path / "own.yaml").write_text(OWN)
+    scenario = load_scenario(tmp_path / "own.yaml")
+    app = resolve_application(scenario)
+    plan = build_plan(resolve_mesh(scenario), 0, app)
+    addresses = {
+        inst.name: PodAddress(f"172.18.0.{k + 2}", {"probe": 41000 + k})
+        for k, inst in enumerate(plan.instances)
+    }
+    ctx = RunContext(
+        run_id="r1",
+        home="/h",
+        app_image="meshsim-app:abc",
+        sidecar_image="meshsim-sidecar:abc",
+        logs=tmp_path / "logs",
+        control_url="http://172.18.0.1:4000",
+        user=(1000, 1000),
+        services=tuple(plan.services),
+        app=app,
+    )
+    return ctx, pods.pod_plan(plan, addresses)
+
+
+def test_an_image_runs_as_built_with_the_services_env(tmp_path: Path) -> None:
+    ctx, plan = _setup(tmp_path)
+    spec = apps.app_spec(ctx, plan.instance("prices-v1-0"))
+    assert spec["image"] == "acme/prices:1.4"
+    assert "command" not in spec and "entrypoint" not in spec  # the image's own
+    assert "user" not in spec and "volumes" not in spec  # the image's user; logs followed
+    env = spec["environment"]
+    assert env["LOG_LEVEL"] == "info" and env["PRICES_VERSION"] == "v1"
+    assert env["PORT"] == "8080" and env["SERVICE_NAME"] == "prices"
+    assert env["HTTP_PROXY"] == f"http://{plan.instance('prices-v1-0').host}:15001"
+
+
+def test_a_versions_image_and_command_replace_the_services(tmp_path: Path) -> None:
+    ctx, plan = _setup(tmp_path)
+    spec = apps.app_spec(ctx, plan.instance("prices-v2-0"))
+    assert spec["image"] == "acme/prices:1.5"
+    assert spec["entrypoint"] == ["node", "v2.js", "8080"] and spec["command"] == []
+    assert spec["environment"]["PRICES_VERSION"] == "v2"
+
+
+def test_a_command_runs_in_the_app_image_in_the_scenarios_directory(tmp_path: Path) -> None:
+    ctx, plan = _setup(tmp_path)
+    spec = apps.app_spec(ctx, plan.instance("quotes-v1-0"))
+    workdir = str(tmp_path.resolve())
+    assert spec["image"] == "meshsim-app:abc"
+    assert spec["command"][-4:] == ["python3", "quotes.py", "--port", "8080"]
+    assert spec["working_dir"] == workdir
+    assert spec["volumes"][workdir] == {"bind": workdir, "mode": "rw"}
+    assert spec["user"] == "1000:1000"
+    assert spec["environment"]["MESHSIM_LOG"].endswith("quotes-v1-0.app.log")
+
+
+def test_the_agent_probes_each_services_health_path(tmp_path: Path) -> None:
+    ctx, plan = _setup(tmp_path)
+
+    def opts(name: str) -> list[str]:
+        inst = plan.instance(name)
+        cmd = pods.sidecar_spec(ctx, inst, tmp_path / "b.json")["command"]
+        return list(cmd[: cmd.index("--")])
+
+    prices = opts("prices-v1-0")
+    assert prices[prices.index("--app-health") + 1].endswith(":8080/ready")
+    assert "--app-tcp" not in prices
+    quotes = opts("quotes-v1-0")  # no health path: the agent checks the port
+    assert quotes[quotes.index("--app-health") + 1].endswith(":8080/") and "--app-tcp" in quotes
+
+
+def test_an_instance_with_neither_image_nor_command_is_bad_input(tmp_path: Path) -> None:
+    ctx, plan = _setup(tmp_path)
+    quotes = plan.app.services["quotes"]
+    bare = replace(plan.app, services={**plan.app.services, "quotes": replace(quotes, command=())})
+    with pytest.raises(ScenarioError, match="neither an image nor a command"):
+        apps.check_runnable(replace(plan, app=bare))
+    apps.check_runnable(plan)  # the scenario as written is fine
+
+
+def test_shown_command_names_the_image() -> None:
+    assert apps.shown_command("", "acme/p:1") == "image acme/p:1"
+    assert apps.shown_command("node v2.js 8080", "acme/p:1") == "node v2.js 8080 in image acme/p:1"
+    assert apps.shown_command("python -m x", None) == "python -m x"
