@@ -167,6 +167,12 @@ class LocalRuntime(Runtime):
         (its version's on top), then what the mesh decides: the port, the names,
         and the sidecar as the HTTP proxy."""
         env = {k: v for k, v in os.environ.items() if k not in PROXY_ENV}
+        # The commands of meshsim's own environment (uvicorn beside this python)
+        # are found after the user's PATH, even when it is not activated.
+        here = str(Path(sys.executable).parent)
+        path = env.get("PATH", os.defpath).split(os.pathsep)
+        if here not in path:
+            env["PATH"] = os.pathsep.join([*path, here])
         service = self.app.services.get(inst.service)
         if service is not None:
             env.update(service.env_of(inst.version))

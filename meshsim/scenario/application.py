@@ -80,6 +80,8 @@ def _ready(services: dict[str, AppService]) -> ReadyRequest:
 
 
 INGRESS_NAMES = ("ingress", "istio-ingressgateway")
+# No '-': an instance is <service>-<version>-<index>, read back from the right.
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.]*$"
 
 
 def own_service_problems(scenario: Scenario) -> list[tuple[YamlPath, str]]:
@@ -101,6 +103,15 @@ def own_service_problems(scenario: Scenario) -> list[tuple[YamlPath, str]]:
             )
         if not spec.versions:
             problems.append(((*path, "versions"), "must list at least one version, e.g. {v1: {}}"))
+        for version in spec.versions:
+            if not re.fullmatch(VERSION_PATTERN, version):
+                problems.append(
+                    (
+                        (*path, "versions", version),
+                        f"{version!r} is not a valid version name; use letters, digits, '_' "
+                        "and '.', e.g. v2 (it ends instance names: quotes-v2-0)",
+                    )
+                )
         if not spec.own:
             problems.append(
                 (

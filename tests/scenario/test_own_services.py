@@ -141,6 +141,7 @@ def test_mixing_a_shop_service_into_own_services_is_an_error() -> None:
         (("expose: true", "expose: quotes"), "not a path prefix"),
         (("health: /healthz\n      calls", "health: healthz\n      calls"), "does not match"),
         (("    quotes:\n", "    Quotes_1:\n"), "not a valid service name"),
+        (("        v2: {env", "        v2-beta: {env"), "not a valid version name"),
         (("requests:", "journeys: {browse: 1}\n  requests:"), "journeys weigh"),
         (("  requests:", "  locustfile: nowhere.py\n  requests:"), "not both"),
         (("edge(quotes->prices)", "edge(quotes->nope)"), "unknown service 'nope' in edge"),
