@@ -9,6 +9,7 @@ builds the report. Every step is written to the run directory as it happens
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import shutil
@@ -29,6 +30,7 @@ from meshsim.control.plan import build_plan
 from meshsim.control.writer import atomic_write
 from meshsim.errors import MeshError, MeshsimError, UsageError
 from meshsim.events import EventBus, Progress, RunEventHandler, RunInfo
+from meshsim.load.records import record_counts
 from meshsim.mesh import Mesh, new_run_id
 from meshsim.rundir import MANIFEST, RunDir
 from meshsim.runtime.registry import (
@@ -226,6 +228,7 @@ class Runner:
         is always stopped. Returns what failed to write (the run is then an
         error, exit 3); other failures of a step only warn."""
         failures: list[str] = []
+        rd = RunDir(mesh.run_dir)
 
         async def step(what: str, action: Any) -> None:
             try:
@@ -247,7 +250,11 @@ class Runner:
         await step("chaos rollback", lambda: self._rollback(mesh, timeline))
         if failures and status != "interrupted":  # what failed so far, in the run's end
             status, error = "error", "; ".join(([error] if error else []) + failures)
-        end = {"status": status, **({"error": error} if error else {})}
+        end: dict[str, Any] = {"status": status, **({"error": error} if error else {})}
+        # what the records files hold now the load has stopped: a report can
+        # then tell a file cut short later from a whole one
+        with contextlib.suppress(OSError):  # only a check for later: never fails the run
+            end["records"] = record_counts(rd.records)
         await step(f"the timeline ({timeline.path})", lambda: timeline.write("run_end", **end))
         await step(f"the timeline ({timeline.path})", timeline.close)
         await step("the mesh", lambda: mesh.stop(keep=self.options.keep and status == "completed"))

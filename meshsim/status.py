@@ -178,12 +178,34 @@ def _find_run_dir(run_dir: Path | None) -> Path:
     return Path(meshes[-1].run_dir)
 
 
+def _proxy_names(run_dir: Path) -> list[str]:
+    """The proxies of a run: its plan's (the xds/ directories of a run without
+    a readable plan.json); plain names only, whatever a damaged file says."""
+    from meshsim.telemetry.runfiles import read_plan
+
+    plan = read_plan(run_dir)
+    xds = run_dir / "xds"
+    if plan is not None:
+        names = plan.proxies
+    elif xds.is_dir():
+        names = sorted(p.name for p in xds.iterdir() if p.is_dir())
+    else:
+        names = []
+    return [n for n in names if n not in ("", ".", "..") and "/" not in n and "\\" not in n]
+
+
 def proxy_config(proxy: str, kind: str, run_dir: Path | None) -> str:
     """The xDS files a proxy was given, as pretty JSON."""
-    root = _find_run_dir(run_dir) / "xds" / proxy
+    found = _find_run_dir(run_dir)
+    known = _proxy_names(found)
+    # Only a proxy of the plan, never a path: `config ../../../../etc` listed /etc.
+    if proxy not in known:
+        raise UsageError(
+            f"no proxy named {proxy!r} in {found}; expected one of {', '.join(known) or 'none'}"
+        )
+    root = found / "xds" / proxy
     if not root.is_dir():
-        known = sorted(p.name for p in root.parent.iterdir()) if root.parent.is_dir() else []
-        raise UsageError(f"no proxy named {proxy!r}; expected one of {', '.join(known)}")
+        raise UsageError(f"{root}: no configuration was written for {proxy}")
     files = {
         "bootstrap": ["bootstrap.json"],
         "listeners": ["lds.json"],

@@ -124,6 +124,26 @@ def read_records(records_dir: Path) -> list[RequestRecord]:
     return records
 
 
+def record_counts(records_dir: Path) -> dict[str, dict[str, int]]:
+    """What each records file holds when the load has stopped: its complete
+    lines and its size. The runner logs it in `run_end`, so that a report can
+    tell a file cut short (a full disk, a copy interrupted) from a whole one."""
+    out: dict[str, dict[str, int]] = {}
+    for path in record_files(records_dir):
+        data = path.read_bytes()
+        out[path.name] = {"lines": data.count(b"\n"), "bytes": len(data)}
+    return out
+
+
+def last_time(path: Path) -> float | None:
+    """The start time of the last complete, readable record of one file."""
+    try:
+        records = _parse_lines(_complete(path.read_bytes()))
+    except OSError:
+        return None
+    return max((r.t for r in records), default=None)
+
+
 class RecordTail:
     """Reads the records added since the previous `poll()`, for live progress.
 

@@ -22,6 +22,7 @@ from meshsim.report.model import (
 )
 from meshsim.report.stats import PhaseStats, phase_stats, time_series
 from meshsim.report.windows import (
+    INCOMPLETE,
     PhaseWindow,
     Timeline,
     assign_to_phases,
@@ -77,7 +78,7 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
             PhaseReport(
                 name=window.name,
                 index=index,
-                status=window.status,
+                status=_status(window, inputs),
                 start_s=round(window.start - timeline.origin, 3),
                 end_s=round(window.end - timeline.origin, 3),
                 planned_s=_planned(scenario, index)
@@ -247,8 +248,23 @@ def _planned(scenario: Scenario | None, index: int) -> float | None:
     return scenario.phases[index].duration
 
 
+def _status(window: PhaseWindow, inputs: RunInputs) -> str:
+    """The window's status, or "incomplete" when records it held were lost
+    (a records file shorter than the run left it): never "completed" then."""
+    cut = inputs.truncated_after
+    if cut is not None and window.end > cut and window.status == "completed":
+        return INCOMPLETE
+    return window.status
+
+
 def _warnings(inputs: RunInputs, timeline: Timeline) -> list[str]:
     warnings = list(inputs.warnings)
+    for window in timeline.phases:
+        if window.status == INCOMPLETE:
+            warnings.append(
+                f"phases.jsonl: phase {window.name} has no phase_end although the run "
+                "ended: the file lost lines (cut or edited); the phase is shown as incomplete"
+            )
     if timeline.phases and not inputs.requests:
         warnings.append("no requests were recorded: is the load generator running?")
     return warnings

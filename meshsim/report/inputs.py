@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.errors import UsageError
-from meshsim.load.records import RequestRecord, read_records
+from meshsim.load.records import RequestRecord, last_time, read_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,8 @@ class PhaseEvent:
     status: str | None = None
     error: str | None = None  # run_end of a mesh that could not run: what went wrong
     settle_s: float | None = None  # phase_start, phase_settled: the phase's settle
+    # run_end: each records file's complete lines and size when the load stopped
+    records: dict[str, Any] | None = None
 
 
 @dataclass
@@ -53,6 +55,9 @@ class RunInputs:
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     # phase name -> its edges from its settle point on (edges.json `settled`)
     settled_edges: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # records after this time (epoch seconds) are missing: a records file is
+    # shorter than the run left it (run_end's `records`); None: nothing missing
+    truncated_after: float | None = None
 
 
 def read_run_dir(run_dir: Path) -> RunInputs:
@@ -76,6 +81,7 @@ def read_run_dir(run_dir: Path) -> RunInputs:
     events = _read_events(run_dir / "phases.jsonl", warnings)
     requests = _read_requests(run_dir / "records", warnings)
     raw_edges = _read_edges_file(run_dir / "edges.json", warnings)
+    truncated_after = _check_records(run_dir / "records", events, warnings)
     return RunInputs(
         run_dir,
         meta,
@@ -86,6 +92,7 @@ def read_run_dir(run_dir: Path) -> RunInputs:
         warnings,
         _read_policies(run_dir / "phases.jsonl"),
         _edges_by_phase(raw_edges, "settled", None) or {},
+        truncated_after,
     )
 
 
@@ -169,6 +176,7 @@ def _read_events(path: Path, warnings: list[str]) -> list[PhaseEvent]:
                 status=status if isinstance(status, str) else None,
                 error=error if isinstance(error, str) else None,
                 settle_s=_number(raw.get("settle_s")),
+                records=records if isinstance(records := raw.get("records"), dict) else None,
             )
         )
     return events
@@ -179,6 +187,44 @@ def _read_requests(records_dir: Path, warnings: list[str]) -> list[RequestRecord
         warnings.append("records/ is missing: no requests were recorded")
         return []
     return read_records(records_dir)
+
+
+def _check_records(
+    records_dir: Path, events: list[PhaseEvent], warnings: list[str]
+) -> float | None:
+    """Compare each records file with what `run_end` says it held when the
+    load stopped. A file cut short (or gone) loses the requests after its last
+    readable one: returns the earliest such time (0.0: from the start), and
+    says so in a warning. None when nothing is missing, or for a run that did
+    not log its records (killed, or from before meshsim logged them)."""
+    logged = next((e.records for e in reversed(events) if e.event == "run_end"), None)
+    if not logged:
+        return None
+    cut: list[float] = []
+    for name, expected in sorted(logged.items()):
+        if not isinstance(expected, dict) or "/" in name or name in ("", ".", ".."):
+            continue
+        lines, size = _number(expected.get("lines")), _number(expected.get("bytes"))
+        path = records_dir / name
+        try:
+            data = path.read_bytes()
+        except OSError:
+            warnings.append(
+                f"records/{name} is missing: the run recorded {lines or 0:.0f} requests "
+                "in it; the phases it covered are incomplete"
+            )
+            cut.append(0.0)
+            continue
+        have = data.count(b"\n")  # complete lines
+        if (size is not None and len(data) < size) or (lines is not None and have < lines):
+            last = last_time(path)
+            warnings.append(
+                f"records/{name} was cut short: {len(data):,} of {size or 0:,.0f} bytes, "
+                f"{have:,} of {lines or 0:,.0f} requests; the requests after "
+                "the last readable one are lost and the phases they belong to are incomplete"
+            )
+            cut.append(last if last is not None else 0.0)
+    return min(cut) if cut else None
 
 
 def _read_edges_file(path: Path, warnings: list[str]) -> Any:

@@ -17,7 +17,14 @@ from pathlib import Path
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from meshsim.report import format as fmt
-from meshsim.report.model import PHASE_NOT_RUN, RUN_COMPLETED, RUN_ERROR, PhaseReport, Report
+from meshsim.report.model import (
+    PHASE_INCOMPLETE,
+    PHASE_NOT_RUN,
+    RUN_COMPLETED,
+    RUN_ERROR,
+    PhaseReport,
+    Report,
+)
 from meshsim.report.text import visible as x
 
 FILENAME = "junit.xml"
@@ -56,6 +63,9 @@ def _suite(report: Report, phase: PhaseReport) -> TestSuite:
     completed = TestCase("phase completed", classname=classname, time=duration)
     if phase.status == PHASE_NOT_RUN:
         completed.result = [Skipped("the phase did not run")]
+    elif phase.status == PHASE_INCOMPLETE:  # a file of the run was cut: say which
+        why = "; ".join(report.warnings) or "a file of the run lost data"
+        completed.result = [Error(x(f"the phase's data is incomplete: {why}"), "PhaseIncomplete")]
     elif phase.status != RUN_COMPLETED:
         completed.result = [
             Error(

@@ -17,6 +17,7 @@ PASS, FAIL = "pass", "fail"
 RUN_COMPLETED = "completed"
 RUN_ERROR = "error"  # the mesh could not run (exit code 3)
 PHASE_NOT_RUN = "not_run"
+PHASE_INCOMPLETE = "incomplete"  # a file of the run lost data: never shown as completed
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class SettledReport(_Window):
 class PhaseReport(_Window):
     name: str
     index: int
-    status: str  # completed | interrupted | not_run
+    status: str  # completed | interrupted | incomplete | not_run
     start_s: float | None  # seconds since the run started; None when not run
     end_s: float | None
     planned_s: float | None

@@ -3,6 +3,9 @@
 A phase with a start and no end is what a killed meshsim leaves behind: it is
 "interrupted" and is taken to end at the last thing known to have happened
 (the last request or event). A run without `run_end` is "interrupted" too.
+A phase without an end in a run that says it completed (`run_end`) is
+"incomplete": phases.jsonl lost lines (cut, edited), so what the phase did is
+not known in full.
 
 A phase with a `settle` also has a settled window, from its settle point
 (`phase_settled`) to its end: the part its expectations judge.
@@ -16,9 +19,11 @@ from dataclasses import dataclass
 
 from meshsim.load.records import RequestRecord
 from meshsim.report.inputs import PhaseEvent
+from meshsim.report.model import PHASE_INCOMPLETE
 
 COMPLETED = "completed"
 INTERRUPTED = "interrupted"
+INCOMPLETE = PHASE_INCOMPLETE  # its data is known to be missing (a cut file)
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,7 @@ class PhaseWindow:
     index: int
     start: float  # epoch seconds
     end: float
-    status: str  # completed | interrupted
+    status: str  # completed | interrupted | incomplete
     planned_s: float | None = None
     settle_s: float | None = None  # the phase's settle (phase_start); None: none
     settled_at: float | None = None  # epoch seconds it reached it (phase_settled)
@@ -119,7 +124,8 @@ def build_timeline(events: Sequence[PhaseEvent], requests: Sequence[RequestRecor
             # Ends where the next phase began, or at the last thing we know of.
             later = [s.t for i, s in starts.items() if i > index]
             end_t = min(later) if later else max(known_end, start.t)
-            status = INTERRUPTED
+            damaged = run_end is not None and run_end.status == COMPLETED
+            status = INCOMPLETE if damaged else INTERRUPTED
         phases.append(
             PhaseWindow(
                 name=start.phase or f"phase-{index}",
