@@ -2,12 +2,14 @@
 exit codes in one place (`main`). Output goes through meshsim.console.
 
 Exit codes: 0 every expectation held · 1 an expectation failed · 2 bad input
-or usage · 3 the mesh could not run · 130/143 interrupted by SIGINT/SIGTERM.
+or usage · 3 the mesh could not run (or meshsim crashed: one line, the
+traceback in a log file) · 130/143 interrupted by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -632,13 +634,17 @@ def exec_(
     """
     from meshsim import console
     from meshsim.request_as import request_as
+    from meshsim.scenario.model import header_problem
 
     headers: dict[str, str] = {}
     for h in header or []:
         name, sep, value = h.partition(":")
         if not sep or not name.strip():
             raise UsageError(f"--header {h!r}: expected 'Name: value'")
-        headers[name.strip()] = value.strip()
+        problem = header_problem(name.strip(), value.strip(" \t"))
+        if problem:
+            raise UsageError(f"--header {h!r}: {problem}")
+        headers[name.strip()] = value.strip(" \t")
     result = request_as(
         as_, method, url, headers=headers, data=data.encode() if data is not None else None,
         run_dir=run_dir,
@@ -811,11 +817,29 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)
+    except BrokenPipeError:  # `meshsim ... | head` closed the pipe: not a failure of ours
+        sys.stderr = open(os.devnull, "w")  # Python flushes stderr at exit
+        sys.exit(141)
     except Exception as exc:
-        if not isinstance(exc, _usage_errors()):
-            raise
-        exc.show()  # type: ignore[attr-defined]  # both kinds have show()
-        sys.exit(2)
+        if isinstance(exc, _usage_errors()):
+            exc.show()  # type: ignore[attr-defined]  # both kinds have show()
+            sys.exit(2)
+        _crash(exc)
+
+
+def _crash(exc: Exception) -> None:
+    """An exception nobody foresaw: one line and a log file, exit 3 (never 1,
+    "an expectation failed", and never a traceback on the terminal)."""
+    from meshsim.crash import EXIT_CODE, crash_message, write_crash_log
+
+    message = crash_message(exc, write_crash_log(exc))
+    try:
+        from meshsim import console
+
+        console.print_error(message)
+    except Exception:  # the console itself may be what failed
+        print(f"error: {message}", file=sys.stderr)
+    sys.exit(EXIT_CODE)
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:

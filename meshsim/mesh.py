@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -34,8 +35,23 @@ READY_TIMEOUT_S = 30.0
 
 
 def new_run_id(scenario: str) -> str:
+    """`20261126-120000-baseline-ab12`: one path component whatever the name
+    holds (a scenario's name is free text: "x/../../tmp" stays in meshsim-runs/)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{scenario}-{uuid.uuid4().hex[:4]}"
+    return f"{stamp}-{slug(scenario)}-{uuid.uuid4().hex[:4]}"
+
+
+def slug(name: str) -> str:
+    """`resilience drill` → `resilience-drill`: letters, digits, '_', '.' and '-'
+    only, no leading dot, at most 60 characters ("run" when nothing is left).
+
+    >>> slug("x/../../../tmp/escaped")
+    'x-tmp-escaped'
+    """
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+    text = re.sub(r"\.{2,}", "-", text)
+    text = re.sub(r"-{2,}", "-", text).strip("-.")[:60].strip("-.")
+    return text or "run"
 
 
 def tail(path: Path, lines: int = 8) -> str:

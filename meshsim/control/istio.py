@@ -30,7 +30,10 @@ SECURITY = ("security.istio.io/v1", "security.istio.io/v1beta1")
 
 
 class _Istio(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan: YAML's `.inf` and `.nan` are numbers, and no Istio field means them.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def _duration(value: str | None) -> str | None:

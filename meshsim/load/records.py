@@ -24,9 +24,12 @@ Nothing in this module imports locust.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from meshsim.errors import UsageError
 
 RECORD_GLOB = "requests-*.jsonl"
 
@@ -68,13 +71,15 @@ class RequestRecord:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> RequestRecord:
+        """ValueError, KeyError or TypeError for what the locustfile never writes
+        (JSON reads 1e400 as infinity, which no time or latency can be)."""
         return cls(
-            t=float(obj["t"]),
+            t=_finite(obj, "t"),
             journey=obj.get("journey"),
             name=str(obj["name"]),
-            status=int(obj["status"]),
+            status=int(_finite(obj, "status")),
             ok=bool(obj["ok"]),
-            latency_us=int(obj["latency_us"]),
+            latency_us=int(_finite(obj, "latency_us")),
             instance=obj.get("instance"),
             upstreams=tuple(obj.get("upstreams") or ()),
             error=obj.get("error"),
@@ -88,15 +93,43 @@ class RequestRecord:
         return json.dumps(obj, separators=(",", ":")) + "\n"
 
 
-def _parse_lines(data: bytes) -> list[RequestRecord]:
+def _finite(obj: dict[str, Any], key: str) -> float:
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{key}: expected a number, found {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{key}: {value} is not a finite number")
+    return float(value)
+
+
+class RecordsError(UsageError):
+    """A records file holds a line the locustfile cannot have written (exit 2)."""
+
+
+def _parse_lines(data: bytes, path: Path | None = None) -> list[RequestRecord]:
+    """The records in `data`. A line that is not JSON is what a crash mid-write
+    leaves and is skipped; with `path` given (a report, not live progress), a
+    JSON line that is no record raises RecordsError naming file and line."""
     records = []
-    for line in data.splitlines():
+    for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            records.append(RequestRecord.from_json(json.loads(line)))
-        except (ValueError, KeyError, TypeError):
+            obj = json.loads(line)
+        except ValueError:
             continue  # only a crash mid-write produces this; never stop a report over it
+        try:
+            if not isinstance(obj, dict):
+                raise TypeError(f"expected a JSON object, found {type(obj).__name__}")
+            records.append(RequestRecord.from_json(obj))
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            if path is None:
+                continue
+            what = f"{exc.args[0]} is missing" if isinstance(exc, KeyError) else str(exc)
+            raise RecordsError(
+                f"{path}:{number}: not a request record ({what}); meshsim did not write "
+                "this line: restore the file or remove the line"
+            ) from None
     return records
 
 
@@ -119,7 +152,7 @@ def read_records(records_dir: Path) -> list[RequestRecord]:
         return []
     records: list[RequestRecord] = []
     for path in record_files(records_dir):
-        records.extend(_parse_lines(_complete(path.read_bytes())))
+        records.extend(_parse_lines(_complete(path.read_bytes()), path))
     records.sort(key=lambda r: r.t)
     return records
 

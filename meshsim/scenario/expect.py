@@ -229,6 +229,8 @@ def _parse_value(metric: str, text: str) -> float:
     if m is None:
         raise ValueError(f"{text!r} is not a value for {metric}; expected {_unit_hint(metric)}")
     number, unit = float(m.group(1)), m.group(2)
+    if not math.isfinite(number):  # 400 digits read as a float are infinite
+        raise ValueError(f"{m.group(1)[:20]}... is too large a number for {metric}")
     if metric in LATENCY_METRICS:
         if unit not in _TIME_UNITS:
             got = f"{text!r} has no time unit" if not unit else f"{unit!r} is not a time unit"

@@ -24,6 +24,7 @@ from meshsim.errors import ScenarioError, ScenarioErrors
 from meshsim.scenario.application import own_service_problems, resolve_application
 from meshsim.scenario.model import (
     JOURNEYS,
+    MAX_INSTANCES,
     FieldError,
     Scenario,
     instance_names,
@@ -54,6 +55,8 @@ _KIND_NAME = re.compile(
 )
 _NAMESPACED_KINDS = ("PeerAuthentication", "AuthorizationPolicy")
 _RESOURCE_KEYS = "an Istio resource needs apiVersion, kind, metadata.name and spec"
+# Caps that keep `validate` of any file well under a second (docs/scenarios.md).
+MAX_FILE_BYTES = 512 * 1024
 
 
 def load_scenario(path: str | Path, *, check_files: bool = True) -> Scenario:
@@ -63,17 +66,64 @@ def load_scenario(path: str | Path, *, check_files: bool = True) -> Scenario:
     for the copy a run directory keeps, read back for its report."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        with file.open("rb") as stream:
+            # Read one byte past the cap: a FIFO or /dev/zero has no size to stat.
+            data = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError("no such file; check the path", file=file) from None
     except IsADirectoryError:
         raise ScenarioError("is a directory; expected a scenario YAML file", file=file) from None
-    except UnicodeDecodeError:
-        raise ScenarioError("is not UTF-8 text; expected a YAML file", file=file) from None
     except OSError as exc:
-        raise ScenarioError(f"cannot read the file: {exc.strerror}", file=file) from None
+        raise ScenarioError(f"cannot read the file: {exc.strerror or exc}", file=file) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ScenarioError(_too_big(), file=file)
     return load_scenario_text(
-        text, file=str(path), base_dir=file.resolve().parent, check_files=check_files
+        decode(data, str(path)),
+        file=str(path),
+        base_dir=file.resolve().parent,
+        check_files=check_files,
+    )
+
+
+def decode(data: bytes, file: str) -> str:
+    """Scenario bytes as text: UTF-8, or UTF-16/32 when a byte-order mark says so
+    (as YAML 1.2 allows; Windows editors save UTF-16). ScenarioError naming the
+    line of the first byte that is not UTF-8."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(codec)
+            except UnicodeDecodeError:
+                raise ScenarioError(
+                    f"starts with a {codec.upper()} byte-order mark but is not {codec.upper()} "
+                    "text; save it as UTF-8",
+                    file=file,
+                ) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError(
+            f"is not UTF-8 text: byte {data[exc.start]:#04x} cannot start or continue a "
+            "character here; save the file as UTF-8",
+            file=file,
+            line=line,
+        ) from None
+
+
+# UTF-32 first: its little-endian mark begins with UTF-16's.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def _too_big() -> str:
+    return (
+        f"the file is larger than {MAX_FILE_BYTES // 1024} KiB; a scenario is a few KiB "
+        "(the largest in scenarios/ is under 6 KiB), so this is not one"
     )
 
 
@@ -83,6 +133,8 @@ def load_scenario_text(
     """Parse and validate scenario YAML given as text; `file` is used in messages,
     `base_dir` is where own services' commands and `load.locustfile` are
     relative to (default: the current directory)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ScenarioError(_too_big(), file=file)
     doc = parse_yaml(text, file)
     if doc.data is None:
         raise ScenarioError(
@@ -173,6 +225,13 @@ class _Checker:
         return self.errors
 
     def services(self) -> None:
+        instances = sum(sum(versions.values()) for versions in self.mesh.values())
+        if instances > MAX_INSTANCES:
+            self.error(
+                ("mesh", "services"),
+                f"the mesh would run {instances} instances; at most {MAX_INSTANCES} are allowed "
+                "(each is an app and an Envoy sidecar on this machine)",
+            )
         for name, spec in self.scenario.mesh.services.items():
             path: YamlPath = ("mesh", "services", name)
             if name not in SHOP:
@@ -431,6 +490,18 @@ def _describe(err: ErrorDetails, path: YamlPath, is_key: bool) -> str:
         return f"{_show(value)} is not a number; expected e.g. 10 or 2.5"
     if kind in ("bool_type", "bool_parsing"):
         return "expected true or false"
+    if kind == "finite_number":
+        return f"{value} is not a finite number; .inf and .nan mean nothing here"
+    if kind == "too_long":
+        return (
+            f"has {ctx.get('actual_length')} entries; at most {ctx.get('max_length')} are "
+            "allowed (see Limits in docs/scenarios.md)"
+        )
+    if kind == "string_too_long":
+        return (
+            f"is {len(value) if isinstance(value, str) else '?'} characters long; at most "
+            f"{ctx.get('max_length')} are allowed"
+        )
     bounds = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "greater than"),
               "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}  # fmt: skip
     if kind in bounds:
@@ -451,6 +522,11 @@ def _describe(err: ErrorDetails, path: YamlPath, is_key: bool) -> str:
             return (
                 f"{value!r} is not a valid cohort name; use lowercase letters, digits, '_' "
                 "and '-', starting with a letter"
+            )
+        if where[-2:] == ["legacy_clients", "path"]:
+            return (
+                f"{value!r} is not a request path; expected '/' then path and query "
+                "characters without spaces (percent-encode others), e.g. /products?page=2"
             )
         return f"{value!r} does not match the pattern {ctx.get('pattern')}"
     if kind == "literal_error":

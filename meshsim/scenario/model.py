@@ -8,6 +8,7 @@ shop, action targets, resources in force) live in `meshsim.scenario.loader`.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -30,6 +31,22 @@ from meshsim.shop import SHOP
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 DURATION_PATTERN = r"^\s*(\d+(\.\d+)?(ms|s|m|h))+\s*$"
+
+# Caps (docs/scenarios.md, "Limits"): far above any real scenario, low enough
+# that a hostile one cannot make `validate` slow or a run never end.
+MAX_DURATION_S = 365 * 24 * 3600.0  # any duration, Istio's timeouts included
+MAX_PHASE_S = 24 * 3600.0
+# Istio's own ceiling (istiod --max-workload-cert-ttl, 90 days), well within
+# the life of meshsim's root CA (meshsim.control.ca.ROOT_LIFETIME_S, a year).
+MAX_CERT_TTL_S = 90 * 24 * 3600.0
+MAX_PHASES = 100
+MAX_PER_PHASE = 50  # resources applied or removed, actions, expectations
+MAX_INSTANCES = 100
+MAX_NAME = 100
+MAX_TEXT = 10_000
+# Control characters but tab and newline, bidirectional overrides and lone
+# surrogates: they fake or garble what terminals and reports show.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def parse_duration(value: object, *, allow_zero: bool = False) -> float:
@@ -56,9 +73,48 @@ def parse_duration(value: object, *, allow_zero: bool = False) -> float:
             raise ValueError(f"{value!r} is not a duration; expected e.g. 15s, 500ms or 1m30s")
     else:
         raise ValueError("expected a duration such as 15s, 500ms or 1m30s")
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a finite duration; expected e.g. 15s, 500ms or 1m30s")
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ValueError("a duration must be greater than zero")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"{seconds:g}s is longer than a year (8760h), the longest duration")
     return seconds
+
+
+def _at_most(limit: float, what: str) -> AfterValidator:
+    def check(seconds: float) -> float:
+        if seconds > limit:
+            raise ValueError(f"{seconds:g}s is longer than {_hours(limit)}, {what}")
+        return seconds
+
+    return AfterValidator(check)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g}h"
+
+
+def _single_line(text: str) -> str:
+    """A name: printable text on one line (it heads terminal lines and reports)."""
+    if not text.isprintable():
+        bad = next(c for c in text if not c.isprintable())
+        raise ValueError(
+            f"{text!r} contains U+{ord(bad):04X}, which is not printable; a name is printable "
+            "text on one line"
+        )
+    return text
+
+
+def _printable(text: str) -> str:
+    """Free text (a description): printable, tabs and line breaks allowed."""
+    bad = _CONTROL.search(text)
+    if bad is not None:
+        raise ValueError(
+            f"contains U+{ord(bad.group()):04X}, a control character; text in a scenario "
+            "must be printable"
+        )
+    return text
 
 
 def _parse_settle(value: object) -> float:
@@ -110,6 +166,8 @@ Settle = Annotated[
     ),
 ]
 ExpectationText = Annotated[str, AfterValidator(_check_expectation)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_single_line)]
+Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_printable)]
 Share = Annotated[
     float,
     BeforeValidator(parse_rate),
@@ -144,7 +202,14 @@ class LegacyClient(_Strict):
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE"] = Field(
         "GET", description="HTTP method."
     )
-    path: str = Field("/", pattern=r"^/", description="Request path, e.g. /products.")
+    path: str = Field(
+        "/",
+        max_length=2048,
+        # origin-form (RFC 9112 3.2.1): "/" then path and query characters (RFC 3986)
+        pattern=r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$",
+        description="Request path, e.g. /products: a path and query as sent on the "
+        "request line, without spaces (percent-encode them).",
+    )
 
 
 class MeshSpec(_Strict):
@@ -158,14 +223,15 @@ class MeshSpec(_Strict):
     ingress_port: int | None = Field(
         None, ge=1, le=65535, description="Local port of the ingress gateway (default 8080)."
     )
-    cert_ttl: Duration | None = Field(
+    cert_ttl: Annotated[Duration, _at_most(MAX_CERT_TTL_S, "Istio's maximum")] | None = Field(
         None,
         ge=10,
-        description="Lifetime of each workload certificate (default 24h, as in Istio); "
-        "each is renewed when half of it has passed.",
+        description="Lifetime of each workload certificate (default 24h, as in Istio; at "
+        "most 2160h, 90 days); each is renewed when half of it has passed.",
     )
     legacy_clients: list[LegacyClient] = Field(
         default_factory=list,
+        max_length=MAX_PER_PHASE,
         description="Workloads outside the mesh that call a sidecar directly in plaintext.",
     )
 
@@ -213,6 +279,17 @@ def _check_header_name(name: str) -> str:
             "(or host, which picks the route); use a header of your own, e.g. end-user"
         )
     return name
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """What is wrong with a header as HTTP writes it (RFC 9110), or None: a token
+    for the name, printable ASCII without line breaks for the value (a CR LF
+    would start a header of its own)."""
+    if not _HEADER_TOKEN.fullmatch(name):
+        return f"{name!r} is not a valid header name; use letters, digits and '-'"
+    if not _HEADER_VALUE.fullmatch(value):
+        return f"{value!r} is not a valid header value; use printable ASCII without line breaks"
+    return None
 
 
 def _check_header_value(value: str) -> str:
@@ -293,12 +370,13 @@ class LoadRequest(_Strict):
 class LoadSpec(_Strict):
     users: int = Field(10, ge=0, le=1000, description="Concurrent simulated shoppers.")
     spawn_rate: float = Field(10.0, gt=0, description="Shoppers started per second.")
-    journeys: dict[Journey, float] = Field(
+    journeys: dict[Journey, Annotated[float, Field(le=1_000_000)]] = Field(
         default_factory=lambda: dict(_DEFAULT_JOURNEYS),
         description="Relative weights of the shopper journeys.",
     )
     cohorts: list[Cohort] = Field(
         default_factory=list,
+        max_length=MAX_PER_PHASE,
         description="Groups of shoppers that send headers on every request, e.g. "
         "{name: beta, share: 25%, headers: {end-user: beta-tester}}; the shares add up "
         "to 100% at most and the other shoppers send no extra headers.",
@@ -423,20 +501,30 @@ class Action(_Strict):
 class Phase(_Strict):
     name: str = Field(
         min_length=1,
+        max_length=MAX_NAME,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
         description="Unique name: letters, digits, '_', '.', '-'.",
     )
-    duration: Duration
-    description: str | None = None
+    duration: Annotated[Duration, _at_most(MAX_PHASE_S, "the longest a phase may last")] = Field(
+        description="How long the phase lasts, at most 24h."
+    )
+    description: Text | None = None
     apply: list[dict[str, Any]] = Field(
-        default_factory=list, description="Istio resources, verbatim; in force until removed."
+        default_factory=list,
+        max_length=MAX_PER_PHASE,
+        description="Istio resources, verbatim; in force until removed.",
     )
     remove: list[str] = Field(
-        default_factory=list, description='"Kind/name" of resources to withdraw.'
+        default_factory=list,
+        max_length=MAX_PER_PHASE,
+        description='"Kind/name" of resources to withdraw.',
     )
-    actions: list[Action] = Field(default_factory=list, description="Chaos on instances.")
+    actions: list[Action] = Field(
+        default_factory=list, max_length=MAX_PER_PHASE, description="Chaos on instances."
+    )
     expect: list[ExpectationText] = Field(
         default_factory=list,
+        max_length=MAX_PER_PHASE,
         description='Assertions such as "p99 < 300ms" or "journey(place_order).error_rate < 1%".',
     )
     settle: Settle | None = Field(
@@ -461,7 +549,10 @@ class TelemetrySpec(_Strict):
         True, description="Scrape every proxy's /stats/prometheus into metrics.jsonl."
     )
     scrape_interval: Duration = Field(
-        2.0, ge=0.5, description="Time between two scrapes of every proxy (default 2s)."
+        2.0,
+        ge=0.5,
+        le=3600,
+        description="Time between two scrapes of every proxy (default 2s, at most 1h).",
     )
     tracing: bool = Field(
         True, description="Envoy's Zipkin tracer on every proxy; spans go to traces.jsonl."
@@ -475,8 +566,11 @@ class TelemetrySpec(_Strict):
 
 
 class Scenario(_Strict):
-    name: str = Field(min_length=1, description="Name of the scenario, shown in reports.")
-    description: str | None = None
+    name: Name = Field(
+        description="Name of the scenario, shown in reports: printable text on one line, "
+        "at most 100 characters."
+    )
+    description: Text | None = None
     mesh: MeshSpec = Field(default_factory=MeshSpec, description="Which instances run.")
     load: LoadSpec = Field(default_factory=LoadSpec, description="The shoppers Locust simulates.")
     telemetry: TelemetrySpec = Field(
@@ -488,7 +582,11 @@ class Scenario(_Strict):
         description="The settle of every phase that does not give its own (default 0: "
         "expectations judge the whole phase).",
     )
-    phases: list[Phase] = Field(min_length=1, description="Run one after another, in order.")
+    phases: list[Phase] = Field(
+        min_length=1,
+        max_length=MAX_PHASES,
+        description="Run one after another, in order (at most 100).",
+    )
     # The scenario file's directory: own services' commands and load.locustfile
     # are relative to it. Set by the loader; None (text without a file): the
     # current directory.

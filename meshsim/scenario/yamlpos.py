@@ -4,15 +4,23 @@
 wrong we compose the node graph ourselves, record the 1-based line of each
 mapping key and sequence item under its path (``("phases", 1, "duration")``),
 then construct the data from the same nodes.
+
+A scenario file is input from anyone, so every way PyYAML can fail becomes a
+`ScenarioError` with a line: bytes YAML forbids (NUL, raw ESC), nesting deep
+enough to exhaust Python's stack, alias bombs, values the constructor cannot
+build (a 5,000-digit integer, the 30th of February), and text holding control
+characters (an ANSI escape written as "\\e[" would repaint the terminal).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from meshsim.errors import ScenarioError
@@ -21,8 +29,17 @@ YamlPath = tuple[object, ...]
 
 # A document bigger than this (counting alias expansions) is rejected rather
 # than walked: it guards against "billion laughs" alias bombs.
-_MAX_NODES = 200_000
+MAX_NODES = 100_000
+# PyYAML composes (and we walk) recursively, a few Python frames a level; a
+# real scenario nests about 12 levels (phases[0].apply[0].spec.http[0]...).
+MAX_DEPTH = 64
+# One key or value; a description of a few paragraphs is a few thousand.
+MAX_SCALAR = 65_536
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# C0 and C1 controls but tab and newline, DEL, bidirectional overrides and
+# isolates (they reorder what a terminal shows), and lone surrogates (they
+# cannot be printed or encoded at all).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 @dataclass
@@ -48,7 +65,11 @@ def parse_yaml(text: str, file: str = "<string>") -> Located:
     >>> doc.lines[("phases", 0, "name")]
     3
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks every character when it is built, so this is inside the try.
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, file, text) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -62,36 +83,96 @@ def parse_yaml(text: str, file: str = "<string>") -> Located:
         raise _syntax_error(exc, file, text) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"invalid YAML: {exc}", file=file) from None
+    except RecursionError:  # MAX_DEPTH should prevent it; never a traceback if not
+        raise ScenarioError(
+            f"nested too deeply; a scenario nests at most {MAX_DEPTH} levels", file=file
+        ) from None
     finally:
         loader.dispose()
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with the nesting it composes bounded, and every
+    value its constructor cannot build turned into a YAML error with a place."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, OverflowError, TypeError) as exc:
+            # e.g. a 5,000-digit integer (Python's conversion limit) or 2024-02-30
+            value = node.value if isinstance(node.value, str) else ""
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            raise ConstructorError(
+                None, None, f"cannot read the value {shown!r}: {exc}", node.start_mark
+            ) from None
+
+
 class _Walker:
+    """Records lines and checks keys and text, once per node: a node used again
+    through an alias is not walked again (its lines are those of its anchor;
+    below the alias, an error names the alias's line), but its size counts
+    each time, so an alias bomb is caught without expanding it."""
+
     def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
         self.loader = loader
         self.file = file
         self.lines: dict[YamlPath, int] = {}
         self.count = 0
+        self.sizes: dict[int, int] = {}  # id(node) → values under it, aliases expanded
         self.stack: set[int] = set()
 
     def walk(self, node: Node, path: YamlPath) -> None:
-        self.count += 1
-        if self.count > _MAX_NODES:
-            raise ScenarioError("document too large (too many aliases?)", file=self.file)
         if id(node) in self.stack:
             raise ScenarioError(
                 "an alias refers to a node that contains it; a scenario cannot be recursive",
                 file=self.file,
                 line=node.start_mark.line + 1,
             )
+        size = self.sizes.get(id(node))
+        if size is not None:
+            self._add(size, node)
+            return
+        before = self.count
+        self._add(1, node)
         self.stack.add(id(node))
-        if isinstance(node, MappingNode):
+        if isinstance(node, ScalarNode):
+            self._text(node, path)
+        elif isinstance(node, MappingNode):
             self._mapping(node, path)
         elif isinstance(node, SequenceNode):
             for index, item in enumerate(node.value):
                 self.lines[(*path, index)] = item.start_mark.line + 1
                 self.walk(item, (*path, index))
         self.stack.discard(id(node))
+        self.sizes[id(node)] = self.count - before
+
+    def _add(self, size: int, node: Node) -> None:
+        self.count += size
+        if self.count > MAX_NODES:
+            raise ScenarioError(
+                f"the document has more than {MAX_NODES:,} values, counting each use of an "
+                "alias (*name); a scenario needs far fewer (an alias bomb?)",
+                file=self.file,
+                line=node.start_mark.line + 1,
+            )
 
     def _mapping(self, node: MappingNode, path: YamlPath) -> None:
         seen: dict[object, int] = {}
@@ -123,8 +204,60 @@ class _Walker:
                 file=self.file,
                 line=node.start_mark.line + 1,
             )
+        self._text(node, ())
         key: object = self.loader.construct_object(node)
         return key
+
+    def _text(self, node: ScalarNode, path: YamlPath) -> None:
+        """Text in a scenario is printable: it reaches terminals, logs and reports."""
+        value: str = node.value
+        line = node.start_mark.line + 1
+        if len(value) > MAX_SCALAR:
+            raise ScenarioError(
+                f"a value of {len(value):,} characters; at most {MAX_SCALAR:,} are allowed",
+                file=self.file,
+                line=line,
+                field=render_path(path) or None,
+            )
+        bad = _CONTROL.search(value)
+        if bad is not None:
+            raise ScenarioError(
+                f"contains {describe_char(bad.group())}, a control character; text in a "
+                "scenario must be printable (tabs and line breaks are fine where text "
+                "may span lines)",
+                file=self.file,
+                line=line,
+                field=render_path(path) or None,
+            )
+
+
+def describe_char(char: str) -> str:
+    """`U+001B (ESCAPE)`: a character named so a person can find it."""
+    name = unicodedata.name(char, "")
+    name = name or _C0_NAMES.get(char, "")
+    return f"U+{ord(char):04X}" + (f" ({name})" if name else "")
+
+
+# unicodedata has no names for control characters; these are the ones people meet.
+_C0_NAMES = {"\x00": "NUL", "\x07": "BELL", "\x08": "BACKSPACE", "\x0b": "VERTICAL TAB",
+             "\x0c": "FORM FEED", "\r": "CARRIAGE RETURN", "\x1b": "ESCAPE",
+             "\x7f": "DELETE", "\x9b": "CONTROL SEQUENCE INTRODUCER"}  # fmt: skip
+
+
+def _reader_error(exc: yaml.reader.ReaderError, file: str, text: str) -> ScenarioError:
+    """A character YAML does not allow anywhere in a file, such as NUL or a raw ESC."""
+    char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+    line = text.count("\n", 0, exc.position) + 1
+    hint = (
+        "; the file looks like UTF-16 without a byte-order mark: save it as UTF-8"
+        if char == "\x00" and "\x00" in text[:4]
+        else "; remove it (escape sequences belong in no scenario)"
+    )
+    return ScenarioError(
+        f"invalid YAML: the file contains {describe_char(char)}, which YAML does not allow" + hint,
+        file=file,
+        line=line,
+    )
 
 
 def render_path(path: YamlPath) -> str:

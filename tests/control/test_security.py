@@ -709,7 +709,7 @@ phases:
     [
         ("{legacy_clients: [{target: nope}]}", "'nope' is not in the mesh"),
         ("{legacy_clients: [{name: browse, target: product}]}", "is a shopper journey"),
-        ("{legacy_clients: [{target: product, path: products}]}", "does not match"),
+        ("{legacy_clients: [{target: product, path: products}]}", "is not a request path"),
         ("{cert_ttl: 2s}", "must be at least 10"),
     ],
 )
