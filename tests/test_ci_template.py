@@ -12,6 +12,7 @@ import typer.main
 import yaml
 
 from meshsim.cli import app
+from meshsim.library import resolve_scenario
 
 REPO = Path(__file__).parents[1]
 WORKFLOW = REPO / "docs" / "examples" / "github-actions-drill.yml"
@@ -82,9 +83,9 @@ def test_meshsim_commands_parse() -> None:
     """Each `meshsim ...` line, with the matrix filled in, is accepted by the CLI."""
     drills = _workflow()["jobs"]["drill"]["strategy"]["matrix"]["drill"]
     for drill in drills:
-        assert (REPO / drill).exists(), drill
+        assert resolve_scenario(drill).exists(), drill  # a library name or a file
     command: Any = typer.main.get_command(app)  # a click group (typer may vendor click)
-    runs = [s["run"] for s in _steps() if "run" in s and "meshsim" in s["run"]]
+    runs = [s["run"] for s in _steps() if str(s.get("run", "")).startswith("meshsim ")]
     assert len(runs) == 2
     for run in runs:
         args = shlex.split(run.replace("${{ matrix.drill }}", drills[0]))
@@ -92,3 +93,14 @@ def test_meshsim_commands_parse() -> None:
         sub = command.commands[args[1]]
         with sub.make_context(args[1], args[2:]) as ctx:  # raises on an unknown flag
             assert ctx.params
+
+
+def test_installs_the_pinned_version() -> None:
+    """A user's repository is not meshsim's: the workflow installs a pinned
+    release, not the checkout, and its drills are library names or own files."""
+    version = _workflow()["env"]["MESHSIM_VERSION"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    install = next(s for s in _steps() if s.get("name") == "Install meshsim")
+    assert install["run"] == 'python -m pip install "meshsim==$MESHSIM_VERSION"'
+    drills = _workflow()["jobs"]["drill"]["strategy"]["matrix"]["drill"]
+    assert all("/" not in d for d in drills), "library names, found wherever meshsim is installed"
