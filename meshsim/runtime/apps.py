@@ -56,7 +56,9 @@ def app_spec(ctx: pods.RunContext, inst: Instance) -> dict[str, Any]:
       base image plus a Python with aiohttp), in the scenario's directory,
       mounted at the same path, as your uid;
     - an `image`: that image as it is built (its user, its working directory,
-      its entrypoint, or the `command` given instead). Its output is read
+      its entrypoint and command). A `command` beside an `image` is the local
+      runtime's (as in docs/scenarios.md: `command` for local, `image` for
+      Docker, either or both), so it is not used here. Its output is read
       from Docker by the runtime (the image need not have a shell).
 
     The first two append their output to logs/<instance>.app.log themselves,
@@ -69,14 +71,11 @@ def app_spec(ctx: pods.RunContext, inst: Instance) -> dict[str, Any]:
         "environment": app_env(ctx, inst),
         "labels": pods.labels(ctx, "app", inst.name),
     }
-    argv = service.argv(inst.version, inst.app_port)
     image = own_image(ctx, inst)
     if image is not None:
         spec["image"] = image
-        if argv:  # as Kubernetes' `command`: replaces the image's entrypoint
-            spec["entrypoint"] = argv
-            spec["command"] = []
         return spec
+    argv = service.argv(inst.version, inst.app_port)
     log = ctx.logs / f"{inst.name}.app.log"
     spec["image"] = ctx.app_image
     spec["command"] = ["sh", "-c", 'exec "$@" >>"$MESHSIM_LOG" 2>&1', "sh", *argv]
@@ -92,13 +91,8 @@ def app_spec(ctx: pods.RunContext, inst: Instance) -> dict[str, Any]:
 
 
 def shown_command(command: str, image: str | None) -> str:
-    """An app's command line for messages: the image it runs in, when it is a team's."""
-    if image is None:
-        return command
-    return f"{command} in image {image}" if command else f"image {image}"
-
-
-# SIGTERM to the sidecars first, so Envoy flushes its access logs
+    """An app's command line for messages, or the team's image it runs."""
+    return command if image is None else f"image {image}"
 
 
 def check_runnable(plan: MeshPlan) -> None:

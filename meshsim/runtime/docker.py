@@ -35,7 +35,7 @@ from meshsim.runtime.base import ComponentInfo, Runtime
 from meshsim.runtime.engine import connect, home_label, remove_run, sweep
 from meshsim.runtime.registry import MeshRecord, all_meshes
 
-STOP_GRACE_S = 2
+STOP_GRACE_S = 2  # SIGTERM to the sidecars first, so Envoy flushes its access logs
 
 
 @dataclass

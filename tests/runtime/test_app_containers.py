@@ -73,11 +73,14 @@ def test_an_image_runs_as_built_with_the_services_env(tmp_path: Path) -> None:
     assert env["HTTP_PROXY"] == f"http://{plan.instance('prices-v1-0').host}:15001"
 
 
-def test_a_versions_image_and_command_replace_the_services(tmp_path: Path) -> None:
+def test_a_versions_image_replaces_the_services_and_its_command_is_for_local(
+    tmp_path: Path,
+) -> None:
     ctx, plan = _setup(tmp_path)
     spec = apps.app_spec(ctx, plan.instance("prices-v2-0"))
     assert spec["image"] == "acme/prices:1.5"
-    assert spec["entrypoint"] == ["node", "v2.js", "8080"] and spec["command"] == []
+    # the command beside an image is the local runtime's: the image runs as built
+    assert "command" not in spec and "entrypoint" not in spec
     assert spec["environment"]["PRICES_VERSION"] == "v2"
 
 
@@ -119,5 +122,4 @@ def test_an_instance_with_neither_image_nor_command_is_bad_input(tmp_path: Path)
 
 def test_shown_command_names_the_image() -> None:
     assert apps.shown_command("", "acme/p:1") == "image acme/p:1"
-    assert apps.shown_command("node v2.js 8080", "acme/p:1") == "node v2.js 8080 in image acme/p:1"
     assert apps.shown_command("python -m x", None) == "python -m x"
