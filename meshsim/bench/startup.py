@@ -1,13 +1,16 @@
-"""Start-up: from command to ready, for the default shop and for a large mesh.
+"""Start-up: from command to ready, for the default shop, a large mesh, and a
+small application of one's own (`meshsim.bench.ownapp`: three instances of
+two standard-library services declared in a scenario).
 
 "Ready" is what `meshsim up` waits for before it starts the load: every
-Envoy LIVE, every app answering /healthz, and a first POST /orders served
-through the ingress. The clock starts before a fresh Python process is
+Envoy LIVE, every app ready (the shop's /healthz), and a first request
+served through the ingress (the shop's POST /orders; the own application's
+GET /healthz of its exposed service). The clock starts before a fresh Python process is
 spawned (`python -m meshsim.bench.startup`), so interpreter start-up and
 imports count, as they do for a user typing the command. The child reports
 when the mesh is ready, then stops it when told to.
 
-The two shapes take turns; each is started `startup_repeats` times.
+The shapes take turns; each is started `startup_repeats` times.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ INOTIFY_PER_SIDECAR = 6
 INOTIFY_INGRESS = 5
 
 T = TypeVar("T")
+
+# The own application's shape (meshsim.bench.ownapp): what its scenario runs.
+OWN_SHAPE = "own services"
+OWN_SERVICES = {"prices": {"v1": 1, "v2": 1}, "quotes": {"v1": 1}}
 
 
 @dataclass
@@ -109,7 +116,7 @@ async def retry_on_inotify(
 
 
 async def start_once(
-    services: dict[str, dict[str, int]], run_dir: Path
+    services: dict[str, dict[str, int]], run_dir: Path, scenario: Path | None = None
 ) -> tuple[float, float, dict[str, float]]:
     """Seconds from spawning the command to ready, Mesh.start() alone, and the CPU
     seconds spent until ready (meshsim itself, the apps, the Envoys)."""
@@ -120,6 +127,7 @@ async def start_once(
         "meshsim.bench.startup",
         json.dumps(services),
         str(run_dir),
+        *([str(scenario)] if scenario is not None else []),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -148,28 +156,31 @@ async def start_once(
 
 async def measure_startup(ctx: BenchContext) -> StartupResult:
     from meshsim.bench.config import DEFAULT_SHOP, many_instances
+    from meshsim.bench.ownapp import write_own_app
 
     c = ctx.config
     wanted = c.many_instances
     fit, limited_by = await _wait_for_room(
         wanted, min(wanted, c.min_many_instances), ctx, 10.0 if c.quick else 60.0
     )
-    plan: list[tuple[str, dict[str, dict[str, int]], int | None, str | None]] = [
-        ("default shop", DEFAULT_SHOP, None, None),
-        (f"{fit} instances", many_instances(fit), wanted, limited_by),
+    own = write_own_app(c.run_dir / "own-services")
+    plan: list[tuple[str, dict[str, dict[str, int]], int | None, str | None, Path | None]] = [
+        ("default shop", DEFAULT_SHOP, None, None, None),
+        (f"{fit} instances", many_instances(fit), wanted, limited_by, None),
+        (OWN_SHAPE, OWN_SERVICES, None, None, own),
     ]
     runs: dict[str, list[tuple[float, float, dict[str, float]]]] = {name: [] for name, *_ in plan}
     for r in range(c.startup_repeats):
-        for name, services, _, _ in plan if r % 2 == 0 else list(reversed(plan)):
+        for name, services, _, _, scenario in plan if r % 2 == 0 else list(reversed(plan)):
             ctx.progress(f"start-up: {name}, run {r + 1}/{c.startup_repeats}")
             run_dir = c.run_dir / f"startup-{name.replace(' ', '-')}-{r}"
             runs[name].append(
                 await retry_on_inotify(
-                    functools.partial(start_once, services, run_dir), ctx.progress
+                    functools.partial(start_once, services, run_dir, scenario), ctx.progress
                 )
             )
     out = []
-    for name, services, requested, why in plan:
+    for name, services, requested, why, _ in plan:
         total = sum(sum(v.values()) for v in services.values())
         cmd = [round(a, 3) for a, _, _ in runs[name]]
         cpu: dict[str, float] = {}
@@ -237,11 +248,19 @@ def _cpu_seconds(pid: int | None) -> float:
     return float(t.user + t.system)
 
 
-async def _child(services: dict[str, dict[str, int]], run_dir: Path) -> None:
+async def _child(
+    services: dict[str, dict[str, int]], run_dir: Path, scenario: Path | None = None
+) -> None:
     from meshsim.control.plan import build_plan
     from meshsim.mesh import Mesh
 
-    mesh = Mesh(build_plan(services, 0), run_dir, scenario="bench-startup")
+    app = None
+    if scenario is not None:  # an application of one's own, as `meshsim up` reads it
+        from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
+
+        own = load_scenario(scenario)
+        services, app = resolve_mesh(own), resolve_application(own)
+    mesh = Mesh(build_plan(services, 0, app), run_dir, scenario="bench-startup")
     try:
         start_s = await mesh.start()
         t_ready = time.monotonic()
@@ -261,8 +280,9 @@ async def _child(services: dict[str, dict[str, int]], run_dir: Path) -> None:
 def main() -> None:
     services = json.loads(sys.argv[1])
     run_dir = Path(sys.argv[2])
+    scenario = Path(sys.argv[3]) if len(sys.argv) > 3 else None
     try:
-        asyncio.run(_child(services, run_dir))
+        asyncio.run(_child(services, run_dir, scenario))
     except MeshError as exc:
         sys.stderr.write(f"{exc}\n")
         sys.exit(3)
