@@ -271,6 +271,8 @@ def status(
                 for c in mesh["components"]
             ],
         )
+        for note in mesh.get("notes", []):
+            console.print_info(f"note: {note}")
 
 
 @app.command()

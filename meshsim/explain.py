@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.control import describe
+from meshsim.control.bypass import bypass_note
 from meshsim.control.plan import MeshPlan, build_plan
 from meshsim.control.security import mtls_policies, workloads
 from meshsim.control.state import PolicyState
@@ -66,6 +67,8 @@ class PhaseExplanation:
     warnings: list[str]
     raw: dict[str, dict[str, Any]]  # proxy → {listeners, clusters, routes}
     unchanged_from: str | None = None  # sections left out because they read as in that phase
+    # what holds only on some runtime: the local runtime's app ports bypass the sidecar
+    notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[tuple[int, str]]:
         """(depth, text): 0 the phase, 1 a section, 2 a group of proxies, 3 a sentence."""
@@ -73,6 +76,7 @@ class PhaseExplanation:
         if self.changed:
             out.append((1, "changes: " + ", ".join(self.changed)))
         out.append((1, "in force: " + ", ".join(self.in_force)))
+        out += [(1, f"note: {note}") for note in self.notes]
         for section in self.sections:
             out.append((1, section.title))
             for group in section.groups:
@@ -149,6 +153,7 @@ def explain(
                     warnings=sorted({w for n in proxies for w in configs[n].warnings}),
                     raw={n: _raw(configs[n]) for n in proxies},
                     unchanged_from=unchanged_from,
+                    notes=[n for n in [bypass_note(state, plan)] if n is not None],
                 )
             )
         previous = texts

@@ -89,9 +89,35 @@ def mesh_status() -> list[dict[str, Any]]:
                 "owner_pid": mesh.owner_pid,
                 "ingress_url": f"http://127.0.0.1:{mesh.ingress_port}",
                 "components": comps,
+                "notes": [n for n in [_bypass_note(mesh, plan)] if n is not None],
             }
         )
     return out
+
+
+def _bypass_note(mesh: MeshRecord, plan: MeshPlan | None) -> str | None:
+    """On the local runtime, when a sidecar enforces STRICT mTLS or an
+    AuthorizationPolicy now (the scenario's phases replayed up to the one
+    running), that its app's port walks around it. Best effort: None when the
+    run directory cannot say."""
+    if mesh.runtime != "local" or plan is None:
+        return None
+    from meshsim.control.bypass import bypass_note
+    from meshsim.control.state import PolicyState
+    from meshsim.report.inputs import read_phase_events
+    from meshsim.scenario import load_scenario
+
+    run_dir = Path(mesh.run_dir)
+    try:
+        scenario = load_scenario(run_dir / "scenario.yaml")
+    except Exception:  # only a note: a damaged copy must not break `status`
+        return None
+    events = read_phase_events(run_dir / "phases.jsonl")
+    started = [e.index for e in events if e.event == "phase_start" and e.index is not None]
+    state = PolicyState.initial(plan.app)
+    for phase in scenario.phases[: max(started, default=-1) + 1]:
+        state.enter(phase.apply, phase.remove)
+    return bypass_note(state, plan)
 
 
 def _docker_components(mesh: MeshRecord, plan: MeshPlan | None) -> list[dict[str, Any]]:
