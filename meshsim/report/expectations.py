@@ -35,7 +35,7 @@ from typing import Any
 from meshsim.report import format as fmt
 from meshsim.report.model import ExpectationResult
 from meshsim.report.stats import LATENCY_KEYS, PhaseStats, Traffic
-from meshsim.scenario.expect import Expectation
+from meshsim.scenario.expect import EDGE_METRICS, Expectation
 from meshsim.telemetry.prometheus import Buckets
 
 NO_EDGE_DATA = "no edge data"
@@ -222,6 +222,8 @@ def _edge(
         return float(requests), None
     if metric == "failures":
         return float(failures), None
+    if metric in EDGE_METRICS:
+        return float(sum(_int(e.get(metric)) for e in matching)), None
     if metric == "rps":
         return (round(requests / duration_s, 3) if duration_s > 0 else 0.0), None
     if not requests:

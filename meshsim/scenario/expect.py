@@ -6,6 +6,7 @@ Grammar (spaces are optional around every token)::
     scope       := endpoint | edge | version | journey | cohort
     metric      := error_rate | p50 | p90 | p95 | p99 | p999 | max | mean
                  | rps | requests | failures | share
+                 | retries | ejections | mirrored          (edge scope only)
     op          := "<" | "<=" | ">" | ">=" | "==" | "="
     value       := number [unit]
     tolerance   := ("±" | "+-" | "+/-") number [unit]      (only with "=" / "==")
@@ -16,7 +17,8 @@ Units:
   ``ms`` or ``s``; held in milliseconds.
 * rates (error_rate, share) take a percentage (``1%``) or a fraction from 0
   to 1 (``0.01``); held as a fraction.
-* counts (rps, requests, failures) are plain numbers.
+* counts (rps, requests, failures; the edge counters retries, ejections and
+  mirrored) are plain numbers.
 
 Scopes narrow what is measured (without one, every request of the phase):
 
@@ -48,8 +50,12 @@ from dataclasses import dataclass
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
 RATE_METRICS = ("error_rate", "share")
-COUNT_METRICS = ("rps", "requests", "failures")
-METRICS = ("error_rate", *LATENCY_METRICS, "rps", "requests", "failures", "share")
+# Envoy's own counters on a caller's edge: what a policy did that the
+# requests alone may not show (retries that hid a failure, an ejected host,
+# copies a mirror sent). Only with edge(...).
+EDGE_METRICS = ("retries", "ejections", "mirrored")
+COUNT_METRICS = ("rps", "requests", "failures", *EDGE_METRICS)
+METRICS = ("error_rate", *LATENCY_METRICS, "rps", "requests", "failures", "share", *EDGE_METRICS)
 SCOPES = ("endpoint", "edge", "version", "journey", "cohort")
 OPERATORS = ("<", "<=", ">", ">=", "==")
 
@@ -196,6 +202,11 @@ def _check_metric(metric: str, scope: str) -> None:
         raise ValueError(f"missing metric before the comparison; expected {_EXAMPLES}")
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+    if metric in EDGE_METRICS and scope != "edge":
+        raise ValueError(
+            f"{metric} is an Envoy counter on one caller's edge; "
+            f"write it as edge(order->product).{metric} > 0"
+        )
     if metric == "share" and scope != "version":
         raise ValueError(
             "share is the part of a service's requests one version served; "

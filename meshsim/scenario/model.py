@@ -527,6 +527,15 @@ class Phase(_Strict):
         max_length=MAX_PER_PHASE,
         description='Assertions such as "p99 < 300ms" or "journey(place_order).error_rate < 1%".',
     )
+    noop: str | None = Field(
+        None,
+        min_length=1,
+        description="Why this phase's change (apply, remove, actions) is meant to show in "
+        "none of its own expectations: e.g. it only sets up what a later phase judges, or it "
+        "demonstrates a policy that changes nothing here. The library's ablation test "
+        "(tests/live/test_ablation.py) accepts such a phase; any other must fail one of its "
+        "expectations when its change is left out.",
+    )
     settle: Settle | None = Field(
         None,
         description="Judge the expectations only on the part of the phase after this much "

@@ -254,3 +254,22 @@ def test_cohort_scope() -> None:
     assert check("cohort(staff).requests == 0", stats).passed
     unknown = check("cohort(gamma).requests > 0", stats)
     assert unknown.observed == 0 and "(seen: beta, staff)" in (unknown.note or "")
+
+
+def test_edge_counters_sum_over_the_destinations_versions(shop: PhaseStats) -> None:
+    edges = [
+        {"source": "order", "destination": "product", "destination_version": "v1",
+         "requests": 90, "errors": 0, "retries": 7, "ejections": 1, "mirrored": 0},
+        {"source": "order", "destination": "product", "destination_version": "v2",
+         "requests": 0, "errors": 0, "retries": 0, "ejections": 0, "mirrored": 90},
+        {"source": "ingress", "destination": "product", "requests": 50, "retries": 5},
+    ]  # fmt: skip
+    retries = check("edge(order->product).retries > 0", shop, edges)
+    assert retries.passed and retries.observed == 7.0
+    assert check("edge(order->product).mirrored = 90", shop, edges).passed
+    assert not check("edge(order->product).ejections >= 2", shop, edges).passed
+    # a counter the edge does not carry (older edges.json) counts 0, not "no data"
+    assert check("edge(order->user).retries = 0", shop, [
+        {"source": "order", "destination": "user", "requests": 5}
+    ]).passed  # fmt: skip
+    assert check("edge(order->product).retries = 0", shop, None).observed is None

@@ -140,3 +140,13 @@ def test_expectation_is_frozen_and_prints_its_text() -> None:
     assert str(e) == "p99 < 300ms"
     with pytest.raises(AttributeError):
         e.value = 1.0  # type: ignore[misc]
+
+
+def test_edge_counters_only_on_an_edge() -> None:
+    e = parse_expectation("edge(order->product).ejections >= 1")
+    assert (e.scope, e.metric, e.op, e.value, e.unit) == ("edge", "ejections", ">=", 1.0, "")
+    for metric in ("retries", "ejections", "mirrored"):
+        with pytest.raises(ValueError, match=f"{metric} is an Envoy counter on one caller's edge"):
+            parse_expectation(f"journey(place_order).{metric} > 0")
+    with pytest.raises(ValueError, match="is a count"):
+        parse_expectation("edge(order->product).retries > 5%")
