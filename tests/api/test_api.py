@@ -156,7 +156,12 @@ def test_a_failing_callback_never_breaks_a_run(tmp_path: Path) -> None:
     def boom(event: RunEvent) -> None:
         raise RuntimeError("display broke")
 
-    EventBus([CallbackEvents(boom)]).step("starting")  # logged, not raised
+    seen: list[str] = []
+    bus = EventBus([CallbackEvents(boom), CallbackEvents(lambda e: seen.append(str(e)))])
+    bus.step("starting")  # logged, not raised
+    bus.step("still going")
+    # the handlers after the broken one still get every event
+    assert seen == ["starting", "still going"]
 
 
 def test_run_rejects_a_bad_time_scale() -> None:

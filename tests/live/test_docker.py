@@ -118,7 +118,12 @@ def test_scenario_gives_the_same_verdict_as_local(engine: Any, path: Path, tmp_p
     ]
     assert result.returncode == 0, (failed, result.stdout[-3000:], result.stderr[-2000:])
     assert report["verdict"] == "pass"
-    assert report["runtime"] == "docker"
+    # the instances ran in pods on the run's Docker network, not on loopback
+    # (report["runtime"] only echoes the option)
+    plan = json.loads((tmp_path / "run" / "plan.json").read_text())
+    hosts = {i["host"] for i in plan["instances"]}
+    assert hosts and not any(h.startswith("127.") for h in hosts), hosts
+    assert all(i["published_app_port"] for i in plan["instances"])
     assert leftovers(engine) == []
     if path.stem == "baseline":
         # telemetry crosses the container boundary: access logs through the

@@ -53,10 +53,16 @@ def test_fault_abort_edge_error_rate_matches_locust(tmp_path: Path) -> None:
     assert edge["requests"] > 100 and journey["requests"] > 100
     assert 0.1 < edge["error_rate"] < 0.3
     assert abs(edge["error_rate"] - journey["error_rate"]) < 0.02, (edge, journey)
-    assert edge["faults_aborted"] == edge["errors"] == edge["rq_5xx"]
     aborted = filter_entries(
         read_access_logs(run_dir), phase="abort-20", flags="FI", direction="outbound"
     )
+    # errors against an independent source: the access logs' failed calls on
+    # the edge (faults_aborted, errors and rq_5xx are one counter in edges.py)
+    outbound = filter_entries(
+        read_access_logs(run_dir), phase="abort-20", status="5xx", direction="outbound"
+    )
+    failed = [e for e in outbound if (e.source, e.destination) == ("order", "product")]
+    assert abs(len(failed) - edge["errors"]) <= max(3, 0.05 * edge["errors"])
     assert {(e.source, e.destination, e.status) for e in aborted} == {("order", "product", 503)}
     # Counters are snapshotted a few ms after each boundary, log lines are split
     # at it by timestamp: the calls in between may fall on either side.

@@ -161,7 +161,10 @@ async def test_abort_20_percent_without_retries(mesh: Mesh, tmp_path: Path) -> N
     edges = await rec.phase_done("abort", mesh.control.configs)
     e = edge(edges, "order", "product")
     assert e["faults_aborted"] == round(aborted * len(calls))
-    assert e["requests"] == len(calls) and e["errors"] == e["faults_aborted"]
+    # errors against what the caller saw (edges.py counts a caller-side abort
+    # in faults_aborted and errors together, so comparing those two proves nothing)
+    assert e["requests"] == len(calls)
+    assert e["errors"] == sum(1 for c in calls if c.status >= 500)
 
 
 async def test_delay_at_destination_with_route_timeout_fails_fast(mesh: Mesh) -> None:

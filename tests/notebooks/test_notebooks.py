@@ -2,7 +2,7 @@
 
 The live test executes every notebook in a kernel of the current interpreter
 (nbclient), with the run directories and MESHSIM_HOME in a temporary folder,
-and fails on the first cell that raises.
+and fails on the first cell that raises, or when a run it makes does not pass.
 """
 
 from __future__ import annotations
@@ -19,6 +19,13 @@ import pytest
 REPO = Path(__file__).parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01-first-mesh", "02-canary-release", "03-resilience", "04-zero-trust"]
+# The scenarios each notebook runs (sorted), whose verdicts it promises.
+RUNS = {
+    "01-first-mesh": ["baseline"],
+    "02-canary-release": ["canary"],
+    "03-resilience": ["circuit-breaker", "retries", "timeouts"],
+    "04-zero-trust": ["authz-lockdown", "mtls-migration"],
+}
 
 
 def test_the_four_workshop_notebooks_are_there() -> None:
@@ -72,6 +79,16 @@ def test_notebook_runs_end_to_end(
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
     assert not errors, errors
+    # A cell that ran is not a drill that passed: each run the notebook makes
+    # (a library scenario, at the notebook's own time scale) must pass, as its
+    # text says; a failing report would otherwise still let the cell finish.
+    verdicts = sorted(
+        (report["scenario"], report["verdict"])
+        for report in (json.loads(p.read_text()) for p in tmp_path.glob("**/report.json"))
+    )
+    print(f"{path.name}: verdicts {verdicts}")
+    assert [name for name, _ in verdicts] == RUNS[path.stem]
+    assert all(verdict == "pass" for _, verdict in verdicts), verdicts
 
 
 def _kernel_cmd() -> list[str]:

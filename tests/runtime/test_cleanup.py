@@ -85,7 +85,10 @@ def test_nothing_happens_without_an_engine(monkeypatch: Any) -> None:
     assert remove_run("A") == [] and sweep() == []
 
 
-def test_the_next_up_removes_the_containers_of_a_killed_docker_run(monkeypatch: Any) -> None:
+def test_the_next_up_hands_a_killed_docker_run_to_the_engine_cleanup(monkeypatch: Any) -> None:
+    """Which leftovers go to `engine.remove_run` (the engine itself is not
+    called here; tests/live/test_docker.py removes a killed run's containers
+    for real)."""
     import os
 
     from meshsim.runtime.registry import MeshRecord, clean_leftovers, process_create_time
