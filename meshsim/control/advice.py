@@ -10,6 +10,8 @@ Never errors.
 
 from __future__ import annotations
 
+import difflib
+
 from meshsim.control.istio import TrafficPolicy, resource_warnings, short_host
 from meshsim.control.plan import MeshPlan
 from meshsim.control.state import PolicyState
@@ -50,7 +52,35 @@ def gotcha_warnings(plan: MeshPlan, state: PolicyState) -> list[str]:
                     f"VirtualService/{gateway_targets[host]}, bound to meshsim-gateway. To "
                     "split or fault those too, bind a VirtualService to meshsim-gateway"
                 )
+    out += _unknown_host_warnings(plan, state)
     out += _ejection_warnings(plan, state)
+    return out
+
+
+def _unknown_host_warnings(plan: MeshPlan, state: PolicyState) -> list[str]:
+    """A VirtualService for sidecars, or a DestinationRule, whose host is no
+    service of this mesh (the scenario's services, own ones included): valid
+    Istio, and it changes nothing, which is rarely what its author meant."""
+    services = list(plan.services)
+    out: list[str] = []
+
+    def unknown(key: str, host: str, effect: str) -> None:
+        close = difflib.get_close_matches(short_host(host), services, n=1)
+        out.append(
+            f"{key}: host {host!r} is not a service of this mesh"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; {effect}. Services: {', '.join(services)}"
+        )
+
+    for vs in state.virtual_services():
+        if vs.spec.gateways and "mesh" not in vs.spec.gateways:
+            continue  # bound to the ingress: its hosts are what clients ask for
+        for host in vs.spec.hosts:
+            if "*" not in host and short_host(host) not in plan.services:
+                unknown(vs.key, host, "no call goes to it, so its routes never apply")
+    for dr in state.destination_rules():
+        if "*" not in dr.spec.host and short_host(dr.spec.host) not in plan.services:
+            unknown(dr.key, dr.spec.host, "its subsets and traffic policy apply to no call")
     return out
 
 

@@ -18,6 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from meshsim.control.istio_fields import ISTIO_FIELDS
+from meshsim.control.istio_names import (
+    GatewayHost,
+    Host,
+    NamespaceName,
+    ResourceName,
+    SubsetName,
+    WildcardHost,
+)
 from meshsim.scenario.loader import describe_error, model_at
 from meshsim.scenario.model import parse_duration
 
@@ -88,8 +96,8 @@ class PortSelector(_Istio):
 
 
 class Destination(_Istio):
-    host: str
-    subset: str | None = None
+    host: Host
+    subset: SubsetName | None = None
     port: PortSelector | None = None
 
 
@@ -222,7 +230,7 @@ class HTTPRoute(_Istio):
 
 
 class VirtualServiceSpec(_Istio):
-    hosts: list[str] = Field(min_length=1)
+    hosts: list[WildcardHost] = Field(min_length=1)
     gateways: list[str] = Field(default_factory=list)
     http: list[HTTPRoute] = Field(default_factory=list)
     exportTo: list[str] = Field(default_factory=list)
@@ -295,13 +303,13 @@ class TrafficPolicy(_Istio):
 
 
 class Subset(_Istio):
-    name: str
+    name: SubsetName
     labels: dict[str, str] = Field(default_factory=dict)
     trafficPolicy: TrafficPolicy | None = None
 
 
 class DestinationRuleSpec(_Istio):
-    host: str
+    host: Host
     subsets: list[Subset] = Field(default_factory=list)
     trafficPolicy: TrafficPolicy | None = None
     exportTo: list[str] = Field(default_factory=list)
@@ -309,7 +317,7 @@ class DestinationRuleSpec(_Istio):
 
 class GatewayServer(_Istio):
     port: dict[str, Any]
-    hosts: list[str]
+    hosts: list[GatewayHost]
 
 
 class GatewaySpec(_Istio):
@@ -320,8 +328,8 @@ class GatewaySpec(_Istio):
 class Metadata(BaseModel):
     # Kubernetes metadata: labels/annotations are accepted and not interpreted.
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(min_length=1)
-    namespace: str = "default"
+    name: ResourceName
+    namespace: NamespaceName = "default"
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
@@ -407,6 +415,8 @@ def check_resource(raw: dict[str, Any]) -> list[tuple[str, str]]:
             ("", "expected an Istio resource (a mapping with apiVersion, kind, metadata, spec)")
         ]
     kind = raw.get("kind")
+    if not isinstance(kind, str):
+        return [("kind", f"expected a kind such as VirtualService; found {kind!r}")]
     if kind in _PLANNED:
         return [("kind", f"{kind} is not supported by this meshsim release yet")]
     kinds = _kinds()

@@ -93,3 +93,58 @@ def test_an_action_after_the_settle_point_is_warned() -> None:
         "phases[0].actions (lose): restart product at 20s comes after the phase's 2s settle"
     )
     # a phase without expectations judges nothing: no warning for `quiet`
+
+
+def test_a_virtual_service_or_destination_rule_for_no_service_of_the_mesh_is_warned() -> None:
+    dr = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "billing"},
+        "spec": {"host": "billing.default.svc.cluster.local"},
+    }
+    text = scenario(
+        {"name": "a", "duration": "5s", "apply": [vs("payments", {"host": "product"}), dr]}
+    )
+    warnings = compile_warnings(load_scenario_text(text))
+    assert any(
+        "VirtualService/payments: host 'payments' is not a service of this mesh;" in w
+        and "Services: user, product, shipping, order" in w
+        for w in warnings
+    ), warnings
+    assert any(
+        "DestinationRule/billing: host 'billing.default.svc.cluster.local' is not a service" in w
+        for w in warnings
+    ), warnings
+
+
+def test_the_services_of_the_mesh_are_the_scenarios_own() -> None:
+    head = (
+        "name: x\nmesh:\n  services:\n    payments:\n      command: [python3, app.py]\n"
+        "      calls: []\nload:\n  requests: [{name: pay, path: /pay}]\n"
+    )
+    text = scenario(
+        {"name": "a", "duration": "5s", "apply": [vs("payments", {"host": "payments"})]},
+        head=head,
+    )
+    warnings = compile_warnings(load_scenario_text(text, check_files=False))
+    assert not any("is not a service of this mesh" in w for w in warnings), warnings
+
+
+def test_a_misspelled_host_gets_a_suggestion_and_gateway_hosts_none() -> None:
+    shop_like = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "edge"},
+        "spec": {
+            "hosts": ["shop.example.com"],
+            "gateways": ["meshsim-gateway"],
+            "http": [{"route": [{"destination": {"host": "product"}}]}],
+        },
+    }
+    text = scenario(
+        {"name": "a", "duration": "5s", "apply": [vs("prodct", {"host": "product"}), shop_like]}
+    )
+    warnings = compile_warnings(load_scenario_text(text))
+    assert any("host 'prodct' is not a service of this mesh (did you mean 'product'?)" in w
+               for w in warnings), warnings  # fmt: skip
+    assert not any("shop.example.com" in w for w in warnings), warnings

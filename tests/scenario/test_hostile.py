@@ -113,6 +113,9 @@ REJECTED = {
     "alias-recursive.yaml": "an alias refers to a node that contains it",
     "struct-many-apply.yaml": "phases[0].apply: has 300 entries; at most 50 are allowed",
     "tag-python-object-apply.yaml": "could not determine a constructor",
+    "path-istio-name-traversal.yaml": "metadata.name: '../../tmp/vs' is not a valid resource name",
+    "path-istio-host-newline.yaml": "spec.hosts[0]: 'product\\nfoo' is not a host name",
+    "path-istio-dest-host-space.yaml": "destination.host: 'prod uct' is not a host name",
 }
 
 
