@@ -203,24 +203,56 @@ def scenarios() -> None:
 @app.command()
 def init(
     name: Annotated[
-        str,
-        typer.Argument(help="The library scenario to start from (`meshsim scenarios`)."),
-    ] = "baseline",
+        str | None,
+        typer.Argument(
+            help="The library scenario to start from (`meshsim scenarios`; default baseline)."
+        ),
+    ] = None,
     directory: Annotated[
         Path, typer.Option("--dir", help="Directory to write NAME.yaml into.")
     ] = Path("."),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+    from_compose: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-compose",
+            help="Start from a docker-compose file instead: its services, images, env, "
+            "health checks and depends_on, with comments where it guessed.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="With --from-compose: the file to write (default DIR/<project>.yaml)."
+        ),
+    ] = None,
 ) -> None:
-    """Write a starting scenario to edit: a copy of a library scenario, its first
-    line pointing editors at the scenario JSON Schema. An existing file is kept
-    unless --force.
+    """Write a starting scenario to edit: a copy of a library scenario, or one
+    made from a docker-compose file (--from-compose, validated), its first
+    line pointing editors at the scenario JSON Schema. An existing file is
+    kept unless --force.
 
     Example:  meshsim init canary --dir drills/
+    Example:  meshsim init --from-compose docker-compose.yml --out drills/ours.yaml
     """
     from meshsim import console
-    from meshsim.starter import init_scenario
 
-    written = init_scenario(name, directory, force=force)
+    if from_compose is not None:
+        from meshsim.scenario.from_compose import write_from_compose
+
+        if name is not None:
+            raise UsageError("give a library scenario NAME or --from-compose, not both")
+        written = write_from_compose(from_compose, out, directory, force=force)
+        console.print_info(
+            f"wrote {written} from {from_compose}; read the comments marked GUESS, then: "
+            f"meshsim up {written} --runtime docker"
+        )
+        return
+    if out is not None:
+        raise UsageError("--out goes with --from-compose; a library scenario is written to --dir")
+    from meshsim.starter import DEFAULT_STARTER, init_scenario
+
+    written = init_scenario(name or DEFAULT_STARTER, directory, force=force)
     console.print_info(
         f"wrote {written}; edit it, then: meshsim validate {written} && meshsim up {written}"
     )
