@@ -17,7 +17,8 @@ from typing import Annotated
 import typer
 
 from meshsim import __version__
-from meshsim.errors import MeshsimError, UsageError, check_phase
+from meshsim.errors import MeshError, MeshsimError, UsageError, check_phase, write_failure
+from meshsim.rundir import RunDir
 
 app = typer.Typer(
     name="meshsim",
@@ -337,10 +338,13 @@ def report(
     from meshsim import console
     from meshsim.report import build_report, write_reports
 
-    if not (run_dir / "run.json").exists():
+    if not RunDir(run_dir).run_json.exists():
         raise UsageError(f"{run_dir}: not a meshsim run directory (no run.json)")
     rep = build_report(run_dir)
-    files = write_reports(rep, out or run_dir)
+    try:
+        files = write_reports(rep, out or run_dir)
+    except OSError as exc:  # a full disk, a read-only directory: exit 3, no traceback
+        raise MeshError(write_failure("the report", exc)) from exc
     console.print_report(rep, files)
     raise typer.Exit(rep.exit_code)
 
@@ -354,7 +358,7 @@ PhaseOpt = Annotated[
 
 
 def _run_dir(run_dir: Path) -> Path:
-    if not (run_dir / "run.json").exists():
+    if not RunDir(run_dir).run_json.exists():
         raise UsageError(f"{run_dir}: not a meshsim run directory (no run.json)")
     return run_dir
 

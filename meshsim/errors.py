@@ -23,6 +23,13 @@ class UsageError(MeshsimError):
     exit_code = 2
 
 
+def write_failure(what: str, exc: OSError) -> str:
+    """One line for an OSError while writing (a full disk, a read-only
+    directory): what, which file, why. Raised as a MeshError: exit 3."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"{what}: could not write{where}: {exc.strerror or exc}"
+
+
 def check_phase(phase: str | None, known: Sequence[str]) -> None:
     """A `--phase` option names one of `known` (None: no phase asked for)."""
     if phase is not None and phase not in known:

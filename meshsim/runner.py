@@ -28,7 +28,7 @@ from meshsim import chaos
 from meshsim.control.advice import scenario_warnings
 from meshsim.control.plan import build_plan
 from meshsim.control.writer import atomic_write
-from meshsim.errors import MeshError, MeshsimError, UsageError
+from meshsim.errors import MeshError, MeshsimError, UsageError, write_failure
 from meshsim.events import EventBus, Progress, RunEventHandler, RunInfo
 from meshsim.load.records import record_counts
 from meshsim.mesh import Mesh, new_run_id
@@ -567,12 +567,6 @@ class Runner:
             code = report.exit_code
         self.events.run_finished(info, status, report)
         return RunResult(run_dir, status, code, ready_s, report, error, files)
-
-
-def write_failure(what: str, exc: OSError) -> str:
-    """One line for an OSError while writing: what, which file, why."""
-    where = f" {exc.filename}" if exc.filename else ""
-    return f"{what}: could not write{where}: {exc.strerror or exc}"
 
 
 def prepare_run_dir(run_dir: Path, report_dir: Path | None = None) -> bool:

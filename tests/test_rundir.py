@@ -147,3 +147,24 @@ def test_up_refuses_a_directory_with_a_users_files_exit_2(tmp_path: Path) -> Non
     for path, text in files.items():
         assert path.read_text() == text
     assert (tmp_path / "run.json").read_text() == RUN_JSON
+
+
+def test_report_that_cannot_be_written_exits_3_naming_it(tmp_path: Path) -> None:
+    """`meshsim report` on a full disk or an unwritable --out: exit 3, no traceback."""
+    from tests.report.runs import RunDir as SyntheticRun
+    from tests.report.runs import steady
+
+    run = SyntheticRun(tmp_path / "run").write(phases=[("a", 5.0, [])], records=steady(1, 6))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from meshsim.cli import main; main()", "report", str(run)]
+        + ["--out", str(blocker / "out")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "the report: could not write" in proc.stderr and str(blocker) in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from meshsim import __version__
+from meshsim import __version__, rundir
 from meshsim.report import format as fmt
 from meshsim.report.graph_svg import graph_svg
 from meshsim.report.model import PASS, PhaseReport, Report
@@ -18,7 +18,7 @@ from meshsim.report.stats import Traffic
 from meshsim.report.svg import Band, Series, line_chart
 from meshsim.report.text import html_text as escape
 
-FILENAME = "report.html"
+FILENAME = rundir.REPORT_HTML
 
 CSS = """
 :root { --pass: #15803d; --fail: #b91c1c; --muted: #6b7280; --line: #e5e7eb; }

@@ -26,6 +26,7 @@ from typing import Any
 
 from meshsim.errors import UsageError
 from meshsim.load.records import RequestRecord, last_time, read_records
+from meshsim.rundir import RunDir
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,8 @@ def read_run_dir(run_dir: Path) -> RunInputs:
     `run.json`); every other problem becomes a warning.
     """
     run_dir = Path(run_dir)
-    meta_path = run_dir / "run.json"
+    rd = RunDir(run_dir)
+    meta_path = rd.run_json
     if not meta_path.is_file():
         raise UsageError(f"{run_dir} is not a meshsim run directory: {meta_path.name} is missing")
     try:
@@ -78,10 +80,10 @@ def read_run_dir(run_dir: Path) -> RunInputs:
         raise UsageError(f"{meta_path}: expected a JSON object")
 
     warnings: list[str] = []
-    events = _read_events(run_dir / "phases.jsonl", warnings)
-    requests = _read_requests(run_dir / "records", warnings)
-    raw_edges = _read_edges_file(run_dir / "edges.json", warnings)
-    truncated_after = _check_records(run_dir / "records", events, warnings)
+    events = _read_events(rd.phases, warnings)
+    requests = _read_requests(rd.records, warnings)
+    raw_edges = _read_edges_file(rd.edges, warnings)
+    truncated_after = _check_records(rd.records, events, warnings)
     return RunInputs(
         run_dir,
         meta,
@@ -90,7 +92,7 @@ def read_run_dir(run_dir: Path) -> RunInputs:
         _edges_by_phase(raw_edges, "phases", warnings),
         _scenario_path(run_dir, meta, warnings),
         warnings,
-        _read_policies(run_dir / "phases.jsonl"),
+        _read_policies(rd.phases),
         _edges_by_phase(raw_edges, "settled", None) or {},
         truncated_after,
     )
@@ -98,7 +100,7 @@ def read_run_dir(run_dir: Path) -> RunInputs:
 
 def _scenario_path(run_dir: Path, meta: dict[str, Any], warnings: list[str]) -> Path | None:
     """The copy in the run directory, else the original file if it still exists."""
-    copy = run_dir / "scenario.yaml"
+    copy = RunDir(run_dir).scenario
     if copy.is_file():
         return copy
     original = meta.get("scenario_file")

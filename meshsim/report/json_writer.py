@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from meshsim import rundir
 from meshsim.report.model import Report
 
-FILENAME = "report.json"
+FILENAME = rundir.REPORT_JSON
 
 
 def write_json(report: Report, out_dir: Path) -> Path:

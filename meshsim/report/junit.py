@@ -16,6 +16,7 @@ from pathlib import Path
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
+from meshsim import rundir
 from meshsim.report import format as fmt
 from meshsim.report.model import (
     PHASE_INCOMPLETE,
@@ -27,7 +28,7 @@ from meshsim.report.model import (
 )
 from meshsim.report.text import visible as x
 
-FILENAME = "junit.xml"
+FILENAME = rundir.JUNIT
 
 
 def junit_xml(report: Report) -> JUnitXml:

@@ -10,11 +10,12 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from meshsim import rundir
 from meshsim.report import format as fmt
 from meshsim.report.model import PASS, Report
 from meshsim.report.text import markdown_code, markdown_text, one_line
 
-FILENAME = "summary.md"
+FILENAME = rundir.SUMMARY
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
