@@ -110,6 +110,8 @@ REJECTED = {
     "num-expect-1e400.yaml": "is too large a number for p99",
     "path-legacy-client-path-space.yaml": "'/a b' is not a request path",
     "alias-billion-laughs.yaml": "values, counting each use of an alias",
+    "path-istio-dr-host-crlf.yaml": "spec.host: contains U+000D (CARRIAGE RETURN)",
+    "struct-many-keys.yaml": "x: unknown key",
     "alias-recursive.yaml": "an alias refers to a node that contains it",
     "struct-many-apply.yaml": "phases[0].apply: has 300 entries; at most 50 are allowed",
     "tag-python-object-apply.yaml": "could not determine a constructor",
@@ -177,6 +179,15 @@ def test_a_long_value(tmp_path: Path) -> None:
 def test_a_long_key(tmp_path: Path) -> None:
     code, _ = assert_clean(_write(tmp_path, BASE + "k" * 200_000 + ": 1\n"))
     assert code == 2
+
+
+def test_the_most_values_and_one_more(tmp_path: Path) -> None:
+    items = ", ".join(str(i) for i in range(19_990))
+    code, output = assert_clean(_write(tmp_path, BASE + f"x: [{items}]\n"))
+    assert code == 2 and "x: unknown key" in output
+    items = ", ".join(str(i) for i in range(20_001))
+    code, output = assert_clean(_write(tmp_path, BASE + f"x: [{items}]\n"))
+    assert code == 2 and "more than 20,000 values" in output
 
 
 def test_an_alias_bomb_within_the_size(tmp_path: Path) -> None:
