@@ -1,16 +1,20 @@
 """Which files the wheel carries; the metadata is in pyproject.toml.
 
-The scenario library and the workshop notebooks stay at the top of the
+The scenario library, the workshop notebooks and the examples stay at the top of the
 checkout, where a clone's users, the docs and the tests look for them; the
 wheel carries them inside the package (`meshsim/scenarios/`,
-`meshsim/notebooks/`), where an installed meshsim finds them
+`meshsim/notebooks/`, `meshsim/examples/`), where an installed meshsim finds them
 (meshsim/library.py). pyproject.toml alone cannot map a directory outside the
 package into it while still finding the packages themselves, hence this file.
 """
 
 from setuptools import find_packages, setup
 
-SHIPPED = {"meshsim.scenarios": "scenarios", "meshsim.notebooks": "notebooks"}
+SHIPPED = {
+    "meshsim.scenarios": "scenarios",
+    "meshsim.notebooks": "notebooks",
+    "meshsim.examples": "examples",
+}
 
 setup(
     packages=find_packages(include=["meshsim", "meshsim.*", "sample_services", "sample_services.*"])

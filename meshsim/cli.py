@@ -809,6 +809,37 @@ def images_build(
     console.print_info(f"{images.app} and {images.sidecar}: {verb}")
 
 
+workshop_app = typer.Typer(
+    help="The workshop: notebooks and scenarios to work through.", no_args_is_help=True
+)
+app.add_typer(workshop_app, name="workshop")
+
+
+@workshop_app.command("init")
+def workshop_init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to put the workshop's files.", metavar="DIR")
+    ],
+    force: Annotated[
+        bool, typer.Option(help="Overwrite the shipped files in an existing copy.")
+    ] = False,
+) -> None:
+    """Copy the workshop notebooks, with the scenario library and the examples
+    beside them as in a checkout, for attendees who installed meshsim.
+
+    Example:  meshsim workshop init meshsim-workshop
+    """
+    from meshsim import console
+    from meshsim.workshop import workshop_init as copy_workshop
+
+    written = copy_workshop(directory, force=force)
+    console.print_info(f"wrote {', '.join(f'{p}/' for p in written)}")
+    console.print_info(
+        "the notebooks need meshsim's notebooks extra and Jupyter in the same environment: "
+        f"pip install 'meshsim[notebooks]' jupyterlab; then: jupyter lab {directory}/notebooks"
+    )
+
+
 export_app = typer.Typer(
     help="Write a scenario's mesh in other tools' formats.", no_args_is_help=True
 )

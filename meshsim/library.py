@@ -6,8 +6,9 @@ of a clone look for them; the wheel carries the same files inside the package,
 as `meshsim/scenarios/` (setup.py maps one onto the other). Either way
 `library_dir()` finds them, so `meshsim up baseline` works from anywhere.
 
-Each entry's one-line lesson comes from the table in scenarios/README.md, the
-same line a reader of the repository sees.
+A scenario's name is its path in the library without `.yaml`: `baseline`,
+`istio-tasks/retries`. Its one-line lesson is the second column of its row in
+the README.md table of its directory, the line a reader of the repository sees.
 """
 
 from __future__ import annotations
@@ -40,24 +41,34 @@ def library_dir() -> Path:
 
 @dataclass(frozen=True)
 class LibraryScenario:
-    name: str  # the file's stem, as `meshsim up NAME` takes it
+    name: str  # as `meshsim up NAME` takes it: baseline, istio-tasks/retries
     path: Path
     lesson: str
 
 
+def _lessons(directory: Path) -> dict[str, str]:
+    readme = directory / "README.md"
+    if not readme.is_file():
+        return {}
+    lessons = {}
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        m = _ROW.match(line)
+        if m:
+            lessons[m["file"]] = _MARKUP.sub("", m["lesson"]).strip()
+    return lessons
+
+
 def library() -> list[LibraryScenario]:
-    """Every library scenario, sorted by name, with its one-line lesson."""
+    """Every library scenario with its one-line lesson: the top level first,
+    then each subdirectory's, each sorted by name."""
     where = library_dir()
-    lessons: dict[str, str] = {}
-    readme = where / "README.md"
-    if readme.is_file():
-        for line in readme.read_text(encoding="utf-8").splitlines():
-            m = _ROW.match(line)
-            if m:
-                lessons[m["file"]] = _MARKUP.sub("", m["lesson"]).strip()
-    return [
-        LibraryScenario(p.stem, p, lessons.get(p.name, "")) for p in sorted(where.glob("*.yaml"))
-    ]
+    found = []
+    for directory in [where, *sorted(d for d in where.iterdir() if d.is_dir())]:
+        lessons = _lessons(directory)
+        for p in sorted(directory.glob("*.yaml")):
+            name = p.relative_to(where).with_suffix("").as_posix()
+            found.append(LibraryScenario(name, p, lessons.get(p.name, "")))
+    return found
 
 
 def names() -> list[str]:
@@ -77,13 +88,15 @@ def library_scenario(name: str) -> LibraryScenario:
 
 
 def resolve_scenario(arg: str | Path) -> Path:
-    """What a SCENARIO argument means: a path that exists always wins; a bare
-    name (no directory, no .yaml suffix) is a library scenario; anything else
-    is left as a path, for the loader to report as missing."""
+    """What a SCENARIO argument means: a path that exists always wins; else a
+    name without a .yaml suffix is a library scenario (an unknown one without a
+    directory part is a UsageError listing the library); anything else is left
+    as a path, for the loader to report as missing."""
     path = Path(arg)
-    if path.exists():
+    if path.exists() or path.suffix in (".yaml", ".yml"):
         return path
-    text = str(arg)
-    if "/" in text or "\\" in text or path.suffix in (".yaml", ".yml"):
-        return path
+    text = path.as_posix()
+    if "/" in text:
+        entry = next((s for s in library() if s.name == text), None)
+        return entry.path if entry else path
     return library_scenario(text).path

@@ -18,7 +18,7 @@ from meshsim.library import library_scenario
 from meshsim.scenario.schema import SCHEMA_PATH
 
 DEFAULT_STARTER = "baseline"
-_SCHEMA_MARK = "# yaml-language-server:"
+SCHEMA_MARK = "# yaml-language-server:"
 
 
 def schema_location(directory: Path) -> str:
@@ -37,9 +37,9 @@ def schema_location(directory: Path) -> str:
 def with_schema_comment(text: str, directory: Path) -> str:
     """`text` with its first line the schema comment for a file in `directory`
     (replacing one that is there already)."""
-    comment = f"{_SCHEMA_MARK} $schema={schema_location(directory)}\n"
+    comment = f"{SCHEMA_MARK} $schema={schema_location(directory)}\n"
     first, sep, rest = text.partition("\n")
-    if first.startswith(_SCHEMA_MARK):
+    if first.startswith(SCHEMA_MARK):
         return comment + rest
     return comment + text
 

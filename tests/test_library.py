@@ -37,9 +37,11 @@ def test_a_checkout_uses_its_own_scenarios_directory() -> None:
 
 def test_every_library_file_is_listed_with_its_lesson() -> None:
     entries = library()
-    assert [e.name for e in entries] == sorted(p.stem for p in (REPO / "scenarios").glob("*.yaml"))
+    files = sorted((REPO / "scenarios").rglob("*.yaml"))
+    assert sorted(e.path.resolve() for e in entries) == [p.resolve() for p in files]
     lessons = {e.name: e.lesson for e in entries}
     assert lessons["baseline"].startswith("The shop as it is")
+    assert lessons["istio-tasks/retries"].startswith("Retries")
     assert all(len(lesson) > 10 and "`" not in lesson for lesson in lessons.values()), lessons
 
 
@@ -53,6 +55,9 @@ def test_a_name_is_a_library_scenario_and_a_path_always_wins(
     # something that looks like a path stays one, for the loader to report
     assert resolve_scenario("missing.yaml") == Path("missing.yaml")
     assert resolve_scenario("drills/canary") == Path("drills/canary")
+    # a library scenario in a subdirectory, by its path in the library
+    tasks = library_dir() / "istio-tasks"
+    assert resolve_scenario("istio-tasks/retries") == tasks / "retries.yaml"
 
 
 def test_an_unknown_name_lists_the_library() -> None:

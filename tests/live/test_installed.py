@@ -60,8 +60,9 @@ def _user_env(venv: Path, home: Path) -> dict[str, str]:
 def test_the_wheel_carries_the_library_and_what_a_run_needs(dist: Path) -> None:
     (wheel,) = dist.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for yaml_file in (REPO / "scenarios").glob("*.yaml"):
-        assert f"meshsim/scenarios/{yaml_file.name}" in names
+    for shipped in (REPO / "scenarios").rglob("*"):
+        if shipped.is_file():
+            assert f"meshsim/{shipped.relative_to(REPO).as_posix()}" in names, shipped
     for nb in (REPO / "notebooks").glob("*.ipynb"):
         assert f"meshsim/notebooks/{nb.name}" in names
     for needed in (
@@ -103,6 +104,7 @@ def test_installed_meshsim_runs_a_drill_from_an_empty_directory(dist: Path, tmp_
     assert "baseline" in listing and "The shop as it is" in listing
     assert "circuit-breaker" in listing
     assert "OK — scenario 'canary'" in meshsim("validate", "baseline", "canary")
+    assert "OK — scenario 'istio-retries'" in meshsim("validate", "istio-tasks/retries")
 
     meshsim("init")
     written = work / "baseline.yaml"
