@@ -39,6 +39,7 @@ from meshsim.frames import (
     timeline_df,
     to_dataframes,
 )
+from meshsim.library import resolve_scenario
 from meshsim.report import build_report
 from meshsim.report.model import ExpectationResult, PhaseReport, Report
 from meshsim.runner import Runner, RunOptions, RunResult, _main
@@ -320,7 +321,8 @@ def run(
     keep: bool = False,
     events: Events = None,
 ) -> RunReport:
-    """Run a scenario file from start to report, as `meshsim up` does.
+    """Run a scenario file from start to report, as `meshsim up` does. As
+    there, a library scenario's name (`"canary"`) works in place of a path.
 
     - `ingress_port`: 0 (the default here) takes a free port, so a notebook
       never collides with another mesh; None uses the scenario's (else 8080).
@@ -345,7 +347,7 @@ def run(
         time_scale=time_scale,
     )
     handler = _handler(events)
-    runner = Runner(Path(scenario), options, EventBus([handler]))
+    runner = Runner(resolve_scenario(scenario), options, EventBus([handler]))
     if keep:
         _quiet_kept_children()
     return RunReport.from_result(_execute(runner))

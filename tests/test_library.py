@@ -129,3 +129,10 @@ def test_cli_init(tmp_path: Path) -> None:
     assert _meshsim("validate", "drills/retries.yaml", cwd=tmp_path).returncode == 0
     proc = _meshsim("init", "nope", cwd=tmp_path)
     assert proc.returncode == 2 and "the library has" in proc.stderr
+
+
+def test_the_python_api_takes_library_names_too() -> None:
+    from meshsim.api import run
+
+    with pytest.raises(UsageError, match="the library has .*baseline"):
+        run("canery")
