@@ -99,8 +99,9 @@ def decode(data: bytes, file: str) -> str:
                     "text; save it as UTF-8",
                     file=file,
                 ) from None
+    data = data.removeprefix(b"\xef\xbb\xbf")  # UTF-8's mark: positions below count after it
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ScenarioError(
@@ -490,6 +491,8 @@ def _describe(err: ErrorDetails, path: YamlPath, is_key: bool) -> str:
         return f"{_show(value)} is not a number; expected e.g. 10 or 2.5"
     if kind in ("bool_type", "bool_parsing"):
         return "expected true or false"
+    if kind == "invalid_key":
+        return f"a key must be text; found {_kind(value)}"
     if kind == "finite_number":
         return f"{value} is not a finite number; .inf and .nan mean nothing here"
     if kind == "too_long":
