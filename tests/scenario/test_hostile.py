@@ -315,3 +315,38 @@ def test_mutated_scenarios_fail_cleanly(tmp_path: Path, text: str) -> None:
     path = tmp_path / "mutated.yaml"
     path.write_text(text, encoding="utf-8")
     assert_clean(path)
+
+
+RAW = {name: (SCENARIOS.parent / name).read_bytes() for name in VALID}
+
+
+@st.composite
+def damaged(draw: st.DrawFn) -> bytes:
+    """A real scenario's bytes, cut, spliced with random bytes or lines repeated."""
+    data = RAW[draw(st.sampled_from(sorted(RAW)))]
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(data)))
+        how = draw(st.sampled_from(["insert", "cut", "truncate", "repeat"]))
+        if how == "insert":
+            data = data[:at] + draw(st.binary(min_size=1, max_size=8)) + data[at:]
+        elif how == "cut":
+            data = data[:at] + data[at + draw(st.integers(1, 40)) :]
+        elif how == "truncate":
+            data = data[:at]
+        else:
+            lines = data.splitlines(keepends=True)
+            i = draw(st.integers(0, max(len(lines) - 1, 0)))
+            data = b"".join(lines[: i + 1] + lines[i:])
+    return data
+
+
+@settings(
+    max_examples=int(os.environ.get("MESHSIM_HYPOTHESIS_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=damaged())
+def test_damaged_bytes_fail_cleanly(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "damaged.yaml"
+    path.write_bytes(data)
+    assert_clean(path)
