@@ -41,6 +41,10 @@ class Instance:
     published_inbound_port: int = 0
     published_outbound_port: int = 0
     published_admin_port: int = 0
+    # Where the sidecar reaches its app, when not at `host`: the Docker runtime's
+    # sidecars reach the app on loopback inside the pod, so an app listening on
+    # 127.0.0.1 (or 0.0.0.0) is reached there as locally. "": at `host`.
+    app_host: str = ""
 
     @property
     def name(self) -> str:
@@ -48,6 +52,11 @@ class Instance:
 
     def _reach(self, port: int, published: int) -> tuple[str, int]:
         return ("127.0.0.1", published) if published else (self.host, port)
+
+    @property
+    def app_target(self) -> tuple[str, int]:
+        """Where the instance's sidecar sends the requests it lets in (host, port)."""
+        return (self.app_host or self.host, self.app_port)
 
     @property
     def app_address(self) -> tuple[str, int]:

@@ -209,7 +209,7 @@ def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
 def _inbound_cluster(inst: Instance) -> dict[str, Any]:
     return e.static_cluster(
         e.inbound_cluster_name(inst.service),
-        [(inst.host, inst.app_port)],
+        [inst.app_target],
         **traffic.inbound_cluster_options(),
     )
 

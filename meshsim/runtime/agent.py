@@ -55,7 +55,9 @@ TOKEN_ENV = "MESHSIM_AGENT_TOKEN"
 BOOTSTRAP = "bootstrap.json"
 LONG_POLL_S = 25.0
 START_TIMEOUT_S = 120.0
-PROBE_TIMEOUT_S = 1.0
+# Longer than any caller's probe (readiness 1 s, chaos 0.5 s): a frozen app
+# leaves the caller without an answer until the caller gives up, as it would.
+PROBE_TIMEOUT_S = 5.0
 
 
 def write_order(names: Iterable[str]) -> list[str]:
@@ -198,9 +200,11 @@ class Mirror:
 
 
 class _ProbeHandler(http.server.BaseHTTPRequestHandler):
-    """GET of the app's health path -> the app's own status (503 when it does
-    not answer). Only that path: the probe port is published on the host, and
-    must not become a way around the sidecar."""
+    """GET of the app's health path -> the app's own status. An app that
+    refuses or does not answer gets the caller's connection closed without an
+    answer, so a caller (readiness, chaos checks) sees what it would see at
+    the app's own port: refused, or silence. Only that path: the probe port is
+    published on the host, and must not become a way around the sidecar."""
 
     app_health = ""  # http://<pod ip>:<app port><path>; a path of "/" with no health: TCP
     tcp_only = False
@@ -211,24 +215,27 @@ class _ProbeHandler(http.server.BaseHTTPRequestHandler):
         if urllib.parse.urlsplit(self.path).path != (target.path or "/"):
             self._answer(404, b"the probe answers the app's health path only\n")
             return
-        self._answer(*self._ask(target))
+        answer = self._ask(target)
+        if answer is not None:
+            self._answer(*answer)
+        # else: no answer; the connection closes (HTTP/1.0), as the app's would
 
-    def _ask(self, target: urllib.parse.SplitResult) -> tuple[int, bytes]:
+    def _ask(self, target: urllib.parse.SplitResult) -> tuple[int, bytes] | None:
         if self.tcp_only:
             try:
                 socket.create_connection(
                     (target.hostname or "", target.port or 80), PROBE_TIMEOUT_S
                 ).close()
-            except OSError as exc:
-                return 503, f"app port: {exc}\n".encode()
+            except OSError:
+                return None
             return 200, b"app port accepts connections\n"
         try:
             with self.opener.open(self.app_health, timeout=PROBE_TIMEOUT_S) as resp:
                 return int(resp.status), resp.read(4096)
         except urllib.error.HTTPError as exc:
             return exc.code, b""
-        except (OSError, ValueError) as exc:
-            return 503, f"app: {exc}\n".encode()
+        except (OSError, ValueError):
+            return None
 
     def _answer(self, status: int, body: bytes) -> None:
         self.send_response(status)

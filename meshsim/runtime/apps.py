@@ -28,7 +28,10 @@ def app_env(ctx: pods.RunContext, inst: Instance) -> dict[str, str]:
     env = dict(service.env_of(inst.version)) if service is not None else {}
     env.update(
         PORT=str(inst.app_port),
-        HOST=inst.host,
+        # Listen on every address of the pod (or on 127.0.0.1): the sidecar
+        # reaches the app on loopback, and the pod's rules refuse its port to
+        # anyone outside the pod.
+        HOST="0.0.0.0",
         INSTANCE_NAME=inst.name,
         SERVICE_NAME=inst.service,
         SERVICE_VERSION=inst.version,

@@ -195,7 +195,7 @@ def _probe_args(ctx: RunContext, inst: Instance) -> list[str]:
     service = ctx.app.services.get(inst.service)
     health = service.health if service is not None else "/healthz"
     args = ["--probe-port", str(PROBE_PORT)]
-    args += ["--app-health", f"http://{inst.host}:{APP_PORT}{health or '/'}"]
+    args += ["--app-health", f"http://127.0.0.1:{APP_PORT}{health or '/'}"]
     return args + (["--app-tcp"] if health is None else [])
 
 
@@ -277,6 +277,7 @@ def pod_plan(plan: MeshPlan, pods: dict[str, PodAddress]) -> MeshPlan:
                 inbound_port=INBOUND_PORT,
                 outbound_port=OUTBOUND_PORT,
                 admin_port=ADMIN_PORT,
+                app_host="127.0.0.1",  # the sidecar reaches its app inside the pod
                 # the app's health path, answered by the agent from inside the pod
                 published_app_port=pod.published.get("probe", 0),
                 published_inbound_port=pod.published.get("inbound", 0),

@@ -272,7 +272,7 @@ def test_capture_meshes_an_app_that_ignores_proxy_variables(engine: Any, tmp_pat
 
     scenario = tmp_path / "long.yaml"
     scenario.write_text(LONG)
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / "capture"  # a run id of its own: containers are named after it
     proc = start_meshsim(
         "up", str(scenario), "--runtime", "docker", "--ingress-port", "0", "--run-dir", str(run_dir)
     )

@@ -62,7 +62,7 @@ def _report(run_dir: Path) -> dict[str, Any]:
 def test_node_example_canary_then_fault_on_docker(
     engine: Any, node_image: str, tmp_path: Path
 ) -> None:
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / f"own-{tmp_path.name[-24:]}"  # a run id no other test uses
     # 50 s of phases at 0.6: the canary's 12 s give ~300 calls, enough for 20% ± 8%
     result = up(NODE_EXAMPLE / "scenario.yaml", run_dir, scale=0.6)
     assert result.returncode == 0, result.stdout[-4000:]
@@ -125,7 +125,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 print("back listening on", sys.argv[1], flush=True)
-http.server.ThreadingHTTPServer(("", int(sys.argv[1])), Handler).serve_forever()
+# loopback only, as for the local runtime: the sidecar reaches it inside the pod
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
 
 COMMANDS = """\
@@ -157,7 +158,7 @@ def test_commands_run_in_the_app_image_from_the_scenario_directory(
     (tmp_path / "front.py").write_text(FRONT)
     (tmp_path / "back.py").write_text(BACK)
     (tmp_path / "s.yaml").write_text(COMMANDS)
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / f"own-{tmp_path.name[-24:]}"  # a run id no other test uses
     result = up(tmp_path / "s.yaml", run_dir)
     assert result.returncode == 0, result.stdout[-4000:]
     steady = _report(run_dir)["phases"][0]
@@ -190,7 +191,7 @@ def test_an_image_that_cannot_be_had_is_exit_3_naming_the_service(
     (tmp_path / "s.yaml").write_text(MISSING)
     result = meshsim(
         "up", str(tmp_path / "s.yaml"), "--runtime", "docker", "--ingress-port", "0",
-        "--run-dir", str(tmp_path / "run"),
+        "--run-dir", str(tmp_path / "own-missing-image"),
     )  # fmt: skip
     out = result.stdout + result.stderr
     assert result.returncode == MeshError.exit_code, out

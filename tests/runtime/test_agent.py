@@ -163,3 +163,56 @@ async def test_agent_mirrors_files_by_rename_then_follows_changes(tmp_path: Path
         proc.terminate()
         code = await asyncio.to_thread(proc.wait, 10)
     assert code == 143  # SIGTERM forwarded to "Envoy", its status passed on
+
+
+def test_probe_answers_the_health_path_only_and_mirrors_a_down_app() -> None:
+    """The agent's probe port (Docker pods): the app's health answer passes
+    through; another path is 404; an app that refuses leaves the caller's
+    connection closed without an answer, as the app's own port would."""
+    import http.client
+    import http.server
+    import socket
+    import threading
+
+    from meshsim.runtime.agent import serve_probe
+
+    class App(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200 if self.path == "/ready" else 500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            return
+
+    app = http.server.ThreadingHTTPServer(("127.0.0.1", 0), App)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    app_port = app.server_address[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+
+    def get(port: int, path: str) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", path)
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    probes = [
+        serve_probe(0, f"http://127.0.0.1:{app_port}/ready"),
+        serve_probe(0, f"http://127.0.0.1:{free}/ready"),  # nothing listens there
+        serve_probe(0, f"http://127.0.0.1:{app_port}/", tcp_only=True),
+    ]
+    try:
+        up, down, tcp = (p.server_address[1] for p in probes)
+        assert get(up, "/ready") == 200
+        assert get(up, "/users/1") == 404  # never a way around the sidecar
+        with pytest.raises(http.client.RemoteDisconnected):
+            get(down, "/ready")
+        assert get(tcp, "/") == 200
+    finally:
+        for p in [*probes, app]:
+            p.shutdown()
+            p.server_close()

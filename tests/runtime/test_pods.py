@@ -88,7 +88,7 @@ def test_app_and_sidecar_share_the_pause_containers_namespace(tmp_path: Path) ->
         assert "ports" not in spec and "network" not in spec
     # the app reaches the mesh through its sidecar, by the standard proxy variable
     assert app["environment"]["HTTP_PROXY"] == f"http://{inst.host}:15001"
-    assert app["environment"]["HOST"] == inst.host and app["environment"]["PORT"] == "8080"
+    assert app["environment"]["HOST"] == "0.0.0.0" and app["environment"]["PORT"] == "8080"
     assert app["user"] == "1000:1000"
 
 
@@ -108,7 +108,7 @@ def test_sidecar_runs_the_agent_then_envoy_on_the_bootstrap(tmp_path: Path) -> N
     # Envoy keeps the proxy group, which the capture rules exempt
     assert opts["--gid"] == "1337" and spec["user"] == "0:1337"
     assert opts["--probe-port"] == "15020"
-    assert opts["--app-health"] == f"http://{inst.host}:8080/healthz"
+    assert opts["--app-health"] == "http://127.0.0.1:8080/healthz"  # inside the pod
     assert cmd[split + 1 : split + 4] == ["envoy", "-c", str(boot)]
     assert spec["environment"][TOKEN_ENV] == "tok-p2"
     # the run's logs are mounted at the same path, so Envoy's access logs land there
@@ -162,6 +162,13 @@ def test_peers_are_addressed_by_pod_ip_and_listeners_bind_the_pod(tmp_path: Path
     assert binds["virtualInbound"] == {"address": pod_ip, "port_value": 15006}
     ingress = configs[plan.ingress.name].listeners[0]["address"]["socket_address"]
     assert ingress == {"address": "0.0.0.0", "port_value": 8080}
+    # the sidecar reaches its own app on loopback, inside the pod
+    inbound = next(c for c in order.clusters if c["name"].startswith("inbound|"))
+    lb = inbound["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    assert lb["endpoint"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 8080,
+    }
 
 
 def test_pod_address_reads_docker_inspect() -> None:
