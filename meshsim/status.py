@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from meshsim.control.plan import MeshPlan
+from meshsim.control.plan import Instance, MeshPlan
 from meshsim.errors import UsageError
 from meshsim.runtime.registry import (
     MeshRecord,
@@ -32,6 +33,21 @@ def _probe(url: str, expect: str | None = None) -> str:
             return "ok"
     except (urllib.error.URLError, OSError, ValueError):
         return "down"
+
+
+def _app_health(plan: MeshPlan, inst: Instance, host: str, port: int, probe: bool) -> str:
+    """The app's readiness as the mesh checks it: GET of its service's health
+    path; without one, whether its port accepts a connection (on Docker the
+    agent's probe checks that for us, asked with GET /)."""
+    service = plan.app.services.get(inst.service)
+    path = service.health if service is not None else "/healthz"
+    if path is None and not probe:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+        except OSError:
+            return "down"
+        return "ok"
+    return _probe(f"http://{host}:{port}{path or '/'}")
 
 
 def _plan(mesh: MeshRecord) -> MeshPlan | None:
@@ -67,7 +83,7 @@ def mesh_status() -> list[dict[str, Any]]:
                     admin_port=inst.admin_port,
                 )
                 if alive and p.kind == "app":
-                    comp["health"] = _probe(f"http://{inst.host}:{inst.app_port}/healthz")
+                    comp["health"] = _app_health(plan, inst, inst.host, inst.app_port, False)
                 elif alive:
                     comp["health"] = _probe(f"http://127.0.0.1:{inst.admin_port}/ready", "LIVE")
             elif plan is not None and p.kind == "ingress":
@@ -154,7 +170,7 @@ def _docker_components(mesh: MeshRecord, plan: MeshPlan | None) -> list[dict[str
             )
             (app_host, app_port), (admin_host, admin_port) = inst.app_address, inst.admin_address
             if running and role == "app":
-                comp["health"] = _probe(f"http://{app_host}:{app_port}/healthz")
+                comp["health"] = _app_health(plan, inst, app_host, app_port, True)
             elif running and role == "sidecar":
                 comp["health"] = _probe(f"http://{admin_host}:{admin_port}/ready", "LIVE")
         elif plan is not None and role == "ingress":
