@@ -7,6 +7,7 @@ shop up and down; it knows nothing about phases or load.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -39,6 +40,20 @@ def new_run_id(scenario: str) -> str:
     holds (a scenario's name is free text: "x/../../tmp" stays in meshsim-runs/)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{slug(scenario)}-{uuid.uuid4().hex[:4]}"
+
+
+def run_id_of_dir(run_dir: Path) -> str:
+    """The run id of a run directory the user chose (`--run-dir`): its name as
+    one safe token plus a hash of its full path, so two runs in directories of
+    the same name (`a/run` and `b/run`, as parallel CI jobs on one runner have)
+    never share a container, network or mesh record name. The same directory
+    always gets the same id.
+
+    >>> run_id_of_dir(Path("/tmp/a/run")) != run_id_of_dir(Path("/tmp/b/run"))
+    True
+    """
+    digest = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:6]
+    return f"{slug(run_dir.name)}-{digest}"
 
 
 def slug(name: str) -> str:

@@ -31,7 +31,7 @@ from meshsim.control.writer import atomic_write
 from meshsim.errors import MeshError, MeshsimError, UsageError, write_failure
 from meshsim.events import EventBus, Progress, RunEventHandler, RunInfo
 from meshsim.load.records import record_counts
-from meshsim.mesh import Mesh, new_run_id
+from meshsim.mesh import Mesh, new_run_id, run_id_of_dir
 from meshsim.rundir import MANIFEST, RunDir
 from meshsim.runtime.registry import (
     ProcessRecord,
@@ -160,6 +160,8 @@ class Runner:
             runtime=self.options.runtime,
             cert_ttl=self.scenario.mesh.cert_ttl,
             telemetry=self.telemetry,
+            # A directory meshsim named is unique already; one the user named may not be.
+            run_id=None if self.options.run_dir is None else run_id_of_dir(run_dir),
         )
         info = RunInfo(
             mesh.run_id,

@@ -165,6 +165,11 @@ def test_chaos_kills_restarts_and_pauses_app_containers(engine: Any, tmp_path: P
     assert leftovers(engine) == []
 
 
+def _run_id(run_dir: Path) -> str:
+    """Containers are named after the run id, which run.json holds."""
+    return str(json.loads((run_dir / "run.json").read_text())["run_id"])
+
+
 def _inspect_sidecar(client: Any, run_id: str) -> None:
     """Config reaches Envoy through the agent: no bind mount of the xds tree,
     the files are in the container, and only the logs directory is shared."""
@@ -190,7 +195,7 @@ def test_sigkill_then_down_leaves_no_container_network_or_volume(
     )
     try:
         wait_for(lambda: phase_started(run_dir, "second"), 180, "the second phase")
-        _inspect_sidecar(engine, run_dir.name)
+        _inspect_sidecar(engine, _run_id(run_dir))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
     finally:
@@ -272,7 +277,7 @@ def test_capture_meshes_an_app_that_ignores_proxy_variables(engine: Any, tmp_pat
 
     scenario = tmp_path / "long.yaml"
     scenario.write_text(LONG)
-    run_dir = tmp_path / "capture"  # a run id of its own: containers are named after it
+    run_dir = tmp_path / "capture"
     proc = start_meshsim(
         "up", str(scenario), "--runtime", "docker", "--ingress-port", "0", "--run-dir", str(run_dir)
     )
@@ -282,7 +287,7 @@ def test_capture_meshes_an_app_that_ignores_proxy_variables(engine: Any, tmp_pat
         user = plan.instance("user-v1-0")  # calls nobody: its counters are ours alone
         product = "cluster.outbound_80__product.upstream_rq_200"
         before = _counter(user.admin_address, product)
-        app = engine.containers.get(f"meshsim-{run_dir.name}-user-v1-0-app")
+        app = engine.containers.get(f"meshsim-{_run_id(run_dir)}-user-v1-0-app")
         code, out = app.exec_run(
             ["python", "-c", RAW_CLIENT], environment={"HTTP_PROXY": "", "http_proxy": ""}
         )
@@ -293,7 +298,7 @@ def test_capture_meshes_an_app_that_ignores_proxy_variables(engine: Any, tmp_pat
         # the app's port: not published, and refused at the pod's address
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((user.host, 8080), timeout=5).close()
-        pod = engine.containers.get(f"meshsim-{run_dir.name}-user-v1-0-pod")
+        pod = engine.containers.get(f"meshsim-{_run_id(run_dir)}-user-v1-0-pod")
         assert not (pod.attrs["NetworkSettings"]["Ports"] or {}).get("8080/tcp")  # EXPOSEd only
         # readiness reaches the app's health path through the agent, and nothing else
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -306,7 +311,7 @@ def test_capture_meshes_an_app_that_ignores_proxy_variables(engine: Any, tmp_pat
         denied.value.close()
         # and the init container that set the rules is gone
         inits = engine.containers.list(
-            all=True, filters={"label": [f"meshsim.run={run_dir.name}", "meshsim.role=init"]}
+            all=True, filters={"label": [f"meshsim.run={_run_id(run_dir)}", "meshsim.role=init"]}
         )
         assert inits == []
     finally:
