@@ -47,6 +47,21 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_the_sdist_builds_the_same_wheel_as_the_checkout(
+    dist: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    direct = tmp_path_factory.mktemp("direct")
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(direct), str(REPO)],
+         cwd=direct, env=dict(os.environ), timeout=600)  # fmt: skip
+    (from_sdist,) = dist.glob("*.whl")
+    (from_tree,) = direct.glob("*.whl")
+    assert from_sdist.name == from_tree.name
+    with zipfile.ZipFile(from_sdist) as a, zipfile.ZipFile(from_tree) as b:
+        files = sorted(n for n in a.namelist() if not n.endswith("/RECORD"))
+        assert files == sorted(n for n in b.namelist() if not n.endswith("/RECORD"))
+        assert all(a.read(n) == b.read(n) for n in files)
+
+
 def _user_env(venv: Path, home: Path) -> dict[str, str]:
     """The environment of a user's shell with only the new virtualenv on PATH."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -73,6 +88,7 @@ def test_the_wheel_carries_the_library_and_what_a_run_needs(dist: Path) -> None:
         "sample_services/order.py",
     ):
         assert needed in names, needed
+    assert any(n.endswith("/LICENSE") and ".dist-info/" in n for n in names), "the licence text"
     # every module of the checkout, so a new subpackage cannot be left out
     for py in list((REPO / "meshsim").rglob("*.py")) + list(
         (REPO / "sample_services").rglob("*.py")
