@@ -179,3 +179,15 @@ def test_envoy_accepts_tls_port_settings_rewrite_and_mirrors(tmp_path: Path) -> 
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_request_authentication_is_refused_by_name() -> None:
+    raw = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "RequestAuthentication",
+        "metadata": {"name": "jwt-example"},
+        "spec": {"jwtRules": [{"issuer": "testing@secure.istio.io"}]},
+    }
+    assert check_resource(raw) == [
+        ("kind", "RequestAuthentication is not supported by meshsim (this release)")
+    ]
