@@ -150,3 +150,23 @@ def test_edge_counters_only_on_an_edge() -> None:
             parse_expectation(f"journey(place_order).{metric} > 0")
     with pytest.raises(ValueError, match="is a count"):
         parse_expectation("edge(order->product).retries > 5%")
+
+
+def test_check_at_the_boundary() -> None:
+    """Mutation check survivors (docs/testing.md): each operator at equality,
+    and a tolerance's edge counts as within it."""
+    assert parse_expectation("p99 <= 300ms").check(300.0)
+    assert not parse_expectation("p99 < 300ms").check(300.0)
+    assert parse_expectation("rps >= 50").check(50.0)
+    assert not parse_expectation("rps > 50").check(50.0)
+    assert parse_expectation("version(product:v2).share = 10% ± 5%").check(0.15)
+    assert not parse_expectation("version(product:v2).share = 10% ± 5%").check(0.1501)
+
+
+@pytest.mark.parametrize("bad", [True, None, [0.1], {"a": 1}])
+def test_parse_rate_refuses_what_is_not_a_rate(bad: object) -> None:
+    from meshsim.scenario.expect import parse_rate
+
+    with pytest.raises(ValueError, match="expected a percentage such as 1%"):
+        parse_rate(bad)
+    assert parse_rate(1) == 1.0 and parse_rate("0.5") == 0.5
