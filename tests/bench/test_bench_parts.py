@@ -153,7 +153,7 @@ def test_watched_sources_counts_each_file_once() -> None:
 
 
 async def test_generator_counts_from_the_due_time(unused_tcp_port: int) -> None:
-    """A server that stalls for 200 ms once: an open-loop generator must see the
+    """A server that stalls for 500 ms once: an open-loop generator must see the
     requests queued behind the stall as slow too (coordinated omission)."""
     stalled = False
 
@@ -161,7 +161,7 @@ async def test_generator_counts_from_the_due_time(unused_tcp_port: int) -> None:
         nonlocal stalled
         if not stalled and request.query.get("n") is None:
             stalled = True
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
         return web.Response(text="ok")
 
     server = web.Application()
@@ -171,19 +171,23 @@ async def test_generator_counts_from_the_due_time(unused_tcp_port: int) -> None:
     site = web.TCPSite(runner, "127.0.0.1", unused_tcp_port)
     await site.start()
     try:
+        # 50 rps, not more: client and server share this one event loop, and a
+        # busy 2-core machine must still keep up (at 200 rps it fell behind,
+        # p50 1.5 s). The stall, 25 requests' worth, dwarfs any scheduling noise.
         seg = Segment(
-            Target(f"http://127.0.0.1:{unused_tcp_port}/"), 200, 2.0, warmup_s=0.0, connections=1
+            Target(f"http://127.0.0.1:{unused_tcp_port}/"), 50, 4.0, warmup_s=0.0, connections=1
         )
         res = await run_segment(seg)
     finally:
         await runner.cleanup()
-    assert res.scheduled == 400 and res.ok == 400 and res.failed == 0
-    # one connection: ~40 requests (10 %) were due during the stall and waited for it
-    assert res.percentile_ms(50) < 20
-    assert res.percentile_ms(95) > 50
+    assert res.scheduled == 200 and res.ok == 200 and res.failed == 0
+    # one connection: ~25 requests (12.5 %) were due during the stall and waited
+    # for it, 0 to 500 ms; the slowest 5 % of all waited 300 ms or more
+    assert res.percentile_ms(50) < 100
+    assert res.percentile_ms(95) > 200
     # the uncorrected clock starts when a request got the connection: the
     # requests queued behind the stall are fast by it (only the stalled one is not)
-    assert res.percentile_ms(95, "service") < 20
+    assert res.percentile_ms(95, "service") < 100
 
 
 def test_quick_config_is_small() -> None:
