@@ -104,8 +104,12 @@ async def test_the_settle_point_is_logged_and_snapshotted(
     assert set(settled) == {"crash", "recovered"}
     for name, settle in (("crash", 0.2), ("recovered", 0.1)):
         assert settled[name]["settle_s"] == settle
-        # logged at the settle point, counted from the phase's start
-        assert settled[name]["t"] - starts[name]["t"] == pytest.approx(settle, abs=0.05)
+        # logged at the settle point, counted from the phase's start: never
+        # before it (the settled window must leave the transition out); after
+        # it by however long the loop was busy (the kill's effect is checked
+        # first, and a loaded machine schedules late), which only shortens the window
+        waited = settled[name]["t"] - starts[name]["t"]
+        assert settle - 0.002 <= waited < settle + 1.0, (name, waited)
     assert [(e["event"], e.get("phase")) for e in lines if e["event"] != "phase_start"] == [
         ("phase_end", "steady"),
         ("action", "crash"),  # at the phase's start, before its settle point
