@@ -16,31 +16,19 @@ from meshsim.control.plan import Instance, MeshPlan
 from meshsim.errors import MeshError, ScenarioError
 from meshsim.events import RunEventHandler
 from meshsim.runtime import pods
-from meshsim.runtime.local import NO_PROXY
+from meshsim.runtime.local import mesh_env
 
 
 def app_env(ctx: pods.RunContext, inst: Instance) -> dict[str, str]:
     """The service's own `env` (its version's on top), then what the mesh
     decides, as for the local runtime: the port, the names, the sidecar as
     the HTTP proxy."""
-    proxy = f"http://{inst.host}:{inst.outbound_port}"
     service = ctx.app.services.get(inst.service)
     env = dict(service.env_of(inst.version)) if service is not None else {}
-    env.update(
-        PORT=str(inst.app_port),
-        # Listen on every address of the pod (or on 127.0.0.1): the sidecar
-        # reaches the app on loopback, and the pod's rules refuse its port to
-        # anyone outside the pod.
-        HOST="0.0.0.0",
-        INSTANCE_NAME=inst.name,
-        SERVICE_NAME=inst.service,
-        SERVICE_VERSION=inst.version,
-        HTTP_PROXY=proxy,
-        http_proxy=proxy,
-        NO_PROXY=NO_PROXY,
-        no_proxy=NO_PROXY,
-        PYTHONUNBUFFERED="1",
-    )
+    # Listen on every address of the pod (or on 127.0.0.1): the sidecar
+    # reaches the app on loopback, and the pod's rules refuse its port to
+    # anyone outside the pod.
+    env.update(mesh_env(inst, listen="0.0.0.0"))
     return env
 
 

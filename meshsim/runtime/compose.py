@@ -30,9 +30,10 @@ from typing import Any
 
 import yaml
 
+from meshsim.application import Application
 from meshsim.control import envoy as e
 from meshsim.control.ca import CertificateAuthority
-from meshsim.control.plan import MeshPlan, build_plan
+from meshsim.control.plan import Instance, MeshPlan, build_plan
 from meshsim.control.sds import SECRET_CERT, SECRET_ROOT, cert_secret, root_secret, secret_file
 from meshsim.control.security import identities
 from meshsim.control.state import PolicyState
@@ -48,8 +49,8 @@ from meshsim.runtime.dashboards import (
     prometheus_config,
 )
 from meshsim.runtime.images import APP_REPO, SIDECAR_REPO
-from meshsim.scenario import load_scenario, resolve_mesh
-from meshsim.shop import SHOP
+from meshsim.runtime.local import mesh_env
+from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 
 CONTAINER_ROOT = "/etc/meshsim"  # in every Envoy container: xds/<proxy>/ and logs/
 CERT_TTL_DAYS = 90
@@ -67,9 +68,9 @@ HEADER = """\
 """
 
 
-def compose_plan(services: dict[str, dict[str, int]]) -> MeshPlan:
+def compose_plan(services: dict[str, dict[str, int]], app: Application | None = None) -> MeshPlan:
     """The plan inside compose: every pod at its DNS name with the pod ports."""
-    plan = build_plan(services, 0)
+    plan = build_plan(services, 0, app)
     instances = [
         replace(
             i,
@@ -84,13 +85,13 @@ def compose_plan(services: dict[str, dict[str, int]]) -> MeshPlan:
     ingress = replace(
         plan.ingress, host="0.0.0.0", port=pods.INGRESS_PORT, admin_port=pods.ADMIN_PORT
     )
-    return MeshPlan(instances, ingress, dict(services))
+    return MeshPlan(instances, ingress, dict(services), plan.app)
 
 
 def policies_at(scenario: Any, phase: str | None) -> PolicyState:
     """The policies in force during `phase` (default: the first phase)."""
     check_phase(phase, [p.name for p in scenario.phases])
-    state = PolicyState.initial()
+    state = PolicyState.initial(resolve_application(scenario))
     for p in scenario.phases:
         state.enter(p.apply, p.remove)
         if phase is None or p.name == phase:
@@ -223,19 +224,11 @@ def compose_file(
             "volumes": _envoy_volumes(inst.name, root),
             "labels": {pods.LABEL_ROLE: "sidecar", pods.LABEL_INSTANCE: inst.name},
         }
-        proxy = f"http://127.0.0.1:{pods.OUTBOUND_PORT}"
+        app = _app_container(plan.app, inst, app_image)
         services[f"{inst.name}-app"] = {
-            "image": app_image,
+            "image": app.pop("image"),
             "network_mode": f"service:{inst.name}",
-            "command": ["python", "-m", SHOP[inst.service].module],
-            "environment": {
-                "PORT": str(pods.APP_PORT),
-                "HOST": "127.0.0.1",
-                "INSTANCE_NAME": inst.name,
-                "SERVICE_VERSION": inst.version,
-                "HTTP_PROXY": proxy,
-                "http_proxy": proxy,
-            },
+            **app,
             "depends_on": [inst.name],
             "labels": {pods.LABEL_ROLE: "app", pods.LABEL_INSTANCE: inst.name},
         }
@@ -268,6 +261,31 @@ def compose_file(
     return {"services": services}
 
 
+def _app_container(app: Application, inst: Instance, app_image: str) -> dict[str, Any]:
+    """An app as `meshsim up --runtime docker` runs it, without capture: the
+    shop's module or a team's `command` in meshsim's app image (the scenario's
+    directory mounted at the same path), or a team's own `image` as built; its
+    `env`, then what the mesh decides (port, names, the sidecar as HTTP proxy)."""
+    service = app.services[inst.service]
+    environment = {
+        **service.env_of(inst.version),
+        **mesh_env(inst, listen="127.0.0.1", proxy_host="127.0.0.1"),
+    }
+    image = service.image_of(inst.version)
+    if image is not None:
+        return {"image": image, "environment": environment}
+    spec: dict[str, Any] = {
+        "image": app_image,
+        "command": service.argv(inst.version, inst.app_port),
+        "environment": environment,
+    }
+    if service.module is None:
+        workdir = str(Path(app.workdir or Path.cwd()).resolve())
+        spec["volumes"] = [f"{workdir}:{workdir}"]
+        spec["working_dir"] = workdir
+    return spec
+
+
 def export_compose(
     scenario_path: Path,
     out: Path,
@@ -281,7 +299,7 @@ def export_compose(
     >>> export_compose(Path("scenarios/baseline.yaml"), Path("compose"))  # doctest: +SKIP
     """
     scenario = load_scenario(scenario_path)
-    plan = compose_plan(resolve_mesh(scenario))
+    plan = compose_plan(resolve_mesh(scenario), resolve_application(scenario))
     state = policies_at(scenario, phase)
     paths = Paths(f"{root}/xds")
     configs = compile_mesh(plan, state, paths)

@@ -95,6 +95,26 @@ def envoy_argv(bootstrap: Path, log_level: str = "warning", binary: str | None =
 NO_PROXY = "localhost,127.0.0.1,::1"
 
 
+def mesh_env(inst: Instance, listen: str, proxy_host: str | None = None) -> dict[str, str]:
+    """What the mesh decides in an app's environment, on every runtime: its
+    port and the address to listen on, its names, and its sidecar as the HTTP
+    proxy (at `proxy_host`, default the instance's host; loopback itself never
+    goes through it)."""
+    proxy = f"http://{proxy_host or inst.host}:{inst.outbound_port}"
+    return {
+        "PORT": str(inst.app_port),
+        "HOST": listen,
+        "INSTANCE_NAME": inst.name,
+        "SERVICE_NAME": inst.service,
+        "SERVICE_VERSION": inst.version,
+        "HTTP_PROXY": proxy,
+        "http_proxy": proxy,
+        "NO_PROXY": NO_PROXY,
+        "no_proxy": NO_PROXY,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 @dataclass
 class _Child:
     info: ComponentInfo
@@ -191,19 +211,7 @@ class LocalRuntime(Runtime):
         service = self.app.services.get(inst.service)
         if service is not None:
             env.update(service.env_of(inst.version))
-        proxy = f"http://{inst.host}:{inst.outbound_port}"
-        env.update(
-            PORT=str(inst.app_port),
-            HOST=inst.host,
-            INSTANCE_NAME=inst.name,
-            SERVICE_NAME=inst.service,
-            SERVICE_VERSION=inst.version,
-            HTTP_PROXY=proxy,
-            http_proxy=proxy,
-            NO_PROXY=NO_PROXY,
-            no_proxy=NO_PROXY,
-            PYTHONUNBUFFERED="1",
-        )
+        env.update(mesh_env(inst, listen=inst.host))
         return env
 
     async def start_instance(self, inst: Instance, bootstrap: Path) -> None:

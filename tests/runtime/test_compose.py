@@ -195,3 +195,25 @@ def test_without_the_source_tree_a_smaller_dashboard_stands_in(
     board = json.loads(dashboards.dashboard_json())
     exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
     assert any("envoy_cluster_upstream_rq_total" in e for e in exprs)
+
+
+def test_own_services_export_with_their_command_image_and_env(tmp_path: Path) -> None:
+    """A team's services export as `up --runtime docker` runs them: a command in
+    meshsim's app image in the scenario's directory, or the team's own image."""
+    example = REPO / "examples" / "user-service" / "scenario.yaml"
+    export_compose(example, tmp_path / "fastapi")
+    services = yaml.safe_load((tmp_path / "fastapi" / "docker-compose.yml").read_text())["services"]
+    app = services["user-service-v1-0-app"]
+    workdir = str(example.parent.resolve())
+    assert app["command"][0] == "uvicorn" and "8080" in app["command"]
+    assert app["working_dir"] == workdir and app["volumes"] == [f"{workdir}:{workdir}"]
+    assert app["environment"]["SERVICE_NAME"] == "user-service"
+    assert app["environment"]["HTTP_PROXY"] == "http://127.0.0.1:15001"
+    assert "accounts-v2-0-app" in services  # every version of every own service
+
+    node = REPO / "examples" / "node-storefront" / "scenario.yaml"
+    export_compose(node, tmp_path / "node")
+    services = yaml.safe_load((tmp_path / "node" / "docker-compose.yml").read_text())["services"]
+    apps = {k: v for k, v in services.items() if k.endswith("-app")}
+    assert apps and all(v["image"] == "meshsim-example-node:1" for v in apps.values())
+    assert all("command" not in v for v in apps.values())  # the image's own CMD
