@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +31,33 @@ def meshsim(
     )
 
 
-def start_meshsim(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "meshsim.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+@contextlib.contextmanager
+def running(argv: list[str]) -> Iterator[subprocess.Popen[str]]:
+    """`argv` in the background, its output on a pipe; on every way out of the
+    block, a failed assertion included, it is stopped and its pipe closed.
+
+    Why every way: a failed test's traceback keeps `proc` alive until some
+    later garbage collection, whose ResourceWarning for the unclosed pipe
+    (`filterwarnings = error`) then fails whichever test happens to be running
+    (CI: test_istio_tasks, after a test_docker test timed out)."""
+    # Popen's exit closes the pipe, then reaps the process.
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.terminate()  # meshsim stops its mesh on SIGTERM
+                try:
+                    proc.communicate(timeout=60)  # drained: it never blocks writing
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def running_meshsim(*args: str) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    """`meshsim ARGS` in the background (see `running`)."""
+    return running([sys.executable, "-m", "meshsim.cli", *args])
 
 
 def plan_ports(run_dir: Path) -> list[int]:

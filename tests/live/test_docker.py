@@ -27,8 +27,8 @@ from tests.live.helpers import (
     docker_engine,
     meshsim,
     phase_started,
+    running_meshsim,
     skip_unless_ci,
-    start_meshsim,
     wait_for,
 )
 
@@ -190,17 +190,13 @@ def test_sigkill_then_down_leaves_no_container_network_or_volume(
     scenario = tmp_path / "long.yaml"
     scenario.write_text(LONG)
     run_dir = tmp_path / "run"
-    proc = start_meshsim(
+    with running_meshsim(
         "up", str(scenario), "--runtime", "docker", "--ingress-port", "0", "--run-dir", str(run_dir)
-    )
-    try:
+    ) as proc:
         wait_for(lambda: phase_started(run_dir, "second"), 180, "the second phase")
         _inspect_sidecar(engine, _run_id(run_dir))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert len(leftovers(engine)) >= 4 * 3 + 2  # pods, apps, sidecars, ingress, network
     status = meshsim("status", "--json")
     mesh = json.loads(status.stdout)[0]
@@ -278,10 +274,9 @@ def test_capture_meshes_an_app_that_ignores_proxy_variables(engine: Any, tmp_pat
     scenario = tmp_path / "long.yaml"
     scenario.write_text(LONG)
     run_dir = tmp_path / "capture"
-    proc = start_meshsim(
+    with running_meshsim(
         "up", str(scenario), "--runtime", "docker", "--ingress-port", "0", "--run-dir", str(run_dir)
-    )
-    try:
+    ) as proc:
         wait_for(lambda: phase_started(run_dir, "second"), 180, "the second phase")
         plan = MeshPlan.from_dict(json.loads((run_dir / "plan.json").read_text()))
         user = plan.instance("user-v1-0")  # calls nobody: its counters are ours alone
@@ -314,11 +309,6 @@ def test_capture_meshes_an_app_that_ignores_proxy_variables(engine: Any, tmp_pat
             all=True, filters={"label": [f"meshsim.run={_run_id(run_dir)}", "meshsim.role=init"]}
         )
         assert inits == []
-    finally:
         proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        proc.communicate(timeout=60)
     assert leftovers(engine) == []

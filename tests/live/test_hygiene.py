@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from tests.live.helpers import (
     meshsim,
     phase_started,
     plan_ports,
-    start_meshsim,
+    running_meshsim,
     wait_for,
 )
 
@@ -33,16 +35,19 @@ phases:
 """
 
 
-def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, list[int]]:
+@contextlib.contextmanager
+def _started(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, list[int]]]:
     scenario = tmp_path / "long.yaml"
     scenario.write_text(LONG)
     run_dir = tmp_path / "run"
-    proc = start_meshsim("up", str(scenario), "--ingress-port", "0", "--run-dir", str(run_dir))
-    wait_for(lambda: phase_started(run_dir, "second"), 60, "the second phase")
-    time.sleep(0.5)
-    pids = mesh_pids(Path(os.environ["MESHSIM_HOME"]))
-    assert len(pids) >= 10  # 4 apps + 4 sidecars + ingress + locust
-    return proc, run_dir, pids
+    with running_meshsim(
+        "up", str(scenario), "--ingress-port", "0", "--run-dir", str(run_dir)
+    ) as proc:
+        wait_for(lambda: phase_started(run_dir, "second"), 60, "the second phase")
+        time.sleep(0.5)
+        pids = mesh_pids(Path(os.environ["MESHSIM_HOME"]))
+        assert len(pids) >= 10  # 4 apps + 4 sidecars + ingress + locust
+        yield proc, run_dir, pids
 
 
 def _assert_clean(run_dir: Path, pids: list[int]) -> None:
@@ -55,10 +60,10 @@ def _assert_clean(run_dir: Path, pids: list[int]) -> None:
 def test_signal_mid_run_stops_everything_and_keeps_the_report(
     tmp_path: Path, sig: signal.Signals, code: int
 ) -> None:
-    proc, run_dir, pids = _start(tmp_path)
-    t0 = time.monotonic()
-    proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=30)
+    with _started(tmp_path) as (proc, run_dir, pids):
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=30)
     took = time.monotonic() - t0
     assert proc.returncode == code, out
     _assert_clean(run_dir, pids)
@@ -73,9 +78,9 @@ def test_signal_mid_run_stops_everything_and_keeps_the_report(
 
 
 def test_sigkill_then_down_cleans_up(tmp_path: Path) -> None:
-    proc, run_dir, pids = _start(tmp_path)
-    proc.kill()
-    proc.communicate(timeout=10)
+    with _started(tmp_path) as (proc, run_dir, pids):
+        proc.kill()
+        proc.communicate(timeout=10)
     assert alive(pids), "children should survive a SIGKILL of meshsim (that is the point of down)"
     status = meshsim("status", "--json")
     assert status.returncode == 0

@@ -29,7 +29,7 @@ from meshsim.load.records import read_records
 from meshsim.mesh import Mesh
 from meshsim.request_as import request_as
 from meshsim.runner import RunOptions, run
-from tests.live.helpers import meshsim, phase_started, start_meshsim, wait_for
+from tests.live.helpers import meshsim, phase_started, running_meshsim, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -255,8 +255,9 @@ def test_allow_for_order_principal_200_for_order_403_for_user_counted(tmp_path: 
     # process: seconds apiece on a busy machine), then SIGINT ends the run; the
     # report of the interrupted phase is still written.
     run_dir = tmp_path / "run"
-    proc = start_meshsim("up", str(scenario), "--ingress-port", "0", "--run-dir", str(run_dir))
-    try:
+    with running_meshsim(
+        "up", str(scenario), "--ingress-port", "0", "--run-dir", str(run_dir)
+    ) as proc:
         wait_for(lambda: _policy_applied(run_dir), 60, "the lockdown policy")
         url = "http://product/products/2/stock"
         as_order = [meshsim("exec", "--as", "order", "--", "GET", url) for _ in range(3)]
@@ -264,10 +265,6 @@ def test_allow_for_order_principal_200_for_order_403_for_user_counted(tmp_path: 
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
         assert proc.returncode == 130, out
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(30)
     print("\n" + as_order[0].stdout + "\n" + as_user[0].stdout)
     assert [r.returncode for r in as_order] == [0, 0, 0], as_order[0].stdout + as_order[0].stderr
     assert all("HTTP 200" in r.stdout for r in as_order)
