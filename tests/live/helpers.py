@@ -142,3 +142,23 @@ def docker_engine() -> Any:
     except MeshError as exc:
         skip_unless_ci(f"no base image for meshsim's images: {exc}")
     return client
+
+
+def run_to_pass(path: Path, run_dir: Path, scale: float) -> dict[str, Any]:
+    """Run a scenario in this process at `scale` and assert exit 0, listing each
+    failed expectation with what was observed; returns report.json."""
+    from meshsim.runner import RunOptions, run
+
+    result = run(path, RunOptions(ingress_port=0, time_scale=scale, run_dir=run_dir))
+    report: dict[str, Any] = {}
+    failed = []
+    if result.report is not None:
+        report = json.loads((run_dir / "report.json").read_text())
+        failed = [
+            f"{p['name']}: {e['expr']} (observed {e['observed']}, {e.get('note') or ''})"
+            for p in report["phases"]
+            for e in p["expectations"]
+            if not e["passed"]
+        ]
+    assert result.exit_code == 0, (result.error, failed)
+    return report

@@ -7,14 +7,13 @@ Each runs shortened with a time scale so that its phases last about
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from meshsim.runner import RunOptions, run
 from meshsim.scenario import load_scenario
+from tests.live.helpers import run_to_pass
 
 pytestmark = pytest.mark.slow
 
@@ -28,19 +27,7 @@ AS_WRITTEN = {"fault-injection", "request-timeouts"}
 def _run(path: Path, tmp_path: Path) -> dict[str, Any]:
     total = sum(p.duration for p in load_scenario(path).phases)
     scale = 1.0 if path.stem in AS_WRITTEN else min(1.0, PHASES_S / total)
-    result = run(path, RunOptions(ingress_port=0, time_scale=scale, run_dir=tmp_path / "run"))
-    report: dict[str, Any] = {}
-    failed = []
-    if result.report is not None:
-        report = json.loads((tmp_path / "run" / "report.json").read_text())
-        failed = [
-            f"{p['name']}: {e['expr']} (observed {e['observed']}, {e.get('note') or ''})"
-            for p in report["phases"]
-            for e in p["expectations"]
-            if not e["passed"]
-        ]
-    assert result.exit_code == 0, (result.error, failed)
-    return report
+    return run_to_pass(path, tmp_path / "run", scale)
 
 
 @pytest.mark.parametrize("path", TASKS, ids=[p.stem for p in TASKS])

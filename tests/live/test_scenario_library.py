@@ -7,13 +7,12 @@ are written to hold at that scale too.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from meshsim.runner import RunOptions, run
 from meshsim.scenario import load_scenario
+from tests.live.helpers import run_to_pass
 
 pytestmark = pytest.mark.slow
 
@@ -25,14 +24,4 @@ PHASES_S = 15.0
 def test_scenario_passes(path: Path, tmp_path: Path) -> None:
     total = sum(p.duration for p in load_scenario(path).phases)
     scale = min(1.0, PHASES_S / total)
-    result = run(path, RunOptions(ingress_port=0, time_scale=scale, run_dir=tmp_path / "run"))
-    failed = []
-    if result.report is not None:
-        report = json.loads((tmp_path / "run" / "report.json").read_text())
-        failed = [
-            f"{p['name']}: {e['expr']} (observed {e['observed']}, {e.get('note') or ''})"
-            for p in report["phases"]
-            for e in p["expectations"]
-            if not e["passed"]
-        ]
-    assert result.exit_code == 0, (result.error, failed)
+    run_to_pass(path, tmp_path / "run", scale)
