@@ -52,6 +52,21 @@ class AppService:
     expose: str | None = None
     # Every version the service may run (those a scenario does not list do not run).
     versions: dict[str, VersionRun] = field(default_factory=lambda: {"v1": VersionRun()})
+    # The port the app listens on in its container (Docker runtime); None: 8080.
+    port: int | None = None
+    # A port callers may name besides 80 (a Kubernetes Service's `port`).
+    service_port: int | None = None
+    # Its SPIFFE identity's service account (None: the service's name) and namespace.
+    service_account: str | None = None
+    namespace: str = "default"
+
+    @property
+    def identity(self) -> str:
+        """`spiffe://cluster.local/ns/<namespace>/sa/<service account>`."""
+        from meshsim.shop import TRUST_DOMAIN
+
+        account = self.service_account or self.name
+        return f"spiffe://{TRUST_DOMAIN}/ns/{self.namespace}/sa/{account}"
 
     def command_of(self, version: str) -> tuple[str, ...]:
         """The version's own command, else the service's; () for a module or image only."""
@@ -94,6 +109,10 @@ class AppService:
             "env": dict(self.env),
             "calls": list(self.calls),
             "expose": self.expose,
+            "port": self.port,
+            "service_port": self.service_port,
+            "service_account": self.service_account,
+            "namespace": self.namespace,
             "versions": {
                 v: {
                     "command": list(r.command) if r.command is not None else None,
@@ -124,6 +143,10 @@ class AppService:
             calls=tuple(raw.get("calls") or ()),
             expose=raw.get("expose"),
             versions=versions,
+            port=raw.get("port"),
+            service_port=raw.get("service_port"),
+            service_account=raw.get("service_account"),
+            namespace=str(raw.get("namespace") or "default"),
         )
 
 
@@ -159,6 +182,13 @@ class Application:
     builtin: bool = False
     # The gateway VirtualService the mesh starts with; None: generated from `expose`.
     gateway_routes: tuple[dict[str, Any], ...] | None = None
+    # Images are built locally and never pulled (services from Kubernetes manifests).
+    pull_images: bool = True
+
+    def identity_of(self, service: str) -> str:
+        """The SPIFFE ID of `service`'s workloads (the shop's: its own name in `default`)."""
+        known = self.services.get(service)
+        return known.identity if known is not None else AppService(service).identity
 
     @property
     def route_name(self) -> str:
@@ -192,6 +222,7 @@ class Application:
             "name": self.name,
             "builtin": self.builtin,
             "workdir": self.workdir,
+            "pull_images": self.pull_images,
             "ready": {
                 "method": self.ready.method,
                 "path": self.ready.path,
@@ -221,4 +252,5 @@ class Application:
                 ready.get("status"),
             ),
             workdir=raw.get("workdir"),
+            pull_images=bool(raw.get("pull_images", True)),
         )

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from meshsim.control.ca import workload_identity
 from meshsim.control.plan import Instance, MeshPlan
 from meshsim.errors import MeshError, UsageError
 from meshsim.runtime.registry import all_meshes
@@ -115,7 +114,7 @@ def request_as(
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy}))
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     start = time.perf_counter()
-    result = ExecResult(inst.name, workload_identity(inst.service), method, url, 0, "")
+    result = ExecResult(inst.name, plan.app.identity_of(inst.service), method, url, 0, "")
     try:
         with opener.open(request, timeout=timeout) as resp:
             result.status, result.reason, result.body = resp.status, resp.reason, resp.read()

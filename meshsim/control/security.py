@@ -26,6 +26,7 @@ place and connections between sidecars are not drained.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,9 +91,11 @@ def workloads(plan: MeshPlan) -> dict[str, Workload]:
         )
     }
     for inst in plan.instances:
-        out[inst.name] = Workload(
-            inst.name, NAMESPACE, inst.labels, workload_identity(inst.service), inst.service
-        )
+        # A team's service may name its namespace and service account (its manifests).
+        own = plan.app.services.get(inst.service)
+        namespace = own.namespace if own is not None else NAMESPACE
+        identity = plan.app.identity_of(inst.service)
+        out[inst.name] = Workload(inst.name, namespace, inst.labels, identity, inst.service)
     return out
 
 
@@ -380,6 +383,7 @@ def secure_cluster(
     paths: Paths,
     proxy: str,
     mode: str | None = None,
+    identity_of: Callable[[str], str] = workload_identity,
 ) -> dict[str, Any]:
     """Auto mTLS on an outbound cluster: TLS to endpoints in `tls_endpoints`.
     A DestinationRule's `mode` overrides it, as in Istio: ISTIO_MUTUAL sends
@@ -398,9 +402,7 @@ def secure_cluster(
         {
             "name": "tlsMode-istio",
             "match": {"tlsMode": "istio"},
-            "transport_socket": client_tls(
-                paths, proxy, workload_identity(service), _sni(out["name"])
-            ),
+            "transport_socket": client_tls(paths, proxy, identity_of(service), _sni(out["name"])),
         },
         {"name": "tlsMode-disabled", "match": {}, "transport_socket": RAW_BUFFER},
     ]
@@ -424,7 +426,14 @@ def secure_mesh(
         if workload is None:
             continue
         cfg.clusters = [
-            secure_cluster(c, tls_endpoints, paths, name, destination_tls(state, c["name"]))
+            secure_cluster(
+                c,
+                tls_endpoints,
+                paths,
+                name,
+                destination_tls(state, c["name"]),
+                plan.app.identity_of,
+            )
             if c.get("name", "").startswith("outbound|")
             else c
             for c in cfg.clusters

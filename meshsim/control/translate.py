@@ -217,9 +217,20 @@ def _inbound_cluster(inst: Instance) -> dict[str, Any]:
 # ------------------------------------------------------------------- routes
 
 
-def _domains(service: str) -> list[str]:
+def _domains(service: str, extra_port: int | None = None, namespace: str = NAMESPACE) -> list[str]:
     names = [service, f"{service}.{NAMESPACE}", f"{service}.{NAMESPACE}.svc", fqdn(service)]
-    return names + [f"{n}:{SERVICE_PORT}" for n in names]
+    if namespace != NAMESPACE:  # a team's Service in a namespace of its own
+        names += [f"{service}.{namespace}", f"{service}.{namespace}.svc"]
+        names.append(f"{service}.{namespace}.svc.cluster.local")
+    # A team's Service may name another port (its manifest's `port`): callers use it too.
+    ports = [SERVICE_PORT] + ([extra_port] if extra_port not in (None, SERVICE_PORT) else [])
+    return names + [f"{n}:{p}" for p in ports for n in names]
+
+
+def _service_port(plan: MeshPlan, service: str) -> tuple[int | None, str]:
+    """A team's service's own Service port and namespace (its manifests)."""
+    own = plan.app.services.get(service)
+    return (own.service_port, own.namespace) if own is not None else (None, NAMESPACE)
 
 
 def _outbound_routes(plan: MeshPlan, state: PolicyState, warnings: list[str]) -> dict[str, Any]:
@@ -230,7 +241,7 @@ def _outbound_routes(plan: MeshPlan, state: PolicyState, warnings: list[str]) ->
         vhosts.append(
             {
                 "name": f"{fqdn(service)}:{SERVICE_PORT}",
-                "domains": _domains(service),
+                "domains": _domains(service, *_service_port(plan, service)),
                 "routes": routes,
             }
         )

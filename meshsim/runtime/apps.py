@@ -115,7 +115,14 @@ def ensure_own_images(client: Any, plan: MeshPlan, events: RunEventHandler) -> N
             client.images.get(image)
             continue
         except docker.errors.ImageNotFound:
-            pass
+            if not plan.app.pull_images:
+                # Kubernetes manifests name images a team builds; meshsim never pulls them.
+                raise MeshError(
+                    f"image {image!r} of {who} is not on this engine; build it first "
+                    f"(docker build -t {image} ...): images named by Kubernetes manifests "
+                    "are never pulled",
+                    component=who.split()[0],
+                ) from None
         events.step(f"pulling {image} for {who}")
         try:
             repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")

@@ -75,7 +75,7 @@ def compose_plan(services: dict[str, dict[str, int]], app: Application | None = 
         replace(
             i,
             host=i.name,
-            app_port=pods.APP_PORT,
+            app_port=pods.app_port(plan.app, i.service),
             inbound_port=pods.INBOUND_PORT,
             outbound_port=pods.OUTBOUND_PORT,
             admin_port=pods.ADMIN_PORT,

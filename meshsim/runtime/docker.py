@@ -159,12 +159,14 @@ class DockerRuntime(Runtime):
                 box.info.state = "running"
         return container
 
-    def _capture(self, ctx: pods.RunContext, instance: str, pod_ip: str, box: _Box) -> None:
+    def _capture(
+        self, ctx: pods.RunContext, instance: str, pod_ip: str, box: _Box, port: int
+    ) -> None:
         """Run the pod's init container: the capture rules are in place before
         the app starts (meshsim/runtime/capture.py)."""
         import docker.errors
 
-        spec = pods.init_spec(ctx, instance, pod_ip)
+        spec = pods.init_spec(ctx, instance, pod_ip, port)
         try:
             self.client.containers.run(**spec)
         except docker.errors.ContainerError as exc:
@@ -273,7 +275,14 @@ class DockerRuntime(Runtime):
             # The init container runs while configuration is written and the
             # sidecars start; only the app waits for it (start_instance).
             self._inits[inst.name] = asyncio.ensure_future(
-                asyncio.to_thread(self._capture, ctx, inst.name, address.ip, box)
+                asyncio.to_thread(
+                    self._capture,
+                    ctx,
+                    inst.name,
+                    address.ip,
+                    box,
+                    pods.app_port(plan.app, inst.service),
+                )
             )
             self._starting.append(self._inits[inst.name])
             return inst.name, address

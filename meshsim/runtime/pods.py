@@ -148,12 +148,19 @@ def pod_spec(ctx: RunContext, inst: Instance) -> dict[str, Any]:
     }
 
 
-def init_spec(ctx: RunContext, instance: str, pod_ip: str) -> dict[str, Any]:
+def app_port(app: Application, service: str) -> int:
+    """The port the service's app listens on in its pod: the service's `port`
+    (a Deployment's containerPort), else 8080."""
+    own = app.services.get(service)
+    return own.port if own is not None and own.port else APP_PORT
+
+
+def init_spec(ctx: RunContext, instance: str, pod_ip: str, port: int = APP_PORT) -> dict[str, Any]:
     """The pod's init container: sets the capture rules in the pod's namespace
     (the only container of the pod with NET_ADMIN) and is removed at once. It
     runs from the sidecar image, which has iptables, as Istio's istio-init
     runs from the proxy image."""
-    rules = capture.rules(pod_ip, OUTBOUND_PORT, APP_PORT, capture.proxy_gid(ctx.user))
+    rules = capture.rules(pod_ip, OUTBOUND_PORT, port, capture.proxy_gid(ctx.user))
     return {
         "image": ctx.sidecar_image,
         "entrypoint": ["sh", "-c", capture.RESTORE_SCRIPT],
@@ -195,7 +202,8 @@ def _probe_args(ctx: RunContext, inst: Instance) -> list[str]:
     service = ctx.app.services.get(inst.service)
     health = service.health if service is not None else "/healthz"
     args = ["--probe-port", str(PROBE_PORT)]
-    args += ["--app-health", f"http://127.0.0.1:{APP_PORT}{health or '/'}"]
+    port = app_port(ctx.app, inst.service)
+    args += ["--app-health", f"http://127.0.0.1:{port}{health or '/'}"]
     return args + (["--app-tcp"] if health is None else [])
 
 
@@ -273,7 +281,7 @@ def pod_plan(plan: MeshPlan, pods: dict[str, PodAddress]) -> MeshPlan:
             replace(
                 inst,
                 host=pod.ip,
-                app_port=APP_PORT,
+                app_port=app_port(plan.app, inst.service),
                 inbound_port=INBOUND_PORT,
                 outbound_port=OUTBOUND_PORT,
                 admin_port=ADMIN_PORT,

@@ -39,6 +39,10 @@ def resolve_application(scenario: Scenario, base_dir: Path | None = None) -> App
                 version: VersionRun(tuple(v.command) if v.command else None, v.image, dict(v.env))
                 for version, v in spec.versions.items()
             },
+            port=spec.port,
+            service_port=spec.service_port,
+            service_account=spec.service_account,
+            namespace=spec.namespace or "default",
         )
         for name, spec in declared.items()
     }

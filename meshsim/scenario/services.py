@@ -48,6 +48,9 @@ Command = Annotated[
 ]
 EnvVars = dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str]
 SERVICE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+# Kubernetes' names (RFC 1123): a namespace is a label, a service account a subdomain.
+K8S_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+K8S_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 
 class VersionSpec(Strict):
@@ -96,6 +99,33 @@ class ServiceSpec(Strict):
         False,
         description="Route the ingress gateway's requests to this service by default: true "
         "for every path (/), or a path prefix such as /quotes.",
+    )
+    port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="The port the app listens on inside its container (Docker runtime; "
+        "default 8080, also in PORT), e.g. a Deployment's containerPort.",
+    )
+    service_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="A port callers may name besides 80 (http://<name>:<service_port>/), "
+        "e.g. a Kubernetes Service's `port`.",
+    )
+    service_account: str | None = Field(
+        None,
+        max_length=253,
+        pattern=K8S_SUBDOMAIN_PATTERN,
+        description="The service account of its SPIFFE identity "
+        "(spiffe://cluster.local/ns/<namespace>/sa/<service_account>; default: the service's name).",
+    )
+    namespace: str | None = Field(
+        None,
+        pattern=K8S_LABEL_PATTERN,
+        description="The Kubernetes namespace of its identity and of the policies that select "
+        "it (default: default).",
     )
 
     @property

@@ -87,6 +87,41 @@ def parse_yaml(text: str, file: str = "<string>") -> Located:
         raise
 
 
+def parse_yaml_all(text: str, file: str = "<string>") -> list[Located]:
+    """Parse every document of a multi-document YAML stream (`---` between
+    them, as Kubernetes manifests are), keeping lines counted from the top of
+    the file; empty documents are left out. The same guards as `parse_yaml`.
+
+    >>> [d.lines[("kind",)] for d in parse_yaml_all("kind: A\n---\nkind: B\n")]
+    [1, 3]
+    """
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, file, text) from None
+    out: list[Located] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            walker = _Walker(loader, file)
+            walker.lines[()] = node.start_mark.line + 1
+            walker.walk(node, ())
+            data = loader.construct_document(node)
+            if data is not None:
+                out.append(Located(data, walker.lines))
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, file, text) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"invalid YAML: {exc}", file=file) from None
+    except RecursionError:
+        raise ScenarioError(f"nested more than {MAX_DEPTH} levels deep", file=file) from None
+    finally:
+        loader.dispose()
+    return out
+
+
 # A file libyaml rejects is parsed again by the Python parser up to this size.
 _REPARSE_MAX = 32 * 1024
 
