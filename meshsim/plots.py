@@ -11,7 +11,7 @@ on a new figure, and returns the axes.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from meshsim.errors import UsageError
 from meshsim.frames import phase_report
@@ -24,7 +24,6 @@ BAND_COLORS = ("#f3f4f6", "#ffffff")
 INTERRUPTED_COLOR = "#fee2e2"
 P50_COLOR, P99_COLOR, ERROR_COLOR = "#2563eb", "#7c3aed", "#dc2626"
 INGRESS = "istio-ingressgateway"
-NODE_SIZE = 1600
 
 
 def _pyplot() -> Any:
@@ -166,89 +165,143 @@ def _draw_topology(rep: Report, phase: str | None, ax: Axes | None) -> Axes | No
     sg = graphs.get(phase or topology.ALL_PHASES)
     if sg is None:
         return None
-    import networkx as nx
-
-    if ax is None:
-        _, ax = _pyplot().subplots(figsize=(9, 4.5))
-    assert ax is not None
-    ax.set_axis_off()
-    ax.set_title(f"{rep.scenario}: service graph" + (f", phase {phase}" if phase else ""))
     g = sg.graph
-    # A lone node in an odd column sits a little lower, so that an arrow
-    # skipping its column (ingress → product, past order) does not cross it.
-    pos = {
-        node: (
-            float(col),
-            -row + (len(nodes) - 1) / 2 + (-0.5 if len(nodes) == 1 and col % 2 else 0),
+    nodes = [n for layer in sg.layers() for n in layer]
+    edges = {
+        (str(u), str(v)): _Drawn(
+            topology.COLORS[d.get("health", topology.IDLE)],
+            "solid" if d.get("declared") else "dotted",
+            topology.edge_label(d).replace(" · p99", "\np99"),
         )
-        for col, nodes in enumerate(sg.layers())
-        for row, node in enumerate(nodes)
+        for u, v, d in g.edges(data=True)
     }
-    node_colors = [topology.COLORS[g.nodes[n].get("health", topology.IDLE)] for n in g]
-    nx.draw_networkx_nodes(g, pos, ax=ax, node_color=node_colors, node_size=NODE_SIZE, alpha=0.35)
-    nx.draw_networkx_labels(g, pos, ax=ax, font_size=8)
-    for style, declared in (("solid", True), ("dotted", False)):
-        edges = [(u, v) for u, v, d in g.edges(data=True) if bool(d.get("declared")) == declared]
-        nx.draw_networkx_edges(
-            g,
-            pos,
-            edgelist=edges,
-            ax=ax,
-            edge_color=[topology.COLORS[g.edges[e].get("health", topology.IDLE)] for e in edges],
-            style=style,
-            arrows=True,
-            arrowsize=15,
-            node_size=NODE_SIZE,
-        )
-    labels = {(u, v): topology.edge_label(d) for u, v, d in g.edges(data=True)}
-    nx.draw_networkx_edge_labels(g, pos, edge_labels=labels, ax=ax, font_size=7)
-    return ax
+    colors = {str(n): topology.COLORS[g.nodes[n].get("health", topology.IDLE)] for n in g}
+    title = f"{rep.scenario}: service graph" + (f", phase {phase}" if phase else "")
+    return draw_graph(nodes, edges, colors, ax, title=title, node_alpha=0.35)
 
 
 def _draw_edges(rep: Report, phase: str | None, ax: Axes | None, by_version: bool) -> Axes:
-    import networkx as nx
-
-    edges = graph_edges(rep, phase, by_version=by_version)
-    graph = nx.DiGraph()
-    for (src, dst), counters in edges.items():
-        graph.add_edge(src, dst, **counters)
-    if ax is None:
-        _, ax = _pyplot().subplots(figsize=(9, 4.5))
-    assert ax is not None
-    ax.set_axis_off()
-    ax.set_title(f"{rep.scenario}: service graph" + (f", phase {phase}" if phase else ""))
-    if not graph:
+    counted = graph_edges(rep, phase, by_version=by_version)
+    title = f"{rep.scenario}: service graph" + (f", phase {phase}" if phase else "")
+    if not counted:
+        if ax is None:
+            _, ax = _pyplot().subplots(figsize=(9, 4.5))
+        assert ax is not None
+        ax.set_axis_off()
+        ax.set_title(title)
         ax.text(0.5, 0.5, "no edge data", ha="center", va="center", transform=ax.transAxes)
         return ax
-    for node in graph:
-        graph.nodes[node]["layer"] = _depth(graph, node)
-    pos = nx.multipartite_layout(graph, subset_key="layer")
-    colors = [
-        ERROR_COLOR if d.get("errors", 0) else "#6b7280" for _, _, d in graph.edges(data=True)
-    ]
-    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color="#dbeafe", node_size=NODE_SIZE)
-    nx.draw_networkx_labels(graph, pos, ax=ax, font_size=8)
-    nx.draw_networkx_edges(
-        graph, pos, ax=ax, edge_color=colors, arrows=True, arrowsize=15, node_size=NODE_SIZE
+    ends = [n for edge in counted for n in edge]
+    nodes = sorted(dict.fromkeys(ends), key=lambda n: (n != INGRESS, ends.index(n)))
+    edges = {
+        e: _Drawn(ERROR_COLOR if d.get("errors", 0) else "#6b7280", "solid", _edge_label(d))
+        for e, d in counted.items()
+    }
+    return draw_graph(nodes, edges, dict.fromkeys(nodes, "#93c5fd"), ax, title=title)
+
+
+class _Drawn(NamedTuple):
+    color: str
+    style: str
+    label: str
+
+
+# On a figure of our own 1 data unit is 1 pt, so the boxes are the sizes drawn.
+NODE_W, NODE_H = 124.0, 30.0
+COL_GAP, ROW_GAP = 250.0, 58.0
+LABEL_PAD = 2.0
+
+
+def draw_graph(
+    nodes: list[str],
+    edges: dict[tuple[str, str], _Drawn],
+    node_colors: dict[str, str],
+    ax: Axes | None,
+    *,
+    title: str,
+    node_alpha: float = 1.0,
+) -> Axes:
+    """Boxes for nodes, arrows along meshsim.graph_layout's routes (an edge
+    that skips a column bends through a waypoint of its own, never through a
+    node), labels measured as rendered and put where they cover no other edge.
+    Artists carry gids (`node:NAME`, `edge:A->B`, `label:A->B`) for tests."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path as MplPath
+
+    from meshsim.graph_layout import layered_layout, place_labels
+
+    layout = layered_layout(
+        nodes, list(edges), node_size=(NODE_W, NODE_H), col_gap=COL_GAP, row_gap=ROW_GAP
     )
-    labels = {(u, v): _edge_label(d) for u, v, d in graph.edges(data=True)}
-    nx.draw_networkx_edge_labels(graph, pos, edge_labels=labels, ax=ax, font_size=7)
+    points = [p for r in layout.routes.values() for p in r] + list(layout.pos.values())
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    margin = 70.0
+    x0, x1 = min(xs) - NODE_W / 2 - margin, max(xs) + NODE_W / 2 + margin
+    y0, y1 = min(ys) - NODE_H / 2 - margin / 2, max(ys) + NODE_H / 2 + margin / 2
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=((x1 - x0) / 72, (y1 - y0) / 72 + 0.4))
+    assert ax is not None
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y1, y0)  # the layout's y grows downwards
+    ax.set_aspect("equal")
+    ax.apply_aspect()
+    for name, (x, y) in layout.pos.items():
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - NODE_W / 2, y - NODE_H / 2),
+                NODE_W,
+                NODE_H,
+                boxstyle="round,pad=0,rounding_size=6",
+                facecolor=node_colors.get(name, "#dbeafe"),
+                alpha=node_alpha,
+                edgecolor="none",
+                zorder=2,
+                gid=f"node:{name}",
+            )
+        )
+        ax.text(x, y, name, ha="center", va="center", fontsize=8, zorder=4)
+    for (s, d), drawn in edges.items():
+        route = layout.routes[(s, d)]
+        verts = [_leave(route[0], route[1]), *route[1:-1], _leave(route[-1], route[-2], 2.0)]
+        path = MplPath(verts, [MplPath.MOVETO] + [MplPath.LINETO] * (len(verts) - 1))
+        ax.add_patch(
+            FancyArrowPatch(
+                path=path,
+                arrowstyle="-|>,head_length=6,head_width=3",
+                color=drawn.color,
+                linestyle=drawn.style,
+                linewidth=1.3,
+                zorder=3,
+                gid=f"edge:{s}->{d}",
+            )
+        )
+    renderer = ax.figure.canvas.get_renderer()  # type: ignore[union-attr]
+    texts = {
+        e: ax.text(
+            0, 0, drawn.label, ha="center", va="center", fontsize=7, color=drawn.color, zorder=5
+        )
+        for e, drawn in edges.items()
+    }
+    to_data = ax.transData.inverted()
+    sizes = {}
+    for e, text in texts.items():
+        box = text.get_window_extent(renderer)
+        (ax0, ay0), (ax1, ay1) = to_data.transform([(box.x0, box.y0), (box.x1, box.y1)])
+        sizes[e] = (abs(ax1 - ax0) + 2 * LABEL_PAD, abs(ay1 - ay0) + 2 * LABEL_PAD)
+    for e, (x, y) in place_labels(layout, (NODE_W, NODE_H), sizes.__getitem__).items():
+        texts[e].set_position((x, y))
+        texts[e].set_gid(f"label:{e[0]}->{e[1]}")
+        texts[e].set_bbox({"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none"})
     return ax
 
 
-def _depth(graph: Any, node: str) -> int:
-    """Hops from a node nobody calls (the ingress gateway): callers left, callees right."""
-    roots = [n for n in graph if graph.in_degree(n) == 0] or [INGRESS]
-    best = 0
-    for root in roots:
-        if root in graph and node in graph:
-            import networkx as nx
+def _leave(centre: tuple[float, float], toward: tuple[float, float], gap: float = 0.0) -> Any:
+    """Where a line from a node's centre leaves its box (plus `gap`)."""
+    from meshsim.graph_layout import clip_to_box, node_box
 
-            try:
-                best = max(best, nx.shortest_path_length(graph, root, node))
-            except nx.NetworkXNoPath:
-                continue
-    return best
+    return clip_to_box(centre, toward, node_box(centre, (NODE_W, NODE_H), gap))
 
 
 def _edge_label(counters: dict[str, int]) -> str:

@@ -1,55 +1,34 @@
 """The service graph of a phase as inline SVG, coloured by health as Kiali does.
 
 Input is a phase's `graph` from report.json (`meshsim.topology.ServiceGraph.to_dict`).
-The layout is hand-made for a small graph: columns by the longest path from
-the ingress (ingress → order → user, product, shipping), nodes spread evenly
-in their column, and an edge that skips a column bends around the nodes in
-between. Green under 1 % errors, orange under 20 %, red above, grey idle
-(dashed: declared, no traffic); a dotted edge is one nobody declared.
+meshsim.graph_layout places it: columns by call depth, an edge that skips a
+column routed through a waypoint of its own in that column (never through a
+node, where it would read as a call that did not happen), each label where it
+covers no other edge. Green under 1 % errors, orange under 20 %, red above,
+grey idle (dashed: declared, no traffic); a dotted edge is one nobody declared.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from meshsim.report.svg import FONT
+from meshsim.graph_layout import Box, Point, clip_to_box, layered_layout, node_box
 from meshsim.report.text import html_text as escape
 
 COLORS = {"healthy": "#16a34a", "degraded": "#f59e0b", "failing": "#dc2626", "idle": "#9ca3af"}
 NODE_W, NODE_H = 156, 46
-COL_GAP = 330
-ROW_GAP = 96
+COL_GAP = 360
+ROW_GAP = 86
 MARGIN = 24
+LABEL_H = 15
+ARROW = 11  # the arrowhead's length; edges stop short of the node by a gap
+GAP = 3
+# svg.FONT carries a font-size too: a second one is invalid XML, and browsers keep the first
+FAMILY = 'font-family="system-ui, sans-serif"'
 
 
-def _depths(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
-    depth = dict.fromkeys(nodes, 0)
-    for _ in range(len(nodes)):  # longest path by relaxation; stops early on a DAG
-        changed = False
-        for s, d in edges:
-            if s != d and depth[d] < depth[s] + 1 and depth[s] + 1 < len(nodes):
-                depth[d] = depth[s] + 1
-                changed = True
-        if not changed:
-            break
-    return depth
-
-
-def _blocker(
-    pos: dict[str, tuple[float, float]],
-    start: tuple[float, float],
-    end: tuple[float, float],
-    exclude: set[str],
-) -> tuple[float, float] | None:
-    """The centre of a node a straight edge from `start` to `end` would cross."""
-    (x1, y1), (x2, y2) = start, end
-    for name, (x, y) in pos.items():
-        if name in exclude or not x1 < x < x2:
-            continue
-        at = y1 + (y2 - y1) * (x - x1) / (x2 - x1)
-        if abs(at - y) < NODE_H / 2 + 10:
-            return x, y
-    return None
+def label_width(text: str) -> float:
+    return len(text) * 5.8 + 8
 
 
 def _fmt_rps(value: Any) -> str:
@@ -71,21 +50,32 @@ def graph_svg(graph: dict[str, Any]) -> str:
     if not nodes:
         return ""
     names = [str(n["name"]) for n in nodes]
-    edges = [e for e in graph.get("edges", []) if e.get("source") in names]
-    depth = _depths(names, [(e["source"], e["destination"]) for e in edges])
-    columns: dict[int, list[str]] = {}
-    for name in names:  # nodes come in the report's order: ingress, order, user, ...
-        columns.setdefault(depth[name], []).append(name)
-    rows = max(len(c) for c in columns.values())
-    height = MARGIN * 2 + rows * ROW_GAP + 24
-    width = MARGIN * 2 + (max(columns) + 1) * COL_GAP - (COL_GAP - NODE_W)
-    pos: dict[str, tuple[float, float]] = {}  # centre of each node
-    for col, members in columns.items():
-        for i, name in enumerate(members):
-            x = MARGIN + col * COL_GAP + NODE_W / 2
-            y = MARGIN + (rows * ROW_GAP) * (i + 0.5) / len(members)
-            pos[name] = (x, y)
+    edges = [
+        e
+        for e in graph.get("edges", [])
+        if e.get("source") in names
+        and e.get("destination") in names
+        and e.get("source") != e.get("destination")
+    ]
+    texts = {(str(e["source"]), str(e["destination"])): edge_text(e) for e in edges}
+    layout = layered_layout(
+        names,
+        list(texts),
+        node_size=(NODE_W, NODE_H),
+        col_gap=COL_GAP,
+        row_gap=ROW_GAP,
+        label_size=lambda e: (label_width(texts[e]), LABEL_H),
+    )
+    boxes = [node_box(p, (NODE_W, NODE_H)) for p in layout.pos.values()]
+    boxes += [node_box(p, (label_width(texts[e]), LABEL_H)) for e, p in layout.labels.items()]
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    width = max(b[2] for b in boxes) - x0 + 2 * MARGIN
+    height = max(b[3] for b in boxes) - y0 + 2 * MARGIN + 24
 
+    def at(p: Point) -> Point:
+        return (p[0] - x0 + MARGIN, p[1] - y0 + MARGIN)
+
+    pos = {n: at(p) for n, p in layout.pos.items()}
     parts = [
         f'<svg class="chart graph" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="service graph">',
@@ -94,28 +84,16 @@ def graph_svg(graph: dict[str, Any]) -> str:
     for health, color in COLORS.items():
         parts.append(
             f'<marker id="arrow-{health}" viewBox="0 0 10 10" refX="10" refY="5" '
-            f'markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto">'
-            f'<path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>'
+            f'markerUnits="userSpaceOnUse" markerWidth="{ARROW}" markerHeight="{ARROW}" '
+            f'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>'
         )
     parts.append("</defs>")
     labels: list[str] = []
     for e in edges:
-        s, d = e["source"], e["destination"]
-        if s not in pos or d not in pos:
-            continue
+        s, d = str(e["source"]), str(e["destination"])
+        route = edge_route([at(p) for p in layout.routes[(s, d)]], pos[s], pos[d])
         health = str(e.get("health") or "idle")
         color = COLORS.get(health, COLORS["idle"])
-        (x1, y1), (x2, y2) = pos[s], pos[d]
-        x1 += NODE_W / 2
-        x2 -= NODE_W / 2
-        wx, wy = (x1 + x2) / 2, (y1 + y2) / 2
-        blocker = _blocker(pos, (x1, y1), (x2, y2), exclude={s, d})
-        if blocker is not None:
-            # around the node in between: through a point above or below it
-            bx, by = blocker
-            side = -1 if y2 < by - 1 else 1
-            wx, wy = bx, by + side * (NODE_H / 2 + 26)
-        cx, cy = 2 * wx - (x1 + x2) / 2, 2 * wy - (y1 + y2) / 2
         dash = ""
         if not e.get("requests"):
             dash = ' stroke-dasharray="6 4"'
@@ -125,22 +103,20 @@ def graph_svg(graph: dict[str, Any]) -> str:
         title = f"{s} → {d}: {edge_text(e)}" + (
             " (not declared)" if e.get("declared") is False else ""
         )
+        path = "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in route)
         parts.append(
-            f'<path d="M{x1:.1f},{y1:.1f} Q{cx:.1f},{cy:.1f} {x2 - 2:.1f},{y2:.1f}" fill="none" '
-            f'stroke="{color}" stroke-width="{width_px:.1f}"{dash} '
+            f'<path d="{path}" fill="none" stroke="{color}" stroke-width="{width_px:.1f}"'
+            f'{dash} stroke-linejoin="round" '
             f'marker-end="url(#arrow-{health if health in COLORS else "idle"})">'
             f"<title>{escape(title)}</title></path>"
         )
-        text = edge_text(e)
-        tw = len(text) * 5.4 + 8
-        # long edges are labelled nearer their source, away from the short ones' labels
-        t = 0.5 if depth[d] - depth[s] <= 1 else 0.3
-        wx = (1 - t) ** 2 * x1 + 2 * t * (1 - t) * cx + t**2 * x2
-        wy = (1 - t) ** 2 * y1 + 2 * t * (1 - t) * cy + t**2 * y2
+        text = texts[(s, d)]
+        wx, wy = at(layout.labels[(s, d)])
+        tw = label_width(text)
         labels.append(
-            f'<rect x="{wx - tw / 2:.1f}" y="{wy - 9:.1f}" width="{tw:.1f}" height="15" '
-            f'rx="3" fill="#ffffff" fill-opacity="0.9"/>'
-            f'<text x="{wx:.1f}" y="{wy + 2:.1f}" text-anchor="middle" {FONT} font-size="10" '
+            f'<rect class="edge-label" x="{wx - tw / 2:.1f}" y="{wy - LABEL_H / 2:.1f}" '
+            f'width="{tw:.1f}" height="{LABEL_H}" rx="3" fill="#ffffff" fill-opacity="0.9"/>'
+            f'<text x="{wx:.1f}" y="{wy + 3.5:.1f}" text-anchor="middle" {FAMILY} font-size="10" '
             f'fill="{color}">{escape(text)}</text>'
         )
     parts.extend(labels)
@@ -153,26 +129,38 @@ def graph_svg(graph: dict[str, Any]) -> str:
         if n.get("requests") and isinstance(n.get("error_rate"), int | float) and n["error_rate"]:
             sub += f" · {n['error_rate'] * 100:.1f}% err"
         parts.append(
-            f"<g><title>{escape(name)}: {escape(health)}</title>"
+            f'<g class="node"><title>{escape(name)}: {escape(health)}</title>'
             f'<rect x="{x - NODE_W / 2:.1f}" y="{y - NODE_H / 2:.1f}" width="{NODE_W}" '
             f'height="{NODE_H}" rx="9" fill="#ffffff" stroke="{color}" stroke-width="2.5"/>'
-            f'<text x="{x:.1f}" y="{y - 3:.1f}" text-anchor="middle" {FONT} font-size="12" '
+            f'<text x="{x:.1f}" y="{y - 3:.1f}" text-anchor="middle" {FAMILY} font-size="12" '
             f'font-weight="600" fill="#111827">{escape(name)}</text>'
-            f'<text x="{x:.1f}" y="{y + 12:.1f}" text-anchor="middle" {FONT} font-size="10" '
+            f'<text x="{x:.1f}" y="{y + 12:.1f}" text-anchor="middle" {FAMILY} font-size="10" '
             f'fill="{color}">{escape(sub)}</text></g>'
         )
     legend_y = height - 10
     lx = MARGIN
     for health, color in COLORS.items():
         parts.append(
-            f'<rect x="{lx}" y="{legend_y - 8}" width="10" height="10" rx="2" fill="{color}"/>'
-            f'<text x="{lx + 14}" y="{legend_y + 1}" {FONT} font-size="10" fill="#6b7280">'
+            f'<rect x="{lx}" y="{legend_y - 8:.0f}" width="10" height="10" rx="2" fill="{color}"/>'
+            f'<text x="{lx + 14}" y="{legend_y + 1:.0f}" {FAMILY} font-size="10" fill="#6b7280">'
             f"{health}</text>"
         )
         lx += 80
     parts.append(
-        f'<text x="{lx + 10}" y="{legend_y + 1}" {FONT} font-size="10" fill="#6b7280">'
+        f'<text x="{lx + 10}" y="{legend_y + 1:.0f}" {FAMILY} font-size="10" fill="#6b7280">'
         "by errors: &lt; 1 % · &lt; 20 % · more; labels: rps · errors · p99</text>"
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def edge_route(route: list[Point], source: Point, dest: Point) -> list[Point]:
+    """The drawn line: from the source box's border to GAP short of the
+    destination's, so the arrowhead sits whole and visible outside the node."""
+    first = clip_to_box(route[0], route[1], _box(source))
+    last = clip_to_box(route[-1], route[-2], _box(dest, GAP))
+    return [first, *route[1:-1], last]
+
+
+def _box(centre: Point, pad: float = 0.0) -> Box:
+    return node_box(centre, (NODE_W, NODE_H), pad)
