@@ -68,6 +68,7 @@ def graph_svg(graph: dict[str, Any]) -> str:
     )
     boxes = [node_box(p, (NODE_W, NODE_H)) for p in layout.pos.values()]
     boxes += [node_box(p, (label_width(texts[e]), LABEL_H)) for e, p in layout.labels.items()]
+    boxes += [(x, y, x, y) for route in layout.routes.values() for x, y in route]
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
     width = max(b[2] for b in boxes) - x0 + 2 * MARGIN
     height = max(b[3] for b in boxes) - y0 + 2 * MARGIN + 24

@@ -144,6 +144,16 @@ def problems(
     return found
 
 
+def _outside_view(
+    svg: str, edges: dict[tuple[str, str], list[Point]], labels: list[Box]
+) -> list[Point]:
+    """Points of edges or label corners that the viewBox cuts off."""
+    w, h = (float(v) for v in re.findall(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg)[0])
+    points = [p for line in edges.values() for p in line]
+    points += [(b[i], b[j]) for b in labels for i, j in ((0, 1), (2, 3))]
+    return [p for p in points if not (0 <= p[0] <= w and 0 <= p[1] <= h - 20)]
+
+
 def _inside(p: Point, box: Box) -> bool:
     return box[0] < p[0] < box[2] and box[1] < p[1] < box[3]
 
@@ -183,6 +193,7 @@ def test_report_graph_of_every_library_scenario_reads_true(entry: Any) -> None:
     svg = graph_svg(service_graph(edges, declared).to_dict())
     nodes, lines, labels = svg_geometry(svg)
     assert set(lines) == set(declared.edges)
+    assert _outside_view(svg, lines, labels) == []
     assert problems(nodes, lines, labels) == []
 
 
@@ -193,8 +204,10 @@ def test_report_graph_with_an_undeclared_call_and_an_idle_one() -> None:
         {"source": "order", "destination": "product", "requests": 50, "errors": 9, "rps": 5.0},
         {"source": "user", "destination": "product", "requests": 20, "errors": 0, "rps": 2.0},
     ]
-    nodes, lines, labels = svg_geometry(graph_svg(service_graph(edges, declared).to_dict()))
+    svg = graph_svg(service_graph(edges, declared).to_dict())
+    nodes, lines, labels = svg_geometry(svg)
     assert ("user", "product") in lines and (INGRESS, "user") in lines
+    assert _outside_view(svg, lines, labels) == []
     assert problems(nodes, lines, labels) == []
 
 
