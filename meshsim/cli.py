@@ -471,7 +471,7 @@ def logs(
     """
     from meshsim import console
     from meshsim.telemetry.accesslog import filter_entries, read_access_logs, run_names
-    from meshsim.telemetry.runfiles import phase_windows
+    from meshsim.timeline import phase_windows
 
     windows = phase_windows(_run_dir(run_dir))
     check_phase(phase, [w.name for w in windows])

@@ -9,8 +9,17 @@ and nothing else; anything else in the directory (a user's `notes.txt`, a
 A run directory from before the manifest existed is replaced only when it
 holds a meshsim `run.json` and nothing but entries meshsim writes.
 
->>> rd = RunDir(Path("meshsim-runs/x"))  # doctest: +SKIP
->>> rd.records, rd.logs                  # doctest: +SKIP
+Every path inside a run directory is spelled here and nowhere else: the
+runner, the runtimes, the control plane (which tells Envoy where to log), the
+telemetry readers, the report and `status` all ask a `RunDir`. The control
+plane builds paths as seen from inside a container too (`RunDir(Path(
+"/etc/meshsim"))`), so nothing here touches the filesystem but the manifest.
+
+>>> rd = RunDir(Path("meshsim-runs/x"))
+>>> rd.envoy_log("product-v1-0").relative_to(rd.path).as_posix()
+'logs/product-v1-0.envoy.log'
+>>> rd.access_log("istio-ingressgateway", "outbound").relative_to(rd.path).as_posix()
+'logs/istio-ingressgateway.outbound.jsonl'
 """
 
 from __future__ import annotations
@@ -66,6 +75,11 @@ ENTRIES = frozenset(
         REPORT_HTML,
     }
 )
+ACCESS_LOG_SUFFIX = ".jsonl"
+# An access log's direction (the HTTP connection manager it logs): "inbound"
+# (toward the app), "outbound" (from it) or "ingress" (the gateway's listener).
+ACCESS_LOG_DIRECTIONS = ("inbound", "outbound", "ingress")
+
 # atomic_write's temporary files (".<name>.<random>.tmp"), left behind by a killed run
 _TEMP = re.compile(r"^\.(?P<name>[^/]+)\.[A-Za-z0-9_]+\.tmp$")
 _SHOWN = 10  # unknown entries named in a refusal
@@ -87,11 +101,31 @@ class RunDir:
 
     @property
     def records(self) -> Path:
+        """The load generator's request records (`meshsim.load.records`)."""
         return self.path / RECORDS
 
     @property
     def logs(self) -> Path:
+        """Every process's log, and the proxies' access logs."""
         return self.path / LOGS
+
+    @property
+    def xds(self) -> Path:
+        """Each proxy's xDS files, `xds/<proxy>/` (docs/architecture.md)."""
+        return self.path / XDS
+
+    @property
+    def pki(self) -> Path:
+        """The run's CA and each proxy's certificate (docs/security.md)."""
+        return self.path / PKI
+
+    @property
+    def certs(self) -> Path:
+        return self.path / CERTS
+
+    @property
+    def plan(self) -> Path:
+        return self.path / PLAN
 
     @property
     def edges(self) -> Path:
@@ -102,8 +136,49 @@ class RunDir:
         return self.path / METRICS
 
     @property
+    def traces(self) -> Path:
+        return self.path / TRACES
+
+    @property
+    def authz(self) -> Path:
+        return self.path / AUTHZ
+
+    @property
     def scenario(self) -> Path:
         return self.path / SCENARIO
+
+    def report_file(self, name: str) -> Path:
+        """One of the report's files (`REPORT_JSON`, `JUNIT`, ...) in this directory."""
+        return self.path / name
+
+    def envoy_log(self, proxy: str) -> Path:
+        """Envoy's own log (stderr) of a sidecar or the ingress."""
+        return self.logs / f"{proxy}.envoy.log"
+
+    def app_log(self, instance: str) -> Path:
+        return self.logs / f"{instance}.app.log"
+
+    def access_log(self, proxy: str, direction: str) -> Path:
+        """A proxy's JSON access log of one direction (docs/telemetry.md)."""
+        return self.logs / f"{proxy}.{direction}{ACCESS_LOG_SUFFIX}"
+
+    def access_logs(self) -> list[tuple[Path, str, str]]:
+        """(path, proxy, direction) of every access log here, by name."""
+        out = []
+        for path in sorted(self.logs.glob(f"*{ACCESS_LOG_SUFFIX}")):
+            proxy, _, direction = path.name.removesuffix(ACCESS_LOG_SUFFIX).rpartition(".")
+            if proxy and direction in ACCESS_LOG_DIRECTIONS:
+                out.append((path, proxy, direction))
+        return out
+
+    @property
+    def locust_log(self) -> Path:
+        return self.logs / "locust.log"
+
+    @property
+    def generator_log(self) -> Path:
+        """`meshsim bench`'s load generator process."""
+        return self.logs / "generator.log"
 
     @property
     def manifest(self) -> Path:

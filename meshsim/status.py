@@ -120,8 +120,8 @@ def _bypass_note(mesh: MeshRecord, plan: MeshPlan | None) -> str | None:
         return None
     from meshsim.control.bypass import bypass_note
     from meshsim.control.state import PolicyState
-    from meshsim.report.inputs import read_phase_events
     from meshsim.scenario import load_scenario
+    from meshsim.timeline import read_phase_events
 
     run_dir = Path(mesh.run_dir)
     try:

@@ -346,7 +346,8 @@ def run_graphs(run_dir: Path) -> dict[str, ServiceGraph]:
     `all`: the phases summed. Empty without edges.json."""
     import json
 
-    from meshsim.telemetry.runfiles import phase_windows, read_plan
+    from meshsim.telemetry.runfiles import read_plan
+    from meshsim.timeline import phase_windows
 
     try:
         raw = json.loads((run_dir / "edges.json").read_text())

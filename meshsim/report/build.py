@@ -21,17 +21,11 @@ from meshsim.report.model import (
     SettledReport,
 )
 from meshsim.report.stats import PhaseStats, phase_stats, time_series
-from meshsim.report.windows import (
-    INCOMPLETE,
-    PhaseWindow,
-    Timeline,
-    assign_to_phases,
-    build_timeline,
-    settled_window,
-)
+from meshsim.report.windows import assign_to_phases
 from meshsim.scenario.expect import parse_expectation
 from meshsim.scenario.loader import load_scenario
 from meshsim.scenario.model import Scenario
+from meshsim.timeline import INCOMPLETE, PhaseWindow, Timeline, build_timeline, settled_window
 
 if TYPE_CHECKING:
     from meshsim.telemetry.traces import Trace

@@ -19,7 +19,6 @@ Layout read (all written by others, see docs/report.md):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,20 +26,7 @@ from typing import Any
 from meshsim.errors import UsageError
 from meshsim.load.records import RequestRecord, last_time, read_records
 from meshsim.rundir import RunDir
-
-
-@dataclass(frozen=True, slots=True)
-class PhaseEvent:
-    event: str  # run_start | phase_start | phase_settled | phase_end | run_end
-    t: float
-    phase: str | None = None
-    index: int | None = None
-    planned_s: float | None = None
-    status: str | None = None
-    error: str | None = None  # run_end of a mesh that could not run: what went wrong
-    settle_s: float | None = None  # phase_start, phase_settled: the phase's settle
-    # run_end: each records file's complete lines and size when the load stopped
-    records: dict[str, Any] | None = None
+from meshsim.timeline import PhaseEvent, json_lines, number, read_events
 
 
 @dataclass
@@ -80,7 +66,7 @@ def read_run_dir(run_dir: Path) -> RunInputs:
         raise UsageError(f"{meta_path}: expected a JSON object")
 
     warnings: list[str] = []
-    events = _read_events(rd.phases, warnings)
+    events = read_events(rd.phases, warnings)
     requests = _read_requests(rd.records, warnings)
     raw_edges = _read_edges_file(rd.edges, warnings)
     truncated_after = _check_records(rd.records, events, warnings)
@@ -114,76 +100,6 @@ def _scenario_path(run_dir: Path, meta: dict[str, Any], warnings: list[str]) -> 
     return None
 
 
-def _json_lines(path: Path, warnings: list[str]) -> Iterator[dict[str, Any]]:
-    """Yield each JSON object of a JSON-lines file.
-
-    A damaged last line is what a killed writer leaves and is dropped
-    silently; damaged lines elsewhere are counted in a warning.
-    """
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        warnings.append(f"{path.name}: cannot read: {exc}")
-        return
-    bad = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError:
-            if number != len(lines):
-                bad += 1
-            continue
-        if isinstance(value, dict):
-            yield value
-        else:
-            bad += 1
-    if bad:
-        warnings.append(f"{path.name}: skipped {bad} unreadable line(s)")
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def read_phase_events(path: Path) -> list[PhaseEvent]:
-    """The events of a phases.jsonl file, leniently: what could be read."""
-    return _read_events(path, [])
-
-
-def _read_events(path: Path, warnings: list[str]) -> list[PhaseEvent]:
-    if not path.is_file():
-        warnings.append("phases.jsonl is missing: the phase timeline is unknown")
-        return []
-    events: list[PhaseEvent] = []
-    for raw in _json_lines(path, warnings):
-        t = _number(raw.get("t"))
-        kind = raw.get("event")
-        if t is None or not isinstance(kind, str):
-            continue
-        index = raw.get("index")
-        phase = raw.get("phase")
-        status = raw.get("status")
-        error = raw.get("error")
-        events.append(
-            PhaseEvent(
-                event=kind,
-                t=t,
-                phase=phase if isinstance(phase, str) else None,
-                index=index if isinstance(index, int) and not isinstance(index, bool) else None,
-                planned_s=_number(raw.get("planned_s")),
-                status=status if isinstance(status, str) else None,
-                error=error if isinstance(error, str) else None,
-                settle_s=_number(raw.get("settle_s")),
-                records=records if isinstance(records := raw.get("records"), dict) else None,
-            )
-        )
-    return events
-
-
 def _read_requests(records_dir: Path, warnings: list[str]) -> list[RequestRecord]:
     if not records_dir.is_dir():
         warnings.append("records/ is missing: no requests were recorded")
@@ -206,7 +122,7 @@ def _check_records(
     for name, expected in sorted(logged.items()):
         if not isinstance(expected, dict) or "/" in name or name in ("", ".", ".."):
             continue
-        lines, size = _number(expected.get("lines")), _number(expected.get("bytes"))
+        lines, size = number(expected.get("lines")), number(expected.get("bytes"))
         path = records_dir / name
         try:
             data = path.read_bytes()
@@ -263,7 +179,7 @@ def _read_policies(path: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     out: dict[str, dict[str, Any]] = {}
-    for raw in _json_lines(path, []):
+    for raw in json_lines(path, []):
         phase = raw.get("phase")
         if raw.get("event") == "policy" and isinstance(phase, str):
             out[phase] = {k: raw[k] for k in ("resources", "took_s", "effective_s") if k in raw}

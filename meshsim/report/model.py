@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshsim.report.stats import PhaseStats, TimelinePoint, Traffic
+from meshsim.timeline import INCOMPLETE
 
 SCHEMA_VERSION = 1
 PASS, FAIL = "pass", "fail"
 RUN_COMPLETED = "completed"
 RUN_ERROR = "error"  # the mesh could not run (exit code 3)
 PHASE_NOT_RUN = "not_run"
-PHASE_INCOMPLETE = "incomplete"  # a file of the run lost data: never shown as completed
+PHASE_INCOMPLETE = INCOMPLETE  # a file of the run lost data: never shown as completed
 
 
 @dataclass(frozen=True)

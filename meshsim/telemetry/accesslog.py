@@ -23,23 +23,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from meshsim.control.plan import INGRESS_NAME
 from meshsim.errors import UsageError
+from meshsim.rundir import ACCESS_LOG_DIRECTIONS, RunDir
 from meshsim.telemetry.authz import PLAINTEXT, caller
-from meshsim.telemetry.runfiles import (
-    PhaseWindow,
-    instance_addresses,
-    phase_of,
-    phase_windows,
-    read_plan,
-)
+from meshsim.telemetry.runfiles import instance_addresses, read_plan
+from meshsim.timeline import PhaseWindow, phase_of, phase_windows
 
-DIRECTIONS = ("inbound", "outbound", "ingress")
+DIRECTIONS = ACCESS_LOG_DIRECTIONS
 # Envoy's %RESPONSE_FLAGS% short names, as Envoy writes them (CORE_RESPONSE_FLAGS in
 # source/common/stream_info/utility.h; 1.40 adds none since UDO). Extensions may
 # register more: a flag seen in the run's logs is accepted as well.
@@ -47,7 +43,6 @@ RESPONSE_FLAGS = (
     "UH UF UO NR URX NC DT DC LH UT LR UR UC DI FI RL UAEX RLSE IH SI DPE UPE UMSDR "
     "RFCF NFCF OM DF DO DR UDO"
 ).split()
-_FILE = re.compile(r"^(?P<proxy>.+)\.(?P<direction>inbound|outbound|ingress)\.jsonl$")
 _STATUS = re.compile(r"^(?:([1-5])xx|([1-5]\d\d))$")
 
 
@@ -149,21 +144,13 @@ def parse_line(
     )
 
 
-def log_files(logs_dir: Path) -> Iterator[tuple[Path, str, str]]:
-    """(path, proxy, direction) of every access log in `logs_dir`."""
-    for path in sorted(logs_dir.glob("*.jsonl")):
-        m = _FILE.match(path.name)
-        if m:
-            yield path, m.group("proxy"), m.group("direction")
-
-
 def read_access_logs(run_dir: Path) -> list[AccessLogEntry]:
     """Every entry of the run's access logs, by time, each with its phase."""
     run_dir = Path(run_dir)
     windows = phase_windows(run_dir)
     addresses = instance_addresses(run_dir)
     out = []
-    for path, proxy, direction in log_files(run_dir / "logs"):
+    for path, proxy, direction in RunDir(run_dir).access_logs():
         for line in path.read_text(errors="replace").splitlines():
             try:
                 raw = json.loads(line)

@@ -39,7 +39,8 @@ from typing import Any
 from meshsim.control.ca import INGRESS_IDENTITY
 from meshsim.control.plan import INGRESS_NAME
 from meshsim.control.writer import atomic_write
-from meshsim.telemetry.runfiles import phase_windows
+from meshsim.rundir import RunDir
+from meshsim.timeline import phase_windows
 
 LOG_GLOB = "*.inbound.jsonl"
 PLAINTEXT = "plaintext"
@@ -107,7 +108,7 @@ def read_inbound_logs(logs_dir: Path) -> list[InboundRequest]:
 def authz_summary(run_dir: Path) -> dict[str, Any]:
     """Allowed and denied requests per phase, caller and callee (see the module doc)."""
     windows = phase_windows(run_dir)
-    requests = read_inbound_logs(run_dir / "logs")
+    requests = read_inbound_logs(RunDir(run_dir).logs)
     phases: dict[str, list[dict[str, Any]]] = {}
     for window in windows:
         counts: dict[tuple[str, str, str], dict[str, Any]] = {}

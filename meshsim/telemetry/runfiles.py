@@ -1,39 +1,21 @@
-"""Small readers of a run directory shared by the telemetry readers: the phase
-windows (phases.jsonl) and who listens where (plan.json). Lenient: a damaged
-or missing file gives what could be read."""
+"""Who listens where in a run (its plan.json), read back for the telemetry
+readers, `topology`, `status` and the report. Lenient: a damaged or missing
+file gives None. (The phase windows are `meshsim.timeline`'s.)"""
 
 from __future__ import annotations
 
-import bisect
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 from meshsim.control.plan import MeshPlan
-from meshsim.report.inputs import read_phase_events
-from meshsim.report.windows import PhaseWindow, build_timeline
+from meshsim.rundir import RunDir
 
-__all__ = ["PhaseWindow", "instance_addresses", "phase_of", "phase_windows", "read_plan"]
-
-
-def phase_windows(run_dir: Path) -> list[PhaseWindow]:
-    """When each phase of the run ran (as the report sees it)."""
-    events = read_phase_events(run_dir / "phases.jsonl")
-    return build_timeline(events, []).phases
-
-
-def phase_of(t: float, windows: Sequence[PhaseWindow]) -> str | None:
-    """The phase whose window holds `t` (the later one at a boundary), or None."""
-    ordered = sorted(windows, key=lambda w: w.start)
-    pos = bisect.bisect_right([w.start for w in ordered], t) - 1
-    if pos >= 0 and t <= ordered[pos].end:
-        return ordered[pos].name
-    return None
+__all__ = ["instance_addresses", "read_plan"]
 
 
 def read_plan(run_dir: Path) -> MeshPlan | None:
     try:
-        return MeshPlan.from_dict(json.loads((run_dir / "plan.json").read_text()))
+        return MeshPlan.from_dict(json.loads(RunDir(run_dir).plan.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

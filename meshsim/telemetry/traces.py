@@ -401,7 +401,7 @@ def to_jaeger(traces: Iterable[Trace]) -> dict[str, Any]:
 def traces_by_phase(run_dir: Path) -> dict[str, list[Trace]]:
     """The run's traces (`traces.jsonl`) by the phase their root started in, in
     phase order; traces outside every phase (start-up, drain) are left out."""
-    from meshsim.telemetry.runfiles import phase_of, phase_windows
+    from meshsim.timeline import phase_of, phase_windows
 
     windows = phase_windows(run_dir)
     out: dict[str, list[Trace]] = {w.name: [] for w in sorted(windows, key=lambda w: w.start)}

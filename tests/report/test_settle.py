@@ -12,8 +12,7 @@ from junitparser import Failure, JUnitXml
 
 from meshsim.report import build_report, write_reports
 from meshsim.report.html import render_html
-from meshsim.report.inputs import PhaseEvent
-from meshsim.report.windows import PhaseWindow, build_timeline, settled_window
+from meshsim.timeline import PhaseEvent, PhaseWindow, build_timeline, settled_window
 from tests.report.runs import T0, RunDir, phase_events, request, steady
 
 EXPECT = [

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from meshsim.load.records import RequestRecord
-from meshsim.report.inputs import PhaseEvent
-from meshsim.report.windows import PhaseWindow, assign_to_phases, build_timeline
+from meshsim.report.windows import assign_to_phases
+from meshsim.timeline import PhaseEvent, PhaseWindow, build_timeline
 from tests.report.runs import T0, phase_events, request
 
 
