@@ -31,6 +31,7 @@ from meshsim.events import Progress, RunEventHandler, RunInfo
 from meshsim.report import format as fmt
 from meshsim.report.model import PASS, Report
 from meshsim.report.text import one_line, visible
+from meshsim.rundir import RunDir
 
 
 class SafeText(Text):
@@ -197,7 +198,7 @@ def _count_phases(run_dir: Path) -> int | None:
     try:
         from meshsim.scenario.loader import load_scenario
 
-        return len(load_scenario(run_dir / "scenario.yaml", check_files=False).phases)
+        return len(load_scenario(RunDir(run_dir).scenario, check_files=False).phases)
     except Exception:  # only a nicety of the display: "phase 2" will do
         return None
 

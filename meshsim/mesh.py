@@ -26,6 +26,7 @@ from meshsim.control.security import identities
 from meshsim.control.writer import ConfigWriter, atomic_write
 from meshsim.errors import MeshError
 from meshsim.events import RunEventHandler
+from meshsim.rundir import RunDir
 from meshsim.runtime.base import Runtime
 from meshsim.runtime.limits import check_inotify, watched_sources
 from meshsim.runtime.registry import MeshRecord, process_create_time
@@ -95,7 +96,8 @@ class Mesh:
         self.collector: SpanCollector | None = None
         self.run_dir = run_dir
         self.run_id = run_id or run_dir.name
-        self.writer = ConfigWriter(run_dir / "xds")
+        self.files = RunDir(run_dir)
+        self.writer = ConfigWriter(self.files.xds)
         self.control = ControlPlane(plan, self.writer)
         # A root CA per run; every proxy's SVID delivered and renewed through SDS files.
         self.certs = CertRotator(
@@ -145,7 +147,7 @@ class Mesh:
             events.step(f"preparing the {self.runtime.name} runtime (network, pods, images)")
         # The runtime may give instances their addresses (Docker: pod IPs, published ports).
         self.plan = self.control.plan = await self.runtime.prepare(self.plan, events)
-        atomic_write(self.run_dir / "plan.json", json.dumps(self.plan.to_dict(), indent=1))
+        atomic_write(self.files.plan, json.dumps(self.plan.to_dict(), indent=1))
         events.step("issuing workload certificates and writing Envoy configuration")
         self.certs.issue_all()
         self.certs.start()
@@ -173,7 +175,7 @@ class Mesh:
         collector = None
         bind, reach = self.runtime.callback_address()
         if t.tracing:
-            self.collector = SpanCollector(self.run_dir / "traces.jsonl", host=bind)
+            self.collector = SpanCollector(self.files.traces, host=bind)
             collector = (reach, await self.collector.start())
         self.control.observability = Observability(collector, t.sampling, t.access_logs)
 
@@ -209,7 +211,7 @@ class Mesh:
                 if pending_app:
                     raise self._app_not_ready(sorted(pending_app)[0])
                 who = sorted(pending_envoy)[0]
-                log = self.run_dir / "logs" / f"{who}.envoy.log"
+                log = self.files.envoy_log(who)
                 raise MeshError(f"not ready after {READY_TIMEOUT_S:.0f}s", component=who, log=log)
             checks = [self._envoy_ready(session, p) for p in pending_envoy] + [
                 self._app_ready(session, n) for n in pending_app
@@ -259,7 +261,7 @@ class Mesh:
         """An app that never became ready: why, its command and its log's last lines."""
         inst = self.plan.instance(name)
         service = self.plan.app.services[inst.service]
-        log = self.run_dir / "logs" / f"{name}.app.log"
+        log = self.files.app_log(name)
         why = self._app_state.get(name, "no answer")
         last = tail(log)
         return MeshError(
@@ -292,7 +294,7 @@ class Mesh:
         raise MeshError(
             f"the first {ready.describe()} through the ingress did not succeed ({last})",
             component="ingress gateway",
-            log=self.run_dir / "logs" / f"{self.plan.ingress.name}.envoy.log",
+            log=self.files.envoy_log(self.plan.ingress.name),
         )
 
     async def stop(self, keep: bool = False) -> None:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from meshsim.control.plan import Instance, MeshPlan
 from meshsim.errors import MeshError, UsageError
+from meshsim.rundir import RunDir
 from meshsim.runtime.registry import all_meshes
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -69,7 +70,7 @@ def running_plan(run_dir: Path | None = None) -> MeshPlan:
             )
         run_dir = Path(meshes[-1].run_dir)
     try:
-        return MeshPlan.from_dict(json.loads((run_dir / "plan.json").read_text()))
+        return MeshPlan.from_dict(json.loads(RunDir(run_dir).plan.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{run_dir}: cannot read the mesh plan (plan.json): {exc}") from exc
 

@@ -41,7 +41,6 @@ from meshsim.runtime.registry import (
 )
 from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 from meshsim.scenario.model import Phase, Scenario
-from meshsim.telemetry.metrics import FILENAME as METRICS_FILE
 from meshsim.telemetry.metrics import MetricsScraper
 from meshsim.telemetry.recorder import EdgeRecorder
 from meshsim.telemetry.settings import resolve_telemetry
@@ -271,7 +270,7 @@ class Runner:
 
         callers = []
         for client in self.scenario.mesh.legacy_clients:
-            caller = LegacyCaller(client, mesh.plan.select(client.target), run_dir / "records")
+            caller = LegacyCaller(client, mesh.plan.select(client.target), RunDir(run_dir).records)
             self.events.step(
                 f"starting legacy client {client.name}: {client.rps:g} rps of plaintext "
                 f"{client.method} {client.path} to {client.target}'s sidecar"
@@ -286,8 +285,8 @@ class Runner:
         load = LocustRunner(
             mesh.ingress_url,
             self.scenario.load,
-            run_dir / "records",
-            run_dir / "logs" / "locust.log",
+            RunDir(run_dir).records,
+            RunDir(run_dir).locust_log,
             locustfile=self._locustfile(),
         )
         if load.enabled:
@@ -309,20 +308,20 @@ class Runner:
     async def _phases(self, mesh: Mesh, timeline: Timeline, load: Any) -> None:
         from meshsim.load.records import RecordTail
 
-        tail = RecordTail(mesh.run_dir / "records")
+        tail = RecordTail(mesh.files.records)
         self._timeline = timeline
         session = await mesh.control.session()
         if self.telemetry.metrics:
             self._metrics = MetricsScraper(
                 {p: mesh.plan.admin_address(p) for p in mesh.plan.proxies},
-                mesh.run_dir / METRICS_FILE,
+                mesh.files.metrics,
                 session,
                 self.telemetry.scrape_interval_s,
             )
         edges = self._edges = EdgeRecorder(
             mesh.plan,
             {p: mesh.control.admin_port(p) for p in mesh.plan.proxies},
-            mesh.run_dir / "edges.json",
+            mesh.files.edges,
             session,
             metrics=self._metrics,
         )

@@ -15,6 +15,7 @@ from typing import Any
 
 from meshsim.control.plan import Instance, MeshPlan
 from meshsim.errors import UsageError
+from meshsim.rundir import RunDir
 from meshsim.runtime.registry import (
     MeshRecord,
     all_meshes,
@@ -51,7 +52,7 @@ def _app_health(plan: MeshPlan, inst: Instance, host: str, port: int, probe: boo
 
 
 def _plan(mesh: MeshRecord) -> MeshPlan | None:
-    path = Path(mesh.run_dir) / "plan.json"
+    path = RunDir(Path(mesh.run_dir)).plan
     try:
         return MeshPlan.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
@@ -125,10 +126,10 @@ def _bypass_note(mesh: MeshRecord, plan: MeshPlan | None) -> str | None:
 
     run_dir = Path(mesh.run_dir)
     try:
-        scenario = load_scenario(run_dir / "scenario.yaml")
+        scenario = load_scenario(RunDir(run_dir).scenario)
     except Exception:  # only a note: a damaged copy must not break `status`
         return None
-    events = read_phase_events(run_dir / "phases.jsonl")
+    events = read_phase_events(RunDir(run_dir).phases)
     started = [e.index for e in events if e.event == "phase_start" and e.index is not None]
     state = PolicyState.initial(plan.app)
     for phase in scenario.phases[: max(started, default=-1) + 1]:
@@ -142,6 +143,7 @@ def _docker_components(mesh: MeshRecord, plan: MeshPlan | None) -> list[dict[str
     from meshsim.runtime.engine import run_containers
 
     comps = []
+    files = RunDir(Path(mesh.run_dir))
     for c in run_containers(mesh.run_id):
         role, instance = c["role"], c["instance"]
         comp: dict[str, Any] = {
@@ -151,11 +153,7 @@ def _docker_components(mesh: MeshRecord, plan: MeshPlan | None) -> list[dict[str
             "pid": None,
             "container": c["container"],
             "state": c["state"],
-            "log": str(
-                Path(mesh.run_dir)
-                / "logs"
-                / f"{instance}.{'app' if role == 'app' else 'envoy'}.log"
-            ),
+            "log": str(files.app_log(instance) if role == "app" else files.envoy_log(instance)),
         }
         running = c["state"] == "running"
         known = plan is not None and instance in {i.name for i in plan.instances}
@@ -226,7 +224,7 @@ def _proxy_names(run_dir: Path) -> list[str]:
     from meshsim.telemetry.runfiles import read_plan
 
     plan = read_plan(run_dir)
-    xds = run_dir / "xds"
+    xds = RunDir(run_dir).xds
     if plan is not None:
         names = plan.proxies
     elif xds.is_dir():
@@ -245,7 +243,7 @@ def proxy_config(proxy: str, kind: str, run_dir: Path | None) -> str:
         raise UsageError(
             f"no proxy named {proxy!r} in {found}; expected one of {', '.join(known) or 'none'}"
         )
-    root = found / "xds" / proxy
+    root = RunDir(found).xds / proxy
     if not root.is_dir():
         raise UsageError(f"{root}: no configuration was written for {proxy}")
     files = {

@@ -32,6 +32,7 @@ from meshsim.application import Application
 from meshsim.control.istio import short_host
 from meshsim.control.plan import INGRESS_NAME
 from meshsim.control.state import PolicyState
+from meshsim.rundir import RunDir
 from meshsim.shop import SHOP_APP
 from meshsim.telemetry.edges import latency_summary
 from meshsim.telemetry.prometheus import Buckets
@@ -350,7 +351,7 @@ def run_graphs(run_dir: Path) -> dict[str, ServiceGraph]:
     from meshsim.timeline import phase_windows
 
     try:
-        raw = json.loads((run_dir / "edges.json").read_text())
+        raw = json.loads(RunDir(run_dir).edges.read_text())
         phases = {str(k): list(v) for k, v in raw.get("phases", {}).items()}
     except (OSError, ValueError, AttributeError):
         return {}

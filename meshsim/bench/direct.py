@@ -26,6 +26,7 @@ import aiohttp
 
 from meshsim.control.plan import free_ports
 from meshsim.errors import MeshError
+from meshsim.rundir import RunDir
 from meshsim.runtime.local import PROXY_ENV
 from meshsim.runtime.registry import MeshRecord, ProcessRecord, process_create_time, terminate
 from meshsim.shop import SHOP
@@ -76,7 +77,7 @@ class DirectShop:
         ports = free_ports(len(layout))
         self.apps = [DirectApp(s, v, i, p) for (s, v, i), p in zip(layout, ports, strict=True)]
         self.run_dir = run_dir
-        self.logs = run_dir / "logs"
+        self.logs = RunDir(run_dir).logs
         self.record = MeshRecord(
             run_id=f"{run_dir.name}-no-sidecar",
             run_dir=str(run_dir),

@@ -32,6 +32,7 @@ from meshsim.bench.targets import TargetCheck, check_targets
 from meshsim.bench.worker import Generator, GeneratorProcess
 from meshsim.control.plan import build_plan
 from meshsim.mesh import Mesh
+from meshsim.rundir import RunDir
 from meshsim.runtime.limits import inotify_limit
 from meshsim.runtime.local import envoy_version
 
@@ -107,7 +108,7 @@ async def run_bench(
         machine(), _config_dict(config), datetime.now(UTC).isoformat(timespec="seconds")
     )
     own_generator = generator is None
-    gen = generator or GeneratorProcess(config.run_dir / "logs" / "generator.log")
+    gen = generator or GeneratorProcess(RunDir(config.run_dir).generator_log)
     ctx = BenchContext(config, gen, progress=progress or (lambda _m: None))
     wanted = set(config.sections)
     try:

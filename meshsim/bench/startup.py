@@ -31,6 +31,7 @@ import psutil
 from meshsim.bench.context import BenchContext
 from meshsim.bench.stats import summary
 from meshsim.errors import MeshError
+from meshsim.rundir import RunDir
 from meshsim.runtime.limits import INOTIFY_HEADROOM, inotify_in_use, inotify_limit
 
 # Inotify instances per Envoy (see meshsim.runtime.limits): a sidecar watches
@@ -140,7 +141,7 @@ async def start_once(
             raise MeshError(
                 f"the start-up probe failed: {err.splitlines()[-1] if err else 'no output'}",
                 component="bench start-up",
-                log=run_dir / "logs",
+                log=RunDir(run_dir).logs,
             )
         ready = json.loads(line)
         return ready["t_ready"] - t0, ready["start_s"], ready["cpu_s"]

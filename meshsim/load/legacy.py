@@ -42,7 +42,7 @@ class LegacyCaller:
 
     Example::
 
-        caller = LegacyCaller(client, plan.select(client.target), run_dir / "records")
+        caller = LegacyCaller(client, plan.select(client.target), RunDir(run_dir).records)
         caller.start()
         ...
         await caller.stop()

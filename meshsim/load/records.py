@@ -182,7 +182,7 @@ class RecordTail:
 
     Example::
 
-        tail = RecordTail(run_dir / "records")
+        tail = RecordTail(RunDir(run_dir).records)
         new = tail.poll()  # everything so far; later calls return only new lines
 
     New files (another Locust process) are picked up; a partial last line is

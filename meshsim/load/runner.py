@@ -7,13 +7,13 @@ Locust flushes its request records on the way out.
 
 Example::
 
+    files = RunDir(run_dir)
     runner = LocustRunner("http://127.0.0.1:8080", scenario.load,
-                          records_dir=run_dir / "records",
-                          log_path=run_dir / "logs" / "locust.log")
+                          records_dir=files.records, log_path=files.locust_log)
     async with runner:                # start() ... stop()
         await runner.wait_first_request(timeout=10)
         ...                           # phases run; records accumulate
-    records = read_records(run_dir / "records")
+    records = read_records(files.records)
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def app_spec(ctx: pods.RunContext, inst: Instance) -> dict[str, Any]:
         spec["image"] = image
         return spec
     argv = service.argv(inst.version, inst.app_port)
-    log = ctx.logs / f"{inst.name}.app.log"
+    log = ctx.files.app_log(inst.name)
     spec["image"] = ctx.app_image
     spec["command"] = ["sh", "-c", 'exec "$@" >>"$MESHSIM_LOG" 2>&1', "sh", *argv]
     spec["environment"]["MESHSIM_LOG"] = str(log)

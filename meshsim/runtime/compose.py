@@ -40,6 +40,7 @@ from meshsim.control.state import PolicyState
 from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
 from meshsim.control.writer import dumps, inline_resources
 from meshsim.errors import check_phase
+from meshsim.rundir import LOGS, XDS, RunDir
 from meshsim.runtime import pods
 from meshsim.runtime.dashboards import (
     DASHBOARD_FILE,
@@ -193,7 +194,7 @@ def _envoy_command(proxy: str, root: str) -> list[str]:
 
 
 def _envoy_volumes(proxy: str, root: str) -> list[str]:
-    return [f"./envoy/{proxy}:{root}/xds/{proxy}:ro", f"./logs:{root}/logs"]
+    return [f"./envoy/{proxy}:{root}/{XDS}/{proxy}:ro", f"./{LOGS}:{root}/{LOGS}"]
 
 
 def compose_file(
@@ -324,7 +325,7 @@ def export_compose(
             rel = Path(secret_file(paths, proxy, name)).relative_to(paths.dir(proxy))
             write(envoy_dir / proxy / rel, dumps(e.discovery_response("1", [secret])))
             (envoy_dir / proxy / rel).chmod(0o600 if name == SECRET_CERT else 0o644)
-    (out / "logs").mkdir(parents=True, exist_ok=True)
+    RunDir(out).logs.mkdir(parents=True, exist_ok=True)
     phase_note = f" --phase {phase}" if phase else ""
     header = HEADER.format(
         scenario=scenario_path.as_posix(),

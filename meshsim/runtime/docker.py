@@ -30,6 +30,7 @@ from meshsim.control.serve import ConfigServer
 from meshsim.control.writer import ConfigWriter
 from meshsim.errors import MeshError
 from meshsim.events import RunEventHandler
+from meshsim.rundir import RunDir
 from meshsim.runtime import apps, pods
 from meshsim.runtime.base import ComponentInfo, Runtime
 from meshsim.runtime.engine import connect, home_label, remove_run, sweep
@@ -63,7 +64,8 @@ class DockerRuntime(Runtime):
         client: Any | None = None,
     ) -> None:
         self.run_dir = run_dir.resolve()
-        self.logs = self.run_dir / "logs"
+        self.files = RunDir(self.run_dir)
+        self.logs = self.files.logs
         self.logs.mkdir(parents=True, exist_ok=True)
         self.record = record
         self.writer = writer
@@ -233,7 +235,7 @@ class DockerRuntime(Runtime):
             home=home_label(),
             app_image=images.app,
             sidecar_image=images.sidecar,
-            logs=self.logs,
+            files=self.files,
             control_url="",
             user=uid_gid,
             tokens={p: self._server.token(p) for p in plan.proxies},
@@ -269,7 +271,7 @@ class DockerRuntime(Runtime):
 
         async def pod(inst: Instance) -> tuple[str, pods.PodAddress]:
             spec = pods.pod_spec(ctx, inst)
-            box = self._box(spec, "pod", inst.name, self.logs / f"{inst.name}.app.log")
+            box = self._box(spec, "pod", inst.name, self.files.app_log(inst.name))
             container = await asyncio.to_thread(self._run, spec, box)
             address = pods.pod_address(container.attrs, ctx.network)
             # The init container runs while configuration is written and the
@@ -303,17 +305,17 @@ class DockerRuntime(Runtime):
         app = apps.app_spec(ctx, inst)
         image = apps.own_image(ctx, inst)
         shown = ctx.app.services[inst.service].shown_command(inst.version)
-        log = self.logs / f"{inst.name}.app.log"
+        log = self.files.app_log(inst.name)
         app_box = self._box(app, "app", inst.name, log, apps.shown_command(shown, image))
         app_box.follow_logs = image is not None
-        envoy_log = self.logs / f"{inst.name}.envoy.log"
+        envoy_log = self.files.envoy_log(inst.name)
         self._launch(sidecar, self._box(sidecar, "sidecar", inst.name, envoy_log))
         self._launch(app, app_box, after=self._inits.get(inst.name))
 
     async def start_ingress(self, ingress: Ingress, bootstrap: Path) -> None:
         ctx = self._ctx_or_raise()
         spec = pods.ingress_spec(ctx, ingress, bootstrap)
-        box = self._box(spec, "ingress", ingress.name, self.logs / f"{ingress.name}.envoy.log")
+        box = self._box(spec, "ingress", ingress.name, self.files.envoy_log(ingress.name))
         self._launch(spec, box)
 
     def callback_address(self) -> tuple[str, str]:

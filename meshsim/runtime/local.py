@@ -21,6 +21,7 @@ from meshsim.application import Application
 from meshsim.control.plan import Ingress, Instance, MeshPlan
 from meshsim.errors import MeshError, ScenarioError
 from meshsim.events import RunEventHandler
+from meshsim.rundir import RunDir
 from meshsim.runtime.base import ComponentInfo, Runtime
 from meshsim.runtime.registry import MeshRecord, ProcessRecord, process_create_time, terminate
 from meshsim.shop import SHOP_APP
@@ -130,7 +131,8 @@ class LocalRuntime(Runtime):
 
     def __init__(self, run_dir: Path, record: MeshRecord) -> None:
         self.run_dir = run_dir
-        self.logs = run_dir / "logs"
+        self.files = RunDir(run_dir)
+        self.logs = self.files.logs
         self.logs.mkdir(parents=True, exist_ok=True)
         self.record = record
         self._children: dict[str, _Child] = {}
@@ -222,7 +224,7 @@ class LocalRuntime(Runtime):
                 "app",
                 inst.name,
                 None,
-                self.logs / f"{inst.name}.app.log",
+                self.files.app_log(inst.name),
                 command=service.shown_command(inst.version),
             ),
             service.argv(inst.version, inst.app_port, sys.executable),
@@ -235,7 +237,7 @@ class LocalRuntime(Runtime):
                 "sidecar",
                 inst.name,
                 None,
-                self.logs / f"{inst.name}.envoy.log",
+                self.files.envoy_log(inst.name),
             ),
             envoy_argv(bootstrap),
             {k: v for k, v in os.environ.items() if k not in PROXY_ENV},
@@ -248,7 +250,7 @@ class LocalRuntime(Runtime):
     async def start_ingress(self, ingress: Ingress, bootstrap: Path) -> None:
         child = _Child(
             ComponentInfo(
-                ingress.name, "ingress", ingress.name, None, self.logs / f"{ingress.name}.envoy.log"
+                ingress.name, "ingress", ingress.name, None, self.files.envoy_log(ingress.name)
             ),
             envoy_argv(bootstrap),
             {k: v for k, v in os.environ.items() if k not in PROXY_ENV},

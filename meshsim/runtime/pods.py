@@ -41,6 +41,7 @@ from typing import Any
 
 from meshsim.application import Application
 from meshsim.control.plan import Ingress, Instance, MeshPlan
+from meshsim.rundir import RunDir
 from meshsim.runtime import capture
 from meshsim.runtime.agent import TOKEN_ENV
 from meshsim.runtime.local import envoy_argv
@@ -80,12 +81,16 @@ class RunContext:
     home: str  # $MESHSIM_HOME: `down` and leftover cleanup touch only their own home's runs
     app_image: str
     sidecar_image: str
-    logs: Path  # the run's log directory (absolute), bind-mounted at the same path
+    files: RunDir  # the run directory (absolute); its logs/ is bind-mounted at the same path
     control_url: str  # where the agents reach the control plane
     user: tuple[int, int] | None = None  # run apps and Envoy as this uid:gid
     tokens: dict[str, str] = field(default_factory=dict)  # proxy -> agent token
     services: tuple[str, ...] = ()  # every service: its names resolve in each pod
     app: Application = SHOP_APP  # how each service runs, and its health path
+
+    @property
+    def logs(self) -> Path:
+        return self.files.logs
 
     @property
     def network(self) -> str:
@@ -189,7 +194,7 @@ def _agent_command(
         "--dir",
         str(bootstrap.parent),
         "--log",
-        str(ctx.logs / f"{proxy}.envoy.log"),
+        str(ctx.files.envoy_log(proxy)),
     ]
     if ctx.user:
         cmd += ["--uid", str(ctx.user[0]), "--gid", str(ctx.user[1] if gid is None else gid)]

@@ -183,9 +183,9 @@ def merge_into_edges(edges: dict[str, Any], summary: dict[str, Any]) -> dict[str
 def write_authz(run_dir: Path) -> Path:
     """Write `authz.json` in the run directory (and merge it into edges.json)."""
     summary = authz_summary(run_dir)
-    path = run_dir / "authz.json"
+    path = RunDir(run_dir).authz
     atomic_write(path, json.dumps(summary, indent=1) + "\n")
-    edges_path = run_dir / "edges.json"
+    edges_path = RunDir(run_dir).edges
     if edges_path.is_file():
         try:
             edges = json.loads(edges_path.read_text())

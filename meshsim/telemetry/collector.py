@@ -8,7 +8,7 @@ the run goes on: meshsim's process shares the CPU with the mesh. It listens
 on 127.0.0.1 only (a port the kernel picks), so Envoys of the local runtime
 reach it and nothing outside the machine does.
 
->>> collector = SpanCollector(run_dir / "traces.jsonl")  # doctest: +SKIP
+>>> collector = SpanCollector(RunDir(run_dir).traces)  # doctest: +SKIP
 >>> port = await collector.start()                        # doctest: +SKIP
 """
 
@@ -20,7 +20,6 @@ from typing import IO
 
 from aiohttp import web
 
-FILENAME = "traces.jsonl"
 SPANS_PATH = "/api/v2/spans"
 
 

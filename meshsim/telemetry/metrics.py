@@ -34,7 +34,6 @@ import aiohttp
 
 from meshsim.telemetry.prometheus import STATS_FILTER, ProxyMetrics, parse_proxy_metrics
 
-FILENAME = "metrics.jsonl"
 Scrape = dict[str, ProxyMetrics]  # proxy → metrics
 
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-FILENAME = "traces.jsonl"
+from meshsim.rundir import RunDir
+
 SLOWEST = 10  # traces per phase whose critical paths the report sums
 
 
@@ -405,7 +406,7 @@ def traces_by_phase(run_dir: Path) -> dict[str, list[Trace]]:
 
     windows = phase_windows(run_dir)
     out: dict[str, list[Trace]] = {w.name: [] for w in sorted(windows, key=lambda w: w.start)}
-    for trace in assemble(read_spans(run_dir / FILENAME)):
+    for trace in assemble(read_spans(RunDir(run_dir).traces)):
         phase = phase_of(trace.start_us / 1e6, windows)
         if phase is not None:
             out[phase].append(trace)

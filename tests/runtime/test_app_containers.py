@@ -10,6 +10,7 @@ import pytest
 
 from meshsim.control.plan import MeshPlan, build_plan
 from meshsim.errors import ScenarioError
+from meshsim.rundir import RunDir
 from meshsim.runtime import apps, pods
 from meshsim.runtime.pods import PodAddress, RunContext
 from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
@@ -52,7 +53,7 @@ def _setup(tmp_path: Path) -> tuple[RunContext, MeshPlan]:
         home="/h",
         app_image="meshsim-app:abc",
         sidecar_image="meshsim-sidecar:abc",
-        logs=tmp_path / "logs",
+        files=RunDir(tmp_path),
         control_url="http://172.18.0.1:4000",
         user=(1000, 1000),
         services=tuple(plan.services),

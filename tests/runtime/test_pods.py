@@ -10,6 +10,7 @@ import pytest
 from meshsim.control.plan import build_plan
 from meshsim.control.state import PolicyState
 from meshsim.control.translate import Paths, compile_mesh
+from meshsim.rundir import RunDir
 from meshsim.runtime import apps, pods
 from meshsim.runtime.agent import TOKEN_ENV
 from meshsim.runtime.pods import PodAddress, RunContext
@@ -23,7 +24,7 @@ def _ctx(tmp_path: Path) -> RunContext:
         home="/home/x/.meshsim",
         app_image="meshsim-app:abc",
         sidecar_image="meshsim-sidecar:abc",
-        logs=tmp_path / "run" / "logs",
+        files=RunDir(tmp_path / "run"),
         control_url="http://172.18.0.1:4000",
         user=(1000, 1000),
         tokens={"product-v2-0": "tok-p2", "istio-ingressgateway": "tok-g"},
