@@ -37,6 +37,7 @@ from meshsim.control import envoy as e
 from meshsim.control.plan import MeshPlan
 from meshsim.control.security import INBOUND_LOG_FORMAT, T_FILE_LOG
 from meshsim.control.translate import Paths, ProxyConfig
+from meshsim.rundir import RunDir
 
 COLLECTOR_CLUSTER = "meshsim_zipkin"
 COLLECTOR_PATH = "/api/v2/spans"
@@ -87,7 +88,7 @@ class Observability:
 
 def access_log_path(paths_root: str, proxy: str, direction: str) -> str:
     """`logs/<proxy>.<direction>.jsonl` beside the run's xds directory."""
-    return str(Path(paths_root).parent / "logs" / f"{proxy}.{direction}.jsonl")
+    return str(RunDir(Path(paths_root).parent).access_log(proxy, direction))
 
 
 def collector_cluster(host: str, port: int) -> dict[str, Any]:

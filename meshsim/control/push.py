@@ -20,6 +20,7 @@ from meshsim.control.state import PolicyState
 from meshsim.control.translate import ProxyConfig, compile_mesh
 from meshsim.control.writer import ConfigWriter
 from meshsim.errors import MeshError
+from meshsim.rundir import RunDir
 
 _UPDATE_STATS = (
     r"(cluster_manager\.cds|listener_manager\.lds|rds\.[a-z_]+)\.update_(success|rejected)$"
@@ -146,7 +147,7 @@ class ControlPlane:
                     raise MeshError(
                         f"Envoy rejected the new {kind} configuration",
                         component=f"{proxy} sidecar",
-                        log=self.writer.root.parent / "logs" / f"{proxy}.envoy.log",
+                        log=RunDir(self.writer.root.parent).envoy_log(proxy),
                     )
                 if _counter(now, kind, "success") <= _counter(before[proxy], kind, "success"):
                     still.append((proxy, kind))

@@ -29,6 +29,7 @@ from meshsim.control import envoy as e
 from meshsim.control.ca import DEFAULT_CERT_TTL_S, CertificateAuthority, Svid
 from meshsim.control.translate import Paths
 from meshsim.control.writer import atomic_write, dumps
+from meshsim.rundir import RunDir
 
 SECRET_CERT = "default"
 SECRET_ROOT = "ROOTCA"
@@ -107,7 +108,7 @@ class CertRotator:
         self._task: asyncio.Task[None] | None = None
 
     def issue_all(self) -> None:
-        pki = self.run_dir / "pki"
+        pki = RunDir(self.run_dir).pki
         pki.mkdir(parents=True, exist_ok=True)
         atomic_write(pki / "root-cert.pem", self.ca.root_pem.decode())
         for proxy in self.identities:
@@ -133,7 +134,7 @@ class CertRotator:
             "not_before": svid.not_before,
             "not_after": svid.not_after,
         }
-        with (self.run_dir / "certs.jsonl").open("a") as fh:
+        with RunDir(self.run_dir).certs.open("a") as fh:
             fh.write(json.dumps(event) + "\n")
         return svid
 

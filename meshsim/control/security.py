@@ -41,6 +41,7 @@ from meshsim.control.sds import SECRET_CERT, SECRET_ROOT, inline_secrets, sds_se
 from meshsim.control.state import PolicyState
 from meshsim.control.traffic import merge_policy
 from meshsim.control.translate import ROUTE_INBOUND, ROUTE_INGRESS, Paths, ProxyConfig
+from meshsim.rundir import RunDir
 from meshsim.shop import NAMESPACE, SERVICE_PORT
 
 ROOT_NAMESPACE = "istio-system"  # Istio's root namespace: policies here are mesh-wide
@@ -106,7 +107,7 @@ def identities(plan: MeshPlan) -> dict[str, str]:
 
 def inbound_log_path(paths_root: str, proxy: str) -> str:
     """`paths_root` is the xds directory of the run; logs live beside it."""
-    return str(Path(paths_root).parent / "logs" / f"{proxy}.inbound.jsonl")
+    return str(RunDir(Path(paths_root).parent).access_log(proxy, "inbound"))
 
 
 def _selects(match_labels: dict[str, str], labels: dict[str, str]) -> bool:

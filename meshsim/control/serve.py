@@ -52,7 +52,7 @@ class ConfigServer:
 
     Example::
 
-        server = ConfigServer(run_dir / "xds", ["istio-ingressgateway", "product-v1-0"])
+        server = ConfigServer(RunDir(run_dir).xds, ["istio-ingressgateway", "product-v1-0"])
         port = await server.start("172.18.0.1")   # the run network's gateway
         token = server.token("product-v1-0")      # handed to that sidecar's agent
         ...
