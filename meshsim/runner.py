@@ -308,20 +308,20 @@ class Runner:
     async def _phases(self, mesh: Mesh, timeline: Timeline, load: Any) -> None:
         from meshsim.load.records import RecordTail
 
-        tail = RecordTail(mesh.files.records)
+        tail = RecordTail(RunDir(mesh.run_dir).records)
         self._timeline = timeline
         session = await mesh.control.session()
         if self.telemetry.metrics:
             self._metrics = MetricsScraper(
                 {p: mesh.plan.admin_address(p) for p in mesh.plan.proxies},
-                mesh.files.metrics,
+                RunDir(mesh.run_dir).metrics,
                 session,
                 self.telemetry.scrape_interval_s,
             )
         edges = self._edges = EdgeRecorder(
             mesh.plan,
             {p: mesh.control.admin_port(p) for p in mesh.plan.proxies},
-            mesh.files.edges,
+            RunDir(mesh.run_dir).edges,
             session,
             metrics=self._metrics,
         )
