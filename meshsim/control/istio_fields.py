@@ -9,7 +9,7 @@ all, usually a typo ("spec.hostt: unknown field 'hostt'; did you mean
 models, every field Istio's API has there: camelCase as YAML writes them,
 from Istio's v1 CRD schemas (networking.istio.io VirtualService,
 DestinationRule, Gateway; security.istio.io PeerAuthentication,
-AuthorizationPolicy; Kubernetes' ObjectMeta for `metadata`).
+AuthorizationPolicy, RequestAuthentication; Kubernetes' ObjectMeta for `metadata`).
 
 Keys are the meshsim model classes (Istio's message name in the comment when
 it differs); an object meshsim does not model at all (corsPolicy, redirect,
@@ -109,6 +109,14 @@ ISTIO_FIELDS: dict[str, frozenset[str]] = {
     ),
     "Operation": _fields("hosts notHosts ports notPorts methods notMethods paths notPaths"),
     "Condition": _fields("key values notValues"),
+    # ----------------------------------------------- RequestAuthentication
+    "RequestAuthenticationSpec": _fields("selector targetRef targetRefs jwtRules"),
+    "JWTRule": _fields(
+        "issuer audiences jwksUri jwks fromHeaders fromParams outputPayloadToHeader "
+        "fromCookies forwardOriginalToken outputClaimToHeaders timeout"
+    ),
+    "JWTHeader": _fields("name prefix"),
+    "ClaimToHeader": _fields("header claim"),
 }
 
 # The keys an AuthorizationPolicy `when` may test (Istio's "Authorization Policy

@@ -27,7 +27,17 @@ Action = Literal["ALLOW", "DENY", "AUDIT", "CUSTOM"]
 
 # `when` keys meshsim compiles (Istio has more: see docs/security.md).
 WHEN_HEADER = re.compile(r"^request\.headers\[([^\[\]]+)\]$")
-WHEN_KEYS = ("request.headers[<name>]", "source.principal", "source.namespace", "destination.port")
+WHEN_CLAIMS = re.compile(r"^request\.auth\.claims(\[[^\[\]]+\])+$")  # nested: [a][b]
+WHEN_KEYS = (
+    "request.headers[<name>]",
+    "request.auth.claims[<name>]",
+    "source.principal",
+    "source.namespace",
+    "destination.port",
+    "request.auth.principal",
+    "request.auth.audiences",
+    "request.auth.presenter",
+)
 
 _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 
@@ -121,14 +131,33 @@ class PeerAuthentication(_Namespaced):
 class Source(_Istio):
     principals: list[str] = Field(default_factory=list)
     notPrincipals: list[str] = Field(default_factory=list)
+    # `<iss>/<sub>` of a validated JWT (RequestAuthentication; meshsim.control.jwt_rbac)
+    requestPrincipals: list[str] = Field(default_factory=list)
+    notRequestPrincipals: list[str] = Field(default_factory=list)
     namespaces: list[str] = Field(default_factory=list)
     notNamespaces: list[str] = Field(default_factory=list)
 
-    _w = field_validator("principals", "notPrincipals", "namespaces", "notNamespaces")(_wildcards)
+    _w = field_validator(
+        "principals",
+        "notPrincipals",
+        "requestPrincipals",
+        "notRequestPrincipals",
+        "namespaces",
+        "notNamespaces",
+    )(_wildcards)
 
     @model_validator(mode="after")
     def _not_empty(self) -> Source:
-        if not any((self.principals, self.notPrincipals, self.namespaces, self.notNamespaces)):
+        if not any(
+            (
+                self.principals,
+                self.notPrincipals,
+                self.requestPrincipals,
+                self.notRequestPrincipals,
+                self.namespaces,
+                self.notNamespaces,
+            )
+        ):
             raise ValueError("a source must set at least one field (Istio rejects an empty one)")
         return self
 
@@ -196,7 +225,7 @@ class Condition(_Istio):
     @field_validator("key")
     @classmethod
     def _known_key(cls, key: str) -> str:
-        if key in WHEN_KEYS[1:] or WHEN_HEADER.match(key):
+        if key in WHEN_KEYS[2:] or WHEN_HEADER.match(key) or WHEN_CLAIMS.match(key):
             return key
         supported = ", ".join(WHEN_KEYS)
         if _is_istio_condition(key):

@@ -31,6 +31,7 @@ from meshsim.control.istio_security import (
     Rule,
     Source,
 )
+from meshsim.control.jwt_rbac import auth_value_id, request_principal_id
 from meshsim.shop import SERVICE_PORT
 
 SPIFFE = "spiffe://"
@@ -125,8 +126,10 @@ def _perms(values: list[str], negated: list[str], build: Any) -> list[dict[str, 
 
 
 def source_ids(src: Source) -> list[dict[str, Any]]:
-    return _ids(src.principals, src.notPrincipals, principal_id) + _ids(
-        src.namespaces, src.notNamespaces, namespace_id
+    return (
+        _ids(src.principals, src.notPrincipals, principal_id)
+        + _ids(src.requestPrincipals, src.notRequestPrincipals, request_principal_id)
+        + _ids(src.namespaces, src.notNamespaces, namespace_id)
     )
 
 
@@ -148,6 +151,8 @@ def condition_ids(cond: Condition) -> list[dict[str, Any]]:
         return _ids(cond.values, cond.notValues, principal_id)
     if cond.key == "source.namespace":
         return _ids(cond.values, cond.notValues, namespace_id)
+    if auth_value_id(cond.key, "*") is not None:  # request.auth.*: the token's payload
+        return _ids(cond.values, cond.notValues, lambda v: auth_value_id(cond.key, v))
     return []
 
 

@@ -69,6 +69,10 @@ class PolicyState:
     """Resources in force, keyed "Kind/name", in the order they were first applied."""
 
     resources: dict[str, Resource] = field(default_factory=dict)
+    # The run's local JWT issuer's public keys (JWKS JSON), which stand in for
+    # every RequestAuthentication's jwksUri (meshsim.control.issuer); None
+    # outside a run (explain, validate): no token validates then.
+    local_jwks: str | None = None
 
     @classmethod
     def initial(cls, app: Application | None = None) -> PolicyState:
@@ -100,7 +104,7 @@ class PolicyState:
         return applied, self.remove(remove)
 
     def copy(self) -> PolicyState:
-        return PolicyState(dict(self.resources))
+        return PolicyState(dict(self.resources), self.local_jwks)
 
     def virtual_services(self) -> list[VirtualService]:
         return [r for r in self.resources.values() if isinstance(r, VirtualService)]

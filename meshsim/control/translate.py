@@ -99,6 +99,9 @@ def compile_mesh(
     from meshsim.control.security import secure_mesh
 
     secure_mesh(plan, state, paths, out)
+    from meshsim.control.jwt_authn import authenticate_mesh
+
+    authenticate_mesh(plan, state, out)  # RequestAuthentication: jwt_authn before RBAC
     if observability is not None:
         from meshsim.control.observe import observe_mesh
 

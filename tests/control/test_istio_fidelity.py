@@ -181,13 +181,13 @@ def test_envoy_accepts_tls_port_settings_rewrite_and_mirrors(tmp_path: Path) -> 
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_request_authentication_is_refused_by_name() -> None:
-    raw = {
+def test_request_authentication_is_accepted_and_its_target_refs_refused_by_name() -> None:
+    raw: dict[str, Any] = {
         "apiVersion": "security.istio.io/v1",
         "kind": "RequestAuthentication",
         "metadata": {"name": "jwt-example"},
         "spec": {"jwtRules": [{"issuer": "testing@secure.istio.io"}]},
     }
-    assert check_resource(raw) == [
-        ("kind", "RequestAuthentication is not supported by meshsim (this release)")
-    ]
+    assert check_resource(raw) == []
+    raw["spec"]["targetRefs"] = [{"kind": "Gateway", "name": "gw"}]
+    assert check_resource(raw) == [("spec.targetRefs", "not supported by meshsim")]

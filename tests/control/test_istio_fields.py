@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from meshsim.control import istio, istio_security
+from meshsim.control import istio, istio_jwt, istio_security
 from meshsim.control.istio import check_resource
 from meshsim.control.istio_fields import ISTIO_FIELDS
 from meshsim.errors import ScenarioError
@@ -20,7 +20,7 @@ _MESHSIM_ONLY = {("FaultAbort", "percent")}
 
 def _models() -> dict[str, type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {}
-    for module in (istio, istio_security):
+    for module in (istio, istio_security, istio_jwt):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseModel):
                 found[value.__name__] = value
