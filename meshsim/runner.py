@@ -40,6 +40,7 @@ from meshsim.runtime.registry import (
     process_create_time,
 )
 from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
+from meshsim.scenario.from_manifests import expanded_text
 from meshsim.scenario.model import Phase, Scenario
 from meshsim.telemetry.metrics import MetricsScraper
 from meshsim.telemetry.recorder import EdgeRecorder
@@ -149,7 +150,10 @@ class Runner:
             self.events.warning(f"replaced the earlier run in {run_dir}")
         rd = RunDir(run_dir)
         try:
-            shutil.copyfile(self.scenario_path, rd.scenario)
+            if self.scenario.mesh.manifests:  # kept as it ran: it reads back without them
+                rd.scenario.write_text(expanded_text(self.scenario), encoding="utf-8")
+            else:
+                shutil.copyfile(self.scenario_path, rd.scenario)
         except OSError as exc:
             raise MeshError(write_failure("the run directory", exc)) from exc
         mesh = self.mesh = Mesh(

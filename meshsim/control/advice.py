@@ -122,7 +122,7 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
     request can satisfy (`load.users: 0`). Invalid resources are left to validation."""
     from meshsim.control.istio import IstioError, parse_resource
 
-    out: list[str] = []
+    out: list[str] = list(scenario.notes)  # what its manifests could not honour
     for i, phase in enumerate(scenario.phases):
         for j, raw in enumerate(phase.apply):
             try:

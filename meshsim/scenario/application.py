@@ -47,7 +47,9 @@ def resolve_application(scenario: Scenario, base_dir: Path | None = None) -> App
         for name, spec in declared.items()
     }
     workdir = (base_dir or scenario.base_dir).resolve()
-    return Application(scenario.name, services, _ready(services), str(workdir))
+    # Services from Kubernetes manifests run images built here, never pulled.
+    pull = not scenario.mesh.manifests
+    return Application(scenario.name, services, _ready(services), str(workdir), pull_images=pull)
 
 
 def exposed_prefixes(declared: dict[str, ServiceSpec]) -> dict[str, str]:

@@ -154,6 +154,10 @@ def load_scenario_text(
         _raise([_from_pydantic(err, doc, file) for err in exc.errors(include_url=False)])
     if base_dir is not None:
         scenario.located_at(base_dir)
+    if scenario.mesh.manifests or scenario.mesh.expose is not None:
+        from meshsim.scenario.from_manifests import with_manifests
+
+        scenario = with_manifests(scenario, doc, file)
     _raise(check_scenario(scenario, doc=doc, file=file, check_files=check_files))
     return scenario
 

@@ -234,6 +234,20 @@ class MeshSpec(_Strict):
         max_length=MAX_PER_PHASE,
         description="Workloads outside the mesh that call a sidecar directly in plaintext.",
     )
+    manifests: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        max_length=MAX_PER_PHASE,
+        description="Kubernetes manifests (files or directories of .yaml/.yml, relative to the "
+        "scenario file): their Deployments, StatefulSets, ReplicaSets, Services and "
+        "ServiceAccounts become services of your own, their Istio resources the policies "
+        "the first phase applies (docs/kubernetes.md).",
+    )
+    expose: str | None = Field(
+        None,
+        pattern=SERVICE_NAME_PATTERN,
+        description="The service the ingress gateway routes every path to (with manifests: "
+        "a Service's name).",
+    )
 
 
 Journey = Literal["browse", "view_product", "view_user", "place_order"]
@@ -600,6 +614,14 @@ class Scenario(_Strict):
     # are relative to it. Set by the loader; None (text without a file): the
     # current directory.
     _base_dir: Path | None = PrivateAttr(None)
+    # What `mesh.manifests` could not honour, each naming its manifest's
+    # file:line and field (meshsim.scenario.from_manifests).
+    _notes: tuple[str, ...] = PrivateAttr(())
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Warnings about the scenario's inputs that are not errors."""
+        return self._notes
 
     @property
     def base_dir(self) -> Path:

@@ -118,6 +118,22 @@ REJECTED = {
     "path-istio-name-traversal.yaml": "metadata.name: '../../tmp/vs' is not a valid resource name",
     "path-istio-host-newline.yaml": "spec.hosts[0]: 'product\\nfoo' is not a host name",
     "path-istio-dest-host-space.yaml": "destination.host: 'prod uct' is not a host name",
+    # mesh.manifests: the error names the manifest's file, line and field (issue 20)
+    "k8s-port-text.yaml": "port-text.yaml:12: spec.template.spec.containers[0].ports[0]"
+    ".containerPort: Deployment/web: not valid for Kubernetes 1.30: 'eighty' is not of type",
+    "k8s-unknown-field.yaml": "unknown-field.yaml:13: spec.template.spec.containerz:",
+    "k8s-not-object.yaml": "not-object.yaml:1: a manifest document must be a Kubernetes object",
+    "k8s-no-kind.yaml": "no-kind.yaml:1: kind: required",
+    "k8s-version-dash.yaml": "version-dash.yaml:7: spec.template.metadata.labels.version:",
+    "k8s-targetport-name.yaml": "targetport-name.yaml:19: spec.ports[0].targetPort: Service/web: "
+    "no container of Deployment/web has a port named 'web'",
+    "k8s-istio-bad-mode.yaml": "istio-bad-mode.yaml:18: spec.mtls.mode: PeerAuthentication/default",
+    "k8s-alias-bomb.yaml": "alias-bomb.yaml:4: the document has more than 20,000 values",
+    "k8s-nul-byte.yaml": "nul-byte.yaml:3: invalid YAML: the file contains U+0000 (NUL)",
+    "k8s-deep.yaml": "deep.yaml:4: invalid YAML: nested more than 64 levels deep",
+    "k8s-nothing-to-run.yaml": "k8s-nothing-to-run.yaml:2: mesh.manifests: the manifests declare no service",
+    "k8s-empty-dir.yaml": "k8s-empty-dir.yaml:2: mesh.manifests[0]: manifests/empty-dir/: the directory has no",
+    "k8s-missing-dir.yaml": "k8s-missing-dir.yaml:2: mesh.manifests[0]: manifests/nope/: no such file",
 }
 
 
