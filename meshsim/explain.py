@@ -285,9 +285,9 @@ def _ingress_routes(cfg: ProxyConfig, members: dict[str, list[str]]) -> list[Blo
         hosts = ", ".join(vhost.get("domains", []))
         lines: list[str] = []
         if name.startswith("gateway:"):
-            lines.append(
-                f"VirtualService/{name.split(':', 1)[1]} (bound to meshsim-gateway), hosts {hosts}:"
-            )
+            made = name.split(":", 1)[1]  # an HTTPRoute's vhost is named after it
+            made = made if "/" in made else f"VirtualService/{made}"
+            lines.append(f"{made} (bound to meshsim-gateway), hosts {hosts}:")
         else:
             lines.append(f"any other host ({hosts}):")
         lines += ["  " + line for line in _route_lines(vhost.get("routes", []), members)]
@@ -299,6 +299,8 @@ def _ingress_routes(cfg: ProxyConfig, members: dict[str, list[str]]) -> list[Blo
 def _outbound_routes(
     state: PolicyState, cfg: ProxyConfig, members: dict[str, list[str]]
 ) -> list[Block]:
+    from meshsim.control.gateway_routes import origin
+
     rc = cfg.routes.get(ROUTE_OUTBOUND, {})
     blocks: list[Block] = []
     for vhost in rc.get("virtual_hosts", []):
@@ -311,7 +313,7 @@ def _outbound_routes(
         lines: list[str] = []
         service = name.split(".", 1)[0]
         vs = state.mesh_virtual_service(service)
-        source = f"VirtualService/{vs.metadata.name}" if vs else "no VirtualService"
+        source = origin(vs) if vs else "no VirtualService"
         routes = vhost.get("routes", [])
         if vs is None and len(routes) == 1:
             parts = describe.route_action(routes[0], members)
@@ -334,7 +336,12 @@ def _clusters(state: PolicyState, cfg: ProxyConfig, eps: describe.Endpoints) -> 
         service = host.split(".", 1)[0]
         dr = state.destination_rule(service)
         who = ", ".join(describe.cluster_members(c, eps)) or "none"
-        if subset:
+        version_service = subset and not any(
+            s.name == subset for s in (dr.spec.subsets if dr else [])
+        )
+        if version_service:  # a Service of one version (`product-v2`) that an HTTPRoute names
+            head = f"{name}: the Service {service}-{subset} ({service}'s version {subset}): {who}"
+        elif subset:
             labels = next(
                 (s.labels for s in (dr.spec.subsets if dr else []) if s.name == subset), {}
             )

@@ -22,6 +22,8 @@ from meshsim.scenario.model import JOURNEYS, Scenario
 
 def gotcha_warnings(plan: MeshPlan, state: PolicyState) -> list[str]:
     """Valid setups that surprise people, said where meshsim can see them."""
+    from meshsim.control.gateway_routes import origin
+
     out: list[str] = []
     # Hosts the gateway sends calls to as a whole service (no subset): a sidecar
     # VirtualService's split or fault does not reach those calls. A gateway route
@@ -31,7 +33,7 @@ def gotcha_warnings(plan: MeshPlan, state: PolicyState) -> list[str]:
         for http in vs.spec.http:
             for d in http.route:
                 if d.destination.subset is None:
-                    gateway_targets.setdefault(short_host(d.destination.host), vs.metadata.name)
+                    gateway_targets.setdefault(short_host(d.destination.host), origin(vs))
     claimed: dict[str, str] = {}
     for vs in state.virtual_services():
         if vs.spec.gateways and "mesh" not in vs.spec.gateways:
@@ -39,17 +41,17 @@ def gotcha_warnings(plan: MeshPlan, state: PolicyState) -> list[str]:
         for host in {short_host(h) for h in vs.spec.hosts}:
             if host in claimed:
                 out.append(
-                    f"VirtualService/{vs.metadata.name}: {host} is already routed for sidecars by "
-                    f"VirtualService/{claimed[host]}; Istio does not merge them, the first "
+                    f"{origin(vs)}: {host} is already routed for sidecars by "
+                    f"{claimed[host]}; Istio does not merge them, the first "
                     "applied wins"
                 )
                 continue
-            claimed[host] = vs.metadata.name
+            claimed[host] = origin(vs)
             if host in gateway_targets:
                 out.append(
-                    f"VirtualService/{vs.metadata.name} routes calls to {host} made by sidecars "
+                    f"{origin(vs)} routes calls to {host} made by sidecars "
                     f"(e.g. order → {host}) only: the ingress gateway's calls to {host} follow "
-                    f"VirtualService/{gateway_targets[host]}, bound to meshsim-gateway. To "
+                    f"{gateway_targets[host]}, bound to meshsim-gateway. To "
                     "split or fault those too, bind a VirtualService to meshsim-gateway"
                 )
     out += _unknown_host_warnings(plan, state)

@@ -89,6 +89,8 @@ def route_match(match: dict[str, Any]) -> str:
         parts.append(f"path matching /{match['safe_regex'].get('regex', '')}/")
     elif match.get("prefix", "/") != "/":
         parts.append(f"path starting with {match['prefix']!r}")
+    elif "path_separated_prefix" in match:  # an HTTPRoute's PathPrefix
+        parts.append(f"path {match['path_separated_prefix']!r} or below it")
     if match.get("case_sensitive") is False:
         parts.append("in any case")
     parts += [header_condition(h) for h in match.get("headers", [])]

@@ -202,6 +202,24 @@ class HTTPMirrorPolicy(_Istio):
     percentage: Percent | None = None
 
 
+class HTTPRedirect(_Istio):
+    uri: str | None = None
+    authority: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    derivePort: Literal["FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"] | None = None
+    scheme: str | None = None
+    redirectCode: int = Field(301, ge=300, le=399)
+
+
+class HTTPBody(_Istio):
+    string: str
+
+
+class HTTPDirectResponse(_Istio):
+    status: int = Field(ge=200, le=599)
+    body: HTTPBody | None = None
+
+
 class HTTPRoute(_Istio):
     name: str | None = None
     match: list[HTTPMatchRequest] = Field(default_factory=list)
@@ -216,16 +234,20 @@ class HTTPRoute(_Istio):
     mirrors: list[HTTPMirrorPolicy] = Field(default_factory=list)
     headers: Headers | None = None
     rewrite: HTTPRewrite | None = None
+    redirect: HTTPRedirect | None = None
+    directResponse: HTTPDirectResponse | None = None
 
     _d = field_validator("timeout")(_duration)
 
     @model_validator(mode="after")
     def _has_route(self) -> HTTPRoute:
-        if not self.route:
+        given = [n for n in ("route", "redirect", "directResponse") if getattr(self, n)]
+        if not given:
             raise ValueError(
-                "route: needs at least one destination (redirect/direct response "
-                "are not supported by meshsim)"
+                "route: needs at least one destination (or a redirect or directResponse)"
             )
+        if len(given) > 1:
+            raise ValueError(f"{given[1]}: {' and '.join(given)} exclude each other")
         return self
 
 
@@ -369,11 +391,13 @@ _KINDS: dict[str, tuple[type[Resource], tuple[str, ...]]] = {
 
 
 def _kinds() -> dict[str, tuple[type[Resource], tuple[str, ...]]]:
-    # The security kinds live in their own modules, which build on Resource above.
+    # The security kinds and the Gateway API live in their own modules, which
+    # build on Resource above.
+    from meshsim.control.gateway_api import GATEWAY_API_KINDS
     from meshsim.control.istio_jwt import JWT_KINDS
     from meshsim.control.istio_security import SECURITY_KINDS
 
-    return {**_KINDS, **SECURITY_KINDS, **JWT_KINDS}
+    return {**_KINDS, **SECURITY_KINDS, **JWT_KINDS, **GATEWAY_API_KINDS}
 
 
 class IstioError(ValueError):
@@ -462,7 +486,10 @@ def _unknown_field(model: type[Resource], loc: tuple[object, ...]) -> tuple[str,
     name = str(loc[-1])
     parent = model_at(loc[:-1], root=model)
     mro = parent.__mro__ if parent is not None else ()
-    real = next((ISTIO_FIELDS[c.__name__] for c in mro if c.__name__ in ISTIO_FIELDS), None)
+    from meshsim.control.gateway_api import GATEWAY_API_FIELDS
+
+    known = {**ISTIO_FIELDS, **GATEWAY_API_FIELDS}
+    real = next((known[c.__name__] for c in mro if c.__name__ in known), None)
     if parent is None or real is None or name in real:
         return "not supported by meshsim", None
     camel = re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name)

@@ -58,6 +58,9 @@ ISTIO_FIELDS: dict[str, frozenset[str]] = {
     "FaultAbort": _fields("httpStatus grpcStatus http2Error percentage"),  # ...Injection.Abort
     "Percent": _fields("value"),
     "HTTPRewrite": _fields("uri authority uriRegexRewrite"),
+    "HTTPRedirect": _fields("uri authority port derivePort scheme redirectCode"),
+    "HTTPDirectResponse": _fields("status body"),
+    "HTTPBody": _fields("string bytes"),
     "RegexRewrite": _fields("match rewrite"),
     "HTTPMirrorPolicy": _fields("destination percentage"),
     # ----------------------------------------------------- DestinationRule

@@ -107,7 +107,13 @@ class PolicyState:
         return PolicyState(dict(self.resources), self.local_jwks)
 
     def virtual_services(self) -> list[VirtualService]:
-        return [r for r in self.resources.values() if isinstance(r, VirtualService)]
+        """VirtualServices in force, then those Istio makes of the HTTPRoutes in force."""
+        from meshsim.control.gateway_api import HTTPRoute
+        from meshsim.control.gateway_routes import to_virtual_services
+
+        routes = [r for r in self.resources.values() if isinstance(r, HTTPRoute)]
+        own = [r for r in self.resources.values() if isinstance(r, VirtualService)]
+        return own + (to_virtual_services(routes) if routes else [])
 
     def destination_rules(self) -> list[DestinationRule]:
         return [r for r in self.resources.values() if isinstance(r, DestinationRule)]

@@ -460,3 +460,53 @@ def source_header(service: str) -> list[dict[str, Any]]:
             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
         }
     ]
+
+
+# ------------------------------------------------- redirects, direct answers
+
+_REDIRECT_CODES = {
+    301: "MOVED_PERMANENTLY",
+    302: "FOUND",
+    303: "SEE_OTHER",
+    307: "TEMPORARY_REDIRECT",
+    308: "PERMANENT_REDIRECT",
+}
+
+
+def terminal_action(http: HTTPRoute) -> dict[str, Any]:
+    """Istio's `redirect` or `directResponse` as the Envoy route's action
+    (route.go translateRedirect / DirectResponse); `%PREFIX()%` in a redirect's
+    uri (how Istio writes a Gateway API ReplacePrefixMatch) rewrites the
+    matched prefix only."""
+    if http.directResponse is not None:
+        out: dict[str, Any] = {"status": http.directResponse.status}
+        if http.directResponse.body is not None:
+            out["body"] = {"inline_string": http.directResponse.body.string}
+        return {"direct_response": out}
+    rd = http.redirect
+    assert rd is not None, "a route without destinations redirects or answers itself"
+    redirect: dict[str, Any] = {"response_code": _REDIRECT_CODES.get(rd.redirectCode, "FOUND")}
+    if rd.authority:
+        redirect["host_redirect"] = rd.authority
+    if rd.uri is not None and rd.uri.startswith("%PREFIX()%"):
+        redirect["prefix_rewrite"] = rd.uri.removeprefix("%PREFIX()%")
+    elif rd.uri is not None:
+        redirect["path_redirect"] = rd.uri
+    if rd.scheme:
+        redirect["scheme_redirect"] = rd.scheme
+    if rd.port is not None:
+        redirect["port_redirect"] = rd.port
+    elif rd.derivePort == "FROM_PROTOCOL_DEFAULT" and rd.scheme in ("http", "https"):
+        redirect["port_redirect"] = 443 if rd.scheme == "https" else 80
+    return {"redirect": redirect}
+
+
+def where(vs: VirtualService, i: int, http: HTTPRoute) -> str:
+    """How a warning names an http route: `VirtualService/product http[0]`, or
+    for one an HTTPRoute made, `HTTPRoute/product rule product.0`."""
+    from meshsim.control.gateway_api import FROM_ANNOTATION
+
+    made_by = vs.metadata.annotations.get(FROM_ANNOTATION)
+    if made_by:
+        return f"{made_by} rule {http.name}"
+    return f"VirtualService/{vs.metadata.name} http[{i}]"

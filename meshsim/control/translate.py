@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from meshsim.control import advice, traffic
 from meshsim.control import envoy as e
+from meshsim.control.gateway_api import FROM_ANNOTATION
 from meshsim.control.istio import (
     Destination,
     VirtualService,
@@ -202,6 +203,17 @@ def _outbound_clusters(
                     **_cluster_options(_merge_policy(host_policy, subset.trafficPolicy)),
                 )
             )
+    # The Service of one version (`product-v2`) that an HTTPRoute names: the
+    # instances of that version, as Bookinfo's bookinfo-versions.yaml selects them.
+    from meshsim.control.gateway_routes import backend_versions
+
+    names = {c["name"] for c in clusters}
+    for service, version in backend_versions(state.virtual_services(), plan.services):
+        name = e.outbound_cluster_name(service, version)
+        if name not in names:
+            chosen = [i for i in plan.of_service(service) if i.version == version]
+            endpoints = [(i.host, i.inbound_port) for i in chosen]
+            clusters.append(e.static_cluster(name, endpoints, **_cluster_options(None)))
     return clusters, warnings
 
 
@@ -270,7 +282,8 @@ def _ingress_routes(plan: MeshPlan, state: PolicyState, warnings: list[str]) -> 
             continue
         vhosts.append(
             {
-                "name": f"gateway:{vs.metadata.name}",
+                # named after the HTTPRoute(s) it came from, if any (`explain` says so)
+                "name": f"gateway:{vs.metadata.annotations.get(FROM_ANNOTATION, vs.metadata.name)}",
                 "domains": domains,
                 "routes": _vs_routes(vs, plan, state, warnings),
             }
@@ -356,6 +369,11 @@ def _cluster_for(
     dest: Destination, plan: MeshPlan, state: PolicyState, warnings: list[str], where: str
 ) -> str:
     service = short_host(dest.host)
+    from meshsim.control.gateway_routes import version_service
+
+    version = version_service(service, plan.services) if service not in plan.services else None
+    if version is not None and (dest.port is None or dest.port.number == SERVICE_PORT):
+        return e.outbound_cluster_name(*version)  # `product-v2`: product's instances of v2
     if service not in plan.services:
         close = difflib.get_close_matches(service, list(plan.services), n=1)
         warnings.append(
@@ -384,8 +402,26 @@ def _vs_routes(
 ) -> list[dict[str, Any]]:
     """One Envoy route per match of each http route, as istiod's translateRoute."""
     routes: list[dict[str, Any]] = []
+    from meshsim.control.gateway_routes import gateway_match, made_by_httproute
+
+    # Istio compiles an HTTPRoute's PathPrefix as a path-element prefix
+    gw = gateway_match if made_by_httproute(vs) else (lambda m: m)
     for i, http in enumerate(vs.spec.http):
-        where = f"VirtualService/{vs.metadata.name} http[{i}]"
+        where = traffic.where(vs, i, http)
+        if not http.route:  # a redirect or a direct response: no upstream at all
+            for j, m in enumerate(http.match or [None]):
+                match = gw(traffic.route_match(m))
+                if match is not None:
+                    name = http.name or f"{vs.metadata.name}.{i}"
+                    routes.append(
+                        {
+                            "name": name if len(http.match) <= 1 else f"{name}.{j}",
+                            "match": match,
+                            **traffic.terminal_action(http),
+                            **traffic.header_ops(http.headers)[0],
+                        }
+                    )
+            continue
         timeout = traffic.duration(http.timeout) if http.timeout else "0s"
         action: dict[str, Any] = {"timeout": timeout}
         extra, authority = traffic.header_ops(http.headers)
@@ -430,7 +466,7 @@ def _vs_routes(
             ]
         fault = traffic.caller_fault(vs, http)
         for j, m in enumerate(http.match or [None]):
-            match = traffic.route_match(m)
+            match = gw(traffic.route_match(m))
             if match is None:
                 continue
             name = http.name or f"{vs.metadata.name}.{i}"

@@ -33,7 +33,7 @@ from meshsim.scenario.model import (
     resolve_target,
 )
 from meshsim.scenario.yamlpos import Located, YamlPath, parse_yaml, render_path
-from meshsim.shop import SHOP
+from meshsim.shop import GATEWAY_NAME, SHOP
 
 __all__ = [
     "DEFAULT_RESOURCES",
@@ -198,6 +198,8 @@ class _Checker:
         self.own = is_own_application(scenario)
         self.app = resolve_application(scenario)
         self.errors: list[ScenarioError] = []
+        self.applied: dict[str, tuple[YamlPath, dict[str, Any]]] = {}
+        self.conflicts: set[str] = set()
 
     def error(self, path: YamlPath, message: str) -> None:
         line = self.doc.line_of(path) if self.doc is not None else None
@@ -226,6 +228,7 @@ class _Checker:
             self.settle(i)
             self.actions(i)
             in_force = self.resources(i, in_force)
+            self.route_conflicts(i, in_force)
             self.expectations(i)
         return self.errors
 
@@ -383,6 +386,30 @@ class _Checker:
         if raw["kind"] in _NAMESPACED_KINDS and namespace not in (None, "default"):
             return f"{raw['kind']}/{namespace}/{name}"
         return f"{raw['kind']}/{name}"
+
+    def route_conflicts(self, i: int, in_force: set[str]) -> None:
+        """An HTTPRoute and a VirtualService routing one host for the same
+        proxies are refused, naming both (meshsim.control.gateway_api)."""
+        for j, raw in enumerate(self.scenario.phases[i].apply):
+            meta = raw.get("metadata") if isinstance(raw, dict) else None
+            if isinstance(meta, dict):  # kept in the order first applied
+                self.applied[f"{raw.get('kind')}/{meta.get('name')}"] = (
+                    ("phases", i, "apply", j),
+                    raw,
+                )
+        if not any(k.startswith("HTTPRoute/") for k in in_force):
+            return
+        from meshsim.control.gateway_routes import raw_conflicts
+
+        default = f"VirtualService/{self.app.route_name}"
+        raws: list[tuple[YamlPath, dict[str, Any]]] = []
+        if default in in_force and default not in self.applied:
+            raws.append((("phases", i), self.app.gateway_virtual_service(GATEWAY_NAME)))
+        raws += [v for k, v in self.applied.items() if k in in_force]
+        for path, message in raw_conflicts(raws):
+            if message not in self.conflicts:
+                self.conflicts.add(message)
+                self.error(path, message)
 
     def expectations(self, i: int) -> None:
         for j, exp in enumerate(self.scenario.phases[i].expectations):

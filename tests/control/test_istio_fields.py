@@ -81,7 +81,7 @@ ROUTE = [{"destination": {"host": "product"}}]
         (vs([{"route": ROUTE, "zzz": 1}]),
          [("spec.http[0].zzz", "unknown field 'zzz' (not an Istio field here); expected one of "
            "name, match, route, timeout, retries, fault, mirror, mirrorPercentage, mirrors, "
-           "headers, rewrite")]),
+           "headers, rewrite, redirect, directResponse")]),
     ],
 )  # fmt: skip
 def test_a_key_istio_does_not_have_is_a_typo_with_a_suggestion(
