@@ -252,13 +252,10 @@ def _precedence(http: IstioHTTPRoute) -> tuple[int, int, int, int, int]:
 
 def parents_of(route: HTTPRoute) -> list[tuple[str, list[str]]]:
     """Where a route attaches: ("mesh", [service]) per Service parent, and
-    (gateway name, hostnames or ["*"]) per Gateway parent. A parent on a port
-    other than the services' one attaches nowhere (meshsim's services listen
-    on one port)."""
+    (gateway name, hostnames or ["*"]) per Gateway parent. A parent's `port`
+    does not narrow it: each service of the mesh has one port."""
     out: list[tuple[str, list[str]]] = []
     for p in route.spec.parentRefs:
-        if p.port is not None and p.port != SERVICE_PORT and p.is_service:
-            continue
         if p.is_service:
             out.append(("mesh", [p.name]))
         else:

@@ -372,7 +372,8 @@ def _cluster_for(
     from meshsim.control.gateway_routes import version_service
 
     version = version_service(service, plan.services) if service not in plan.services else None
-    if version is not None and (dest.port is None or dest.port.number == SERVICE_PORT):
+    ports = (SERVICE_PORT, _service_port(plan, version[0] if version else service)[0])
+    if version is not None and (dest.port is None or dest.port.number in ports):
         return e.outbound_cluster_name(*version)  # `product-v2`: product's instances of v2
     if service not in plan.services:
         close = difflib.get_close_matches(service, list(plan.services), n=1)
@@ -388,7 +389,7 @@ def _cluster_for(
                 f"{where}: subset {dest.subset!r} of {service} is not defined by any "
                 "DestinationRule; Istio answers 503 (no cluster) for these requests"
             )
-    if dest.port is not None and dest.port.number != SERVICE_PORT:
+    if dest.port is not None and dest.port.number not in ports:
         warnings.append(
             f"{where}: port {dest.port.number}: {service} listens only on {SERVICE_PORT}; "
             "Istio finds no cluster and answers 503 for these requests"
