@@ -28,7 +28,6 @@ from meshsim.errors import MeshError
 from meshsim.events import RunEventHandler
 from meshsim.rundir import RunDir
 from meshsim.runtime.base import Runtime
-from meshsim.runtime.limits import check_inotify, watched_sources
 from meshsim.runtime.registry import MeshRecord, process_create_time
 from meshsim.telemetry.collector import SpanCollector
 from meshsim.telemetry.settings import TelemetrySettings
@@ -99,10 +98,10 @@ class Mesh:
         self.files = RunDir(run_dir)
         self.writer = ConfigWriter(self.files.xds)
         self.control = ControlPlane(plan, self.writer)
-        # A root CA per run; every proxy's SVID delivered and renewed through SDS files.
+        # A root CA per run; every proxy's SVID delivered and renewed over SDS on its ADS stream.
         self.certs = CertRotator(
             CertificateAuthority.generate(),
-            self.writer.paths,
+            self.control.ads,
             identities(plan),
             run_dir,
             cert_ttl or DEFAULT_CERT_TTL_S,
@@ -148,12 +147,13 @@ class Mesh:
         # The runtime may give instances their addresses (Docker: pod IPs, published ports).
         self.plan = self.control.plan = await self.runtime.prepare(self.plan, events)
         atomic_write(self.files.plan, json.dumps(self.plan.to_dict(), indent=1))
-        events.step("issuing workload certificates and writing Envoy configuration")
+        events.step("issuing workload certificates and compiling Envoy configuration")
+        # Every Envoy dials the control plane's ADS server: it listens before any starts.
+        await self.control.serve(*self.runtime.callback_address())
         self.certs.issue_all()
         self.certs.start()
         await self._start_telemetry(events)
         self.control.write_initial()
-        check_inotify(self.inotify_needed(), f"a mesh of {len(self.plan.proxies)} Envoys")
         events.step(
             f"starting {len(self.plan.instances)} instances, their sidecars and the ingress"
         )
@@ -178,14 +178,6 @@ class Mesh:
             self.collector = SpanCollector(self.files.traces, host=bind)
             collector = (reach, await self.collector.start())
         self.control.observability = Observability(collector, t.sampling, t.access_logs)
-
-    def inotify_needed(self) -> int:
-        """Inotify instances the mesh's Envoys will hold: listeners and clusters
-        (from the bootstrap) plus every route configuration and secret they watch."""
-        return sum(
-            2 + len(watched_sources(c.listeners, c.clusters, c.routes))
-            for c in self.control.configs.values()
-        )
 
     def _raise_if_died(self) -> None:
         dead = self.runtime.died()

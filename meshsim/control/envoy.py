@@ -100,8 +100,6 @@ def static_cluster(name: str, endpoints: list[tuple[str, int]], **extra: Any) ->
 def http_connection_manager(
     stat_prefix: str,
     route_config_name: str,
-    rds_path: str,
-    watch_dir: str,
     http_filters: list[dict[str, Any]],
     *,
     use_remote_address: bool = False,
@@ -117,7 +115,7 @@ def http_connection_manager(
             "server_name": "istio-envoy",
             "rds": {
                 "route_config_name": route_config_name,
-                "config_source": path_source(rds_path, watch_dir),
+                "config_source": ads_source(),
             },
             "http_filters": http_filters
             + [{"name": "envoy.filters.http.router", "typed_config": {"@type": T_ROUTER}}],
@@ -144,6 +142,11 @@ def path_source(path: str, watch_dir: str) -> dict[str, Any]:
         "path_config_source": {"path": path, "watched_directory": {"path": watch_dir}},
         "resource_api_version": "V3",
     }
+
+
+def ads_source() -> dict[str, Any]:
+    """A ConfigSource that is the proxy's one ADS stream (meshsim.control.ads)."""
+    return {"ads": {}, "resource_api_version": "V3"}
 
 
 def discovery_response(version: str, resources: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,30 +1,33 @@
-"""Pushes configuration to running Envoys and waits until each has taken it.
+"""Pushes configuration to running Envoys over ADS and waits until each has taken it.
 
-A live change goes clusters → routes → listeners, and each step waits for
-Envoy's own counters (`update_success` / `update_rejected`) to move before
-the next, so a route never points at a cluster its Envoy does not know yet.
+The proxies' resources live in the ADS server (meshsim.control.ads); a live
+change goes clusters → routes → listeners, and each step waits for every
+proxy it changed to ACK before the next, so a route never points at a
+cluster its Envoy does not know yet (Envoy's "make before break" order). A
+NACK stops the push with Envoy's own message: exit 3, naming the proxy and
+the resources.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
 from meshsim.control.admin import EnvoyAdmin
+from meshsim.control.ads import AdsServer, XdsRejected
 from meshsim.control.observe import Observability, bootstrap_fields
 from meshsim.control.plan import MeshPlan
 from meshsim.control.state import PolicyState
 from meshsim.control.translate import ProxyConfig, compile_mesh
 from meshsim.control.writer import ConfigWriter
+from meshsim.control.xds_proto import SHORT, T_CLUSTER, T_LISTENER, T_ROUTE, ResourceError
 from meshsim.errors import MeshError
 from meshsim.rundir import RunDir
-
-_UPDATE_STATS = (
-    r"(cluster_manager\.cds|listener_manager\.lds|rds\.[a-z_]+)\.update_(success|rejected)$"
-)
 
 
 @dataclass
@@ -34,18 +37,21 @@ class PushResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _counter(stats: dict[str, int], kind: str, outcome: str) -> int:
-    if kind == "cds":
-        return stats.get(f"cluster_manager.cds.update_{outcome}", 0)
-    if kind == "lds":
-        return stats.get(f"listener_manager.lds.update_{outcome}", 0)
-    # rds_<name>: summed over every HCM stat prefix using that route config
-    suffix = f".rds.{kind.removeprefix('rds_')}.update_{outcome}"
-    return sum(v for k, v in stats.items() if k.endswith(suffix))
+def _by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in items}
+
+
+# The order of a push, and what each step takes from a proxy's configuration.
+STEPS: list[tuple[str, Callable[[ProxyConfig], dict[str, dict[str, Any]]]]] = [
+    (T_CLUSTER, lambda cfg: _by_name(cfg.clusters)),
+    (T_ROUTE, lambda cfg: {n: {**rc, "name": n} for n, rc in cfg.routes.items()}),
+    (T_LISTENER, lambda cfg: _by_name(cfg.listeners)),
+]
 
 
 class ControlPlane:
-    """The live side of the control plane for one mesh."""
+    """The live side of the control plane for one mesh: compiles the policies
+    in force and serves the result to every proxy over ADS."""
 
     def __init__(
         self, plan: MeshPlan, writer: ConfigWriter, state: PolicyState | None = None
@@ -56,6 +62,8 @@ class ControlPlane:
         self.configs: dict[str, ProxyConfig] = {}
         # Tracing and access logs (meshsim.control.observe); None: off. Set before write_initial.
         self.observability: Observability | None = None
+        self.ads = AdsServer(plan.proxies)
+        self.ads_reach: tuple[str, int] | None = None  # the address the proxies dial
         self._session: aiohttp.ClientSession | None = None
 
     def admin_port(self, proxy: str) -> int:
@@ -68,10 +76,28 @@ class ControlPlane:
             self.plan, self.state, self.writer.paths, observability=self.observability
         )
 
+    async def serve(self, bind: str, reach: str) -> int:
+        """Start the ADS server on `bind`; the proxies dial `reach` (the same
+        address locally, the host as containers see it under Docker)."""
+        try:
+            port = await self.ads.start(bind)
+        except (OSError, RuntimeError) as exc:
+            raise MeshError(
+                f"cannot listen on {bind} for the proxies' ADS streams ({exc})",
+                component="control plane",
+            ) from exc
+        self.ads_reach = (reach, port)
+        return port
+
     def write_initial(self) -> dict[str, ProxyConfig]:
-        """Write every proxy's files and bootstrap before any Envoy starts."""
+        """Compile every proxy's configuration into the ADS server and write
+        its bootstrap (ADS only), before any Envoy starts."""
+        if self.ads_reach is None:
+            raise MeshError("the ADS server is not started", component="control plane")
         self.configs = self.compile()
         for name, cfg in self.configs.items():
+            for type_url, resources in STEPS:
+                self._set(name, type_url, resources(cfg))
             self.writer.write_all(cfg)
             if name == self.plan.ingress.name:
                 service, host, port = name, self.plan.ingress.host, self.plan.ingress.admin_port
@@ -79,8 +105,18 @@ class ControlPlane:
                 inst = self.plan.instance(name)
                 service, host, port = inst.service, inst.host, inst.admin_port
             extra = bootstrap_fields(self.observability) if self.observability else None
-            self.writer.write_bootstrap(name, port, service, admin_host=host, extra=extra)
+            self.writer.write_bootstrap(
+                name, port, service, self.ads_reach, admin_host=host, extra=extra
+            )
         return self.configs
+
+    def _set(self, proxy: str, type_url: str, resources: dict[str, dict[str, Any]]) -> bool:
+        try:
+            return self.ads.set_resources(proxy, type_url, resources)
+        except ResourceError as exc:
+            raise MeshError(
+                f"compiled an invalid resource for {proxy}: {exc}", component="control plane"
+            ) from exc
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -88,6 +124,7 @@ class ControlPlane:
         return self._session
 
     async def close(self) -> None:
+        await self.ads.stop()
         if self._session is not None:
             await self._session.close()
 
@@ -99,64 +136,33 @@ class ControlPlane:
         """Compile the policies in force and deliver what changed, in order."""
         start = time.perf_counter()
         new = self.compile()
-        session = await self.session()
         changed: set[str] = set()
-        # clusters first, then routes, then listeners
-        steps: list[tuple[str, list[tuple[str, str]]]] = [("cds", []), ("rds", []), ("lds", [])]
-        # every proxy at once: under load, one admin call after another costs
-        # most of a policy change's time to take effect
-        polled = await asyncio.gather(*(self._counters(session, p) for p in new))
-        before = dict(zip(new, polled, strict=True))
-        for kind, pending in steps:
-            for name, cfg in new.items():
-                if kind == "cds" and self.writer.write_clusters(cfg):
-                    pending.append((name, "cds"))
-                elif kind == "rds":
-                    pending.extend((name, f"rds_{r}") for r in self.writer.write_routes(cfg))
-                elif kind == "lds" and self.writer.write_listeners(cfg):
-                    pending.append((name, "lds"))
-            await self._wait_applied(session, pending, before, timeout)
-            changed.update(n for n, _ in pending)
+        for type_url, resources in STEPS:
+            touched = [
+                name for name, cfg in new.items() if self._set(name, type_url, resources(cfg))
+            ]
+            sent = await asyncio.gather(*(self.ads.send(n, type_url) for n in touched))
+            await self._wait(
+                [(n, type_url) for n, ok in zip(touched, sent, strict=True) if ok], timeout
+            )
+            changed.update(touched)
+        for name in changed:
+            self.writer.write_all(new[name])
         self.configs = new
         warnings = sorted({w for cfg in new.values() for w in cfg.warnings})
         return PushResult(time.perf_counter() - start, sorted(changed), warnings)
 
-    async def _counters(self, session: aiohttp.ClientSession, proxy: str) -> dict[str, int]:
+    async def _wait(self, pending: list[tuple[str, str]], timeout: float) -> None:
         try:
-            return await self.admin(proxy, session).stats(_UPDATE_STATS)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
-            return {}
-
-    async def _wait_applied(
-        self,
-        session: aiohttp.ClientSession,
-        pending: list[tuple[str, str]],
-        before: dict[str, dict[str, int]],
-        timeout: float,
-    ) -> None:
-        deadline = time.monotonic() + timeout
-        waiting = list(pending)
-        while waiting:
-            still = []
-            proxies = sorted({p for p, _ in waiting})
-            polled = await asyncio.gather(*(self._counters(session, p) for p in proxies))
-            latest = dict(zip(proxies, polled, strict=True))
-            for proxy, kind in waiting:
-                now = latest[proxy]
-                if _counter(now, kind, "rejected") > _counter(before[proxy], kind, "rejected"):
-                    raise MeshError(
-                        f"Envoy rejected the new {kind} configuration",
-                        component=f"{proxy} sidecar",
-                        log=RunDir(self.writer.root.parent).envoy_log(proxy),
-                    )
-                if _counter(now, kind, "success") <= _counter(before[proxy], kind, "success"):
-                    still.append((proxy, kind))
-            waiting = still
-            if waiting:
-                if time.monotonic() > deadline:
-                    names = ", ".join(f"{p} ({k})" for p, k in waiting)
-                    raise MeshError(
-                        f"configuration not taken within {timeout:.0f}s by {names}",
-                        component="control plane",
-                    )
-                await asyncio.sleep(0.01)
+            await self.ads.wait_acked(pending, timeout)
+        except XdsRejected as exc:
+            raise MeshError(
+                f"Envoy rejected {SHORT[exc.type_url]} version {exc.version} "
+                f"({', '.join(exc.names)}): {exc.message}",
+                component=f"{exc.proxy} sidecar",
+                log=RunDir(self.writer.root.parent).envoy_log(exc.proxy),
+            ) from exc
+        except TimeoutError as exc:
+            raise MeshError(
+                f"configuration not taken within {timeout:.0f}s: {exc}", component="control plane"
+            ) from exc

@@ -1,19 +1,21 @@
-"""Certificates to Envoy through SDS from files, and their rotation.
+"""Certificates to Envoy over SDS on the ADS stream, and their rotation.
 
-Each proxy reads two secrets, named as in Istio:
+Each proxy asks for two secrets, named as in Istio:
 
 - `default`: its own certificate chain and private key;
 - `ROOTCA`: the mesh's root certificate, to verify peers with.
 
-Each is one file, `xds/<proxy>/sds/<name>.json`, holding a DiscoveryResponse
-with one `Secret`. The listeners' and clusters' TLS contexts refer to these
-secrets by name with a `path_config_source` that watches the directory, so a
-rotation is an atomic rename of one file: Envoy swaps the certificate under
-the listener without changing (or draining) anything else.
+The listeners' and clusters' TLS contexts name these secrets with an `ads`
+config source, so Envoy asks for them on its one ADS stream
+(meshsim.control.ads). A rotation is a new version of `default` on that
+stream: Envoy swaps the certificate under the listener without changing (or
+draining) anything else.
 
-Private keys exist only in these files, inside the run directory, mode 0600
-(they are written with `atomic_write`, whose temporary file is created 0600
-and renamed into place).
+Private keys exist only in the control plane's memory and on the stream; the
+run directory holds the root certificate (`pki/root-cert.pem`) and
+`certs.jsonl` (serials and lifetimes, no key material). `meshsim export
+compose`, which has no control plane, writes its secrets as files
+(`file_sources`).
 """
 
 from __future__ import annotations
@@ -23,17 +25,20 @@ import contextlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshsim.control import envoy as e
 from meshsim.control.ca import DEFAULT_CERT_TTL_S, CertificateAuthority, Svid
 from meshsim.control.translate import Paths
-from meshsim.control.writer import atomic_write, dumps
+from meshsim.control.writer import atomic_write
+from meshsim.control.xds_proto import T_SECRET
 from meshsim.rundir import RunDir
+
+if TYPE_CHECKING:  # the compiler imports this module; only the live side needs grpc
+    from meshsim.control.ads import AdsServer
 
 SECRET_CERT = "default"
 SECRET_ROOT = "ROOTCA"
-T_SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 # Istio renews a workload certificate when half its lifetime is left.
 ROTATE_AT = 0.5
 
@@ -46,12 +51,23 @@ def secret_file(paths: Paths, proxy: str, name: str) -> str:
     return f"{sds_dir(paths, proxy)}/{name.lower()}.json"
 
 
-def sds_secret_config(paths: Paths, proxy: str, name: str) -> dict[str, Any]:
-    """An SdsSecretConfig: the secret `name` of `proxy`, read from its file."""
-    return {
-        "name": name,
-        "sds_config": e.path_source(secret_file(paths, proxy, name), sds_dir(paths, proxy)),
-    }
+def sds_secret_config(name: str) -> dict[str, Any]:
+    """An SdsSecretConfig: the secret `name`, asked for on the ADS stream."""
+    return {"name": name, "sds_config": e.ads_source()}
+
+
+def file_sources(resources: list[dict[str, Any]], paths: Paths, proxy: str) -> None:
+    """Point every SDS reference in `resources` (in place) at the secret's file
+    under `paths` instead of the ADS stream: for a mesh with no control plane
+    (`meshsim export compose`)."""
+
+    def visit(node: dict[str, Any]) -> None:
+        if "sds_config" in node and node.get("name") in (SECRET_CERT, SECRET_ROOT):
+            node["sds_config"] = e.path_source(
+                secret_file(paths, proxy, node["name"]), sds_dir(paths, proxy)
+            )
+
+    e.walk_dicts(resources, visit)
 
 
 def cert_secret(svid: Svid) -> dict[str, Any]:
@@ -77,15 +93,16 @@ class CertRotator:
     """Issues each proxy's certificate before Envoy starts, then renews it at
     half its lifetime for as long as the mesh runs.
 
-    `identities` maps proxy name → SPIFFE ID. Every issue and renewal is
-    appended to `run_dir/certs.jsonl` (no key material).
+    `identities` maps proxy name → SPIFFE ID. Each proxy's secrets are
+    resources of the ADS server `ads`; every issue and renewal is appended to
+    `run_dir/certs.jsonl` (no key material).
 
     Example::
 
-        certs = CertRotator(ca, paths, {"product-v1-0": workload_identity("product")},
+        certs = CertRotator(ca, ads, {"product-v1-0": workload_identity("product")},
                             run_dir, ttl_s=30)
         certs.issue_all()      # before the sidecars start
-        certs.start()          # renews in the background
+        certs.start()          # renews in the background, pushed on each stream
         ...
         await certs.stop()
     """
@@ -93,13 +110,13 @@ class CertRotator:
     def __init__(
         self,
         ca: CertificateAuthority,
-        paths: Paths,
+        ads: AdsServer,
         identities: dict[str, str],
         run_dir: Path,
         ttl_s: float = DEFAULT_CERT_TTL_S,
     ) -> None:
         self.ca = ca
-        self.paths = paths
+        self.ads = ads
         self.identities = identities
         self.run_dir = run_dir
         self.ttl_s = ttl_s
@@ -112,18 +129,12 @@ class CertRotator:
         pki.mkdir(parents=True, exist_ok=True)
         atomic_write(pki / "root-cert.pem", self.ca.root_pem.decode())
         for proxy in self.identities:
-            folder = Path(sds_dir(self.paths, proxy))
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._write(proxy, SECRET_ROOT, root_secret(self.ca.root_pem))
             self._issue(proxy, "issue")
-
-    def _write(self, proxy: str, name: str, secret: dict[str, Any]) -> None:
-        path = Path(secret_file(self.paths, proxy, name))
-        atomic_write(path, dumps(e.discovery_response(str(time.time_ns()), [secret])))
 
     def _issue(self, proxy: str, why: str) -> Svid:
         svid = self.ca.issue(self.identities[proxy], self.ttl_s)
-        self._write(proxy, SECRET_CERT, cert_secret(svid))
+        secrets = {SECRET_CERT: cert_secret(svid), SECRET_ROOT: root_secret(self.ca.root_pem)}
+        self.ads.set_resources(proxy, T_SECRET, {n: _untyped(s) for n, s in secrets.items()})
         self.current[proxy] = svid
         event = {
             "event": why,
@@ -154,7 +165,9 @@ class CertRotator:
 
     async def _run(self) -> None:
         while True:
-            self.rotate_due()
+            renewed = self.rotate_due()
+            # sent on each stream at once; a proxy not connected gets it when it connects
+            await asyncio.gather(*(self.ads.send(p, T_SECRET) for p in renewed))
             wait = min(self.due(p) for p in self.current) - time.time()
             await asyncio.sleep(max(0.05, wait))
 
@@ -168,6 +181,10 @@ class CertRotator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+def _untyped(secret: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in secret.items() if k != "@type"}
 
 
 def inline_secrets(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -216,7 +216,7 @@ def _mtls_warnings(state: PolicyState, plan: MeshPlan) -> list[str]:
 
 
 def _sds(paths: Paths, proxy: str, name: str) -> dict[str, Any]:
-    return sds_secret_config(paths, proxy, name)
+    return sds_secret_config(name)
 
 
 def server_tls(paths: Paths, proxy: str) -> dict[str, Any]:

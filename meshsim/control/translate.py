@@ -75,7 +75,7 @@ def compile_mesh(
     ingress_routes = _ingress_routes(plan, state, warnings)
     out[plan.ingress.name] = ProxyConfig(
         plan.ingress.name,
-        listeners=[_ingress_listener(plan, paths)],
+        listeners=[_ingress_listener(plan)],
         clusters=clusters,
         routes={
             ROUTE_INGRESS: ingress_routes
@@ -87,7 +87,7 @@ def compile_mesh(
     for inst in plan.instances:
         out[inst.name] = ProxyConfig(
             inst.name,
-            listeners=_sidecar_listeners(inst, paths),
+            listeners=_sidecar_listeners(inst),
             clusters=clusters + [_inbound_cluster(inst)],
             routes={
                 ROUTE_OUTBOUND: outbound_routes
@@ -113,8 +113,7 @@ def compile_mesh(
 # ---------------------------------------------------------------- listeners
 
 
-def _sidecar_listeners(inst: Instance, paths: Paths) -> list[dict[str, Any]]:
-    d = paths.dir(inst.name)
+def _sidecar_listeners(inst: Instance) -> list[dict[str, Any]]:
     outbound = e.listener(
         "outbound_http_proxy",
         inst.host,
@@ -123,8 +122,6 @@ def _sidecar_listeners(inst: Instance, paths: Paths) -> list[dict[str, Any]]:
             e.http_connection_manager(
                 "outbound_0.0.0.0_80",
                 ROUTE_OUTBOUND,
-                paths.file(inst.name, f"rds_{ROUTE_OUTBOUND}"),
-                d,
                 [e.fault_filter()],
             )
         ],
@@ -137,8 +134,6 @@ def _sidecar_listeners(inst: Instance, paths: Paths) -> list[dict[str, Any]]:
             e.http_connection_manager(
                 f"inbound_0.0.0.0_{SERVICE_PORT}",
                 ROUTE_INBOUND,
-                paths.file(inst.name, f"rds_{ROUTE_INBOUND}"),
-                d,
                 [e.fault_filter()],
             )
         ],
@@ -146,7 +141,7 @@ def _sidecar_listeners(inst: Instance, paths: Paths) -> list[dict[str, Any]]:
     return [outbound, inbound]
 
 
-def _ingress_listener(plan: MeshPlan, paths: Paths) -> dict[str, Any]:
+def _ingress_listener(plan: MeshPlan) -> dict[str, Any]:
     g = plan.ingress
     return e.listener(
         "0.0.0.0_8080",
@@ -156,8 +151,6 @@ def _ingress_listener(plan: MeshPlan, paths: Paths) -> dict[str, Any]:
             e.http_connection_manager(
                 "outbound_0.0.0.0_8080",
                 ROUTE_INGRESS,
-                paths.file(g.name, f"rds_{ROUTE_INGRESS}"),
-                paths.dir(g.name),
                 [e.fault_filter()],
                 use_remote_address=True,
             )

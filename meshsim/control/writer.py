@@ -1,10 +1,11 @@
-"""Puts each proxy's configuration on disk the way Envoy's filesystem xDS
-wants it: one file per resource type, replaced by writing a temp file in the
-same directory and renaming it into place (Envoy reacts only to moves).
+"""Each proxy's bootstrap, and a readable record of what it was served.
 
-Order matters for a live change: clusters first, then routes that may refer
-to new clusters, then listeners. The pusher (control/push.py) waits for Envoy
-to accept each step before the next.
+Envoy gets its listeners, clusters, routes and secrets over ADS
+(meshsim.control.ads); the only file it reads is `xds/<proxy>/bootstrap.json`,
+which names the control plane's ADS address and nothing else. The writer also
+keeps `xds/<proxy>/{cds,lds,rds_<name>}.json` up to date with what the
+proxy was last served (never secrets), for `meshsim config` and for reading a
+run afterwards; nothing watches them.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def dumps(obj: Any) -> str:
 
 
 class ConfigWriter:
-    """Writes xDS files under `root/<proxy>/` and remembers what each holds,
-    so an unchanged file is never rewritten (Envoy would reload it)."""
+    """Writes the record files under `root/<proxy>/` and remembers what each
+    holds, so an unchanged file is never rewritten."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -83,7 +84,7 @@ class ConfigWriter:
         return self._write(cfg.name, KIND_LDS, cfg.listeners)
 
     def write_all(self, cfg: ProxyConfig) -> None:
-        """Initial write before Envoy starts: every file must exist at load time."""
+        """Record every resource type of `cfg` (unchanged files are left alone)."""
         self.write_clusters(cfg)
         self.write_routes(cfg)
         self.write_listeners(cfg)
@@ -93,30 +94,82 @@ class ConfigWriter:
         proxy: str,
         admin_port: int,
         service: str,
+        ads: tuple[str, int],
         log_level: str = "warning",
         admin_host: str = "127.0.0.1",
         extra: dict[str, Any] | None = None,
     ) -> Path:
-        """Write `xds/<proxy>/bootstrap.json`; `extra` adds top-level keys
+        """Write `xds/<proxy>/bootstrap.json`: the node, the admin port and the
+        control plane's ADS address (`ads`: host and port as the proxy reaches
+        them), nothing else; `extra` adds top-level keys
         (meshsim.control.observe.bootstrap_fields)."""
         path = self.root / proxy / "bootstrap.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        d = self.paths.dir(proxy)
-        bootstrap = {
-            "node": {
-                "id": f"{proxy}.default",
-                "cluster": service,
-                "metadata": {"NAME": proxy, "NAMESPACE": "default", "APP": service},
-            },
-            "admin": {"address": e.socket_address(admin_host, admin_port)},
-            "dynamic_resources": {
-                "lds_config": e.path_source(self.paths.file(proxy, KIND_LDS), d),
-                "cds_config": e.path_source(self.paths.file(proxy, KIND_CDS), d),
-            },
-        }
+        bootstrap = ads_bootstrap(proxy, service, ads, e.socket_address(admin_host, admin_port))
         bootstrap.update(extra or {})
         atomic_write(path, dumps(bootstrap))
         return path
+
+
+XDS_CLUSTER = "xds-grpc"  # Istio's name for the cluster that reaches istiod
+# How soon an Envoy retries a lost ADS stream (Envoy's default starts at 500 ms
+# and backs off to 30 s): a restarted control plane is back within a second.
+XDS_RETRY = {"retry_back_off": {"base_interval": "0.05s", "max_interval": "1s"}}
+
+
+def ads_bootstrap(
+    proxy: str, service: str, ads: tuple[str, int], admin_address: dict[str, Any]
+) -> dict[str, Any]:
+    """A bootstrap whose every resource comes over one ADS stream to `ads`.
+
+    The control plane's host may be a name (Docker Desktop's
+    host.docker.internal): the cluster is then resolved by DNS."""
+    host, port = ads
+    return {
+        "node": {
+            "id": f"{proxy}.default",
+            "cluster": service,
+            "metadata": {"NAME": proxy, "NAMESPACE": "default", "APP": service},
+        },
+        "admin": {"address": admin_address},
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                "set_node_on_first_message_only": True,
+                "grpc_services": [
+                    {"envoy_grpc": {"cluster_name": XDS_CLUSTER, "retry_policy": XDS_RETRY}}
+                ],
+            },
+            "cds_config": e.ads_source(),
+            "lds_config": e.ads_source(),
+        },
+        "static_resources": {
+            "clusters": [
+                {
+                    "name": XDS_CLUSTER,
+                    "type": "STATIC" if e.is_ip(host) else "STRICT_DNS",
+                    "connect_timeout": "1s",
+                    "typed_extension_protocol_options": {
+                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                            "@type": e.T_HTTP_OPTIONS,
+                            "explicit_http_config": {"http2_protocol_options": {}},
+                        }
+                    },
+                    "load_assignment": {
+                        "cluster_name": XDS_CLUSTER,
+                        "endpoints": [
+                            {
+                                "lb_endpoints": [
+                                    {"endpoint": {"address": e.socket_address(host, port)}}
+                                ]
+                            }
+                        ],
+                    },
+                }
+            ]
+        },
+    }
 
 
 def inline_resources(cfg: ProxyConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

