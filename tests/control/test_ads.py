@@ -136,36 +136,37 @@ async def test_a_control_plane_restart_resyncs_without_a_failed_request(tmp_path
             ads.set_resources(PROXY, T_ROUTE, {"routes": routes("one")})
             ads.set_resources(PROXY, T_LISTENER, {"in": listener(port)})
             await until_serving(port, "one")
-            failures = 0
+            outcomes: list[bool] = []
             stop = asyncio.Event()
 
-            async def load() -> int:
-                sent = 0
-                nonlocal failures
+            async def load() -> None:
                 while not stop.is_set():
                     try:
-                        if await get(port) != (200, "one"):
-                            failures += 1
+                        outcomes.append(await get(port) == (200, "one"))
                     except (aiohttp.ClientError, OSError):
-                        failures += 1
-                    sent += 1
-                return sent
+                        outcomes.append(False)
+
+            async def until_sent(n: int) -> None:
+                while len(outcomes) < n:
+                    await asyncio.sleep(0.01)
 
             task = asyncio.create_task(load())
+            await asyncio.wait_for(until_sent(20), 10)  # requests before the restart
             connects = ads.proxies[PROXY].connects
             await ads.restart()
             deadline = asyncio.get_running_loop().time() + 10
-            while (
-                ads.proxies[PROXY].connects == connects
-                or ads.sync()[PROXY]["LDS"]["status"] != "SYNCED"
-            ):
+            while ads.proxies[PROXY].connects == connects:
                 assert asyncio.get_running_loop().time() < deadline, "no reconnect"
                 await asyncio.sleep(0.02)
             await ads.wait_acked([(PROXY, t) for t in (T_CLUSTER, T_ROUTE, T_LISTENER)], 10)
-            # a change after the restart arrives on the new stream
-            ads.set_resources(PROXY, T_ROUTE, {"routes": routes("one")})
+            # requests after the resync too, then a change on the new stream
+            await asyncio.wait_for(until_sent(len(outcomes) + 20), 10)
             stop.set()
-            sent = await task
-            assert sent > 10 and failures == 0
+            await task
+            assert outcomes.count(False) == 0 and len(outcomes) >= 40
+            assert ads.set_resources(PROXY, T_ROUTE, {"routes": routes("two")})
+            assert await ads.send(PROXY, T_ROUTE)
+            await ads.wait_acked([(PROXY, T_ROUTE)], 10)
+            assert await get(port) == (200, "two")
     finally:
         await ads.stop()
