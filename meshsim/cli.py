@@ -118,6 +118,10 @@ def up(
         raise UsageError("--time-scale must be greater than zero")
     options = RunOptions(runtime, run_dir, report_dir, keep, ingress_port, time_scale, telemetry)
     scenario = resolve_scenario(scenario)
+    from meshsim.analyze import error_findings
+
+    for finding in error_findings(scenario):  # said before the run, which goes ahead
+        console.print_warning(f"meshsim analyze: {finding}")
     with console.ConsoleProgress() as progress:
         result = run(scenario, options, progress)
     if result.report is not None:
@@ -146,7 +150,8 @@ def validate(
 ) -> None:
     """Check scenarios without running them: keys, types, durations, services,
     Istio resources and expectations. Every file is checked; the exit code is 2
-    when any of them is invalid.
+    when any of them is invalid. `meshsim analyze` goes further: dangling
+    references, retry amplification and timeout budgets across the call graph.
 
     Examples:  meshsim validate scenarios/canary.yaml
                meshsim validate scenarios/*.yaml
@@ -178,6 +183,65 @@ def validate(
         if len(scenarios) > 1:
             console.print_error(f"{failed} of {len(scenarios)} scenarios are invalid")
         raise typer.Exit(2)
+
+
+@app.command()
+def analyze(
+    scenario: ScenarioArg,
+    phase: Annotated[
+        str | None, typer.Option(help="Analyze this phase only (default: every phase).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 1 on warnings too, not only on errors.")
+    ] = False,
+    max_attempts_warn: Annotated[
+        int,
+        typer.Option(
+            help="Warn when one ingress request can cause more attempts at a service.", min=1
+        ),
+    ] = 27,
+    max_attempts_error: Annotated[
+        int,
+        typer.Option(
+            help="Error when one ingress request can cause more attempts at a service.", min=1
+        ),
+    ] = 100,
+) -> None:
+    """Read every phase's policies against the mesh and its call graph,
+    without running anything: dangling references, retry amplification,
+    timeout budgets, shadowed routes, setups that surprise (docs/analyze.md).
+    Exit 0 with no error-level finding, 1 with one (or a warning, with
+    --strict), 2 on bad input.
+
+    Examples:  meshsim analyze scenarios/retries.yaml
+               meshsim analyze canary --phase canary-10 --json
+               meshsim analyze my-drill.yaml --strict --max-attempts-warn 10
+    """
+    from meshsim import console
+    from meshsim.analyze import Thresholds, analyze_file
+    from meshsim.library import resolve_scenario
+
+    if max_attempts_error < max_attempts_warn:
+        raise UsageError("--max-attempts-error must not be below --max-attempts-warn")
+    result = analyze_file(
+        resolve_scenario(scenario),
+        phase=phase,
+        thresholds=Thresholds(max_attempts_warn, max_attempts_error),
+        strict=strict,
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        shows = {"error": console.print_error, "warning": console.print_warning}
+        for f in result.findings:
+            shows.get(f.level, console.print_info)(f.text())
+        counts = result.to_dict()["counts"]
+        console.print_info(
+            f"{result.file}: {counts['error']} error(s), {counts['warning']} warning(s)"
+            + (" — OK" if result.exit_code == 0 else "")
+        )
+    raise typer.Exit(result.exit_code)
 
 
 @app.command()
