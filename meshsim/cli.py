@@ -193,7 +193,7 @@ def analyze(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
     strict: Annotated[
-        bool, typer.Option(help="Exit 1 on warnings too, not only on errors.")
+        bool, typer.Option("--strict", help="Exit 1 on warnings too, not only on errors.")
     ] = False,
     max_attempts_warn: Annotated[
         int,
