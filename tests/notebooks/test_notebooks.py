@@ -22,7 +22,7 @@ EXPECTED = ["01-first-mesh", "02-canary-release", "03-resilience", "04-zero-trus
 # The scenarios each notebook runs (sorted), whose verdicts it promises.
 RUNS = {
     "01-first-mesh": ["baseline"],
-    "02-canary-release": ["canary"],
+    "02-canary-release": ["canary", "gateway-api"],
     "03-resilience": ["circuit-breaker", "retries", "timeouts"],
     "04-zero-trust": ["authz-lockdown", "mtls-migration"],
 }
