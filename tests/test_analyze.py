@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -267,13 +266,12 @@ def test_findings_name_file_line_and_phase(tmp_path: Path) -> None:
     assert f.text().startswith(f"{path}:6: MSA101 [p] VirtualService/product: destination host")
 
 
-def test_the_library_analyzes_with_no_error_and_quickly() -> None:
-    started = time.perf_counter()
+def test_the_library_analyzes_with_no_error() -> None:
+    """(How quickly: benchmarks/analyze_library.py, docs/benchmarks.md.)"""
+    assert len(LIBRARY) > 20
     for path in LIBRARY:
         errors = [f.text() for f in analyze_file(path).findings if f.level == "error"]
         assert errors == [], path
-    # "in well under a second for the scenario library" (generous under CI load)
-    assert time.perf_counter() - started < 5
 
 
 def _meshsim(*args: str) -> subprocess.CompletedProcess[str]:
@@ -305,3 +303,15 @@ def test_bad_input_is_a_scenario_error(tmp_path: Path) -> None:
     (tmp_path / "x.yaml").write_text("name: x\nphases: []\n")
     with pytest.raises(ScenarioError):
         analyze_file(tmp_path / "x.yaml")
+
+
+def test_up_is_told_the_error_level_findings_only(tmp_path: Path) -> None:
+    """What `meshsim up` prints before it starts (and a file that does not load: nothing)."""
+    from meshsim.analyze import error_findings
+
+    path = scenario(tmp_path, [vs("product", [route_to("prodcut")])])
+    [line] = error_findings(path)
+    assert "MSA101" in line and f"{path}:6" in line
+    assert error_findings(ROOT / "scenarios" / "fault-abort.yaml") == []  # warnings only
+    (tmp_path / "broken.yaml").write_text("name: x\n")
+    assert error_findings(tmp_path / "broken.yaml") == []
