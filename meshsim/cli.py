@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -368,8 +368,26 @@ def status(
                 for c in mesh["components"]
             ],
         )
+        proxies = mesh.get("proxies") or {}
+        if proxies:
+            console.print_table(
+                "proxy-status (ADS: each type's version, SYNCED / STALE / NACK)",
+                ["proxy", "stream", "CDS", "LDS", "RDS", "SDS", "Envoy's error"],
+                [_proxy_row(name, sync) for name, sync in sorted(proxies.items())],
+            )
         for note in mesh.get("notes", []):
             console.print_info(f"note: {note}")
+
+
+def _proxy_row(name: str, sync: dict[str, Any]) -> list[str]:
+    cells = [name, "connected" if sync.get("connected") else "down"]
+    errors = []
+    for kind in ("CDS", "LDS", "RDS", "SDS"):
+        t = sync.get(kind) or {}
+        cells.append(f"{t.get('status', '-')} v{t.get('version', '-')}" if t else "-")
+        if t.get("error"):
+            errors.append(f"{kind}: {t['error']}")
+    return cells + ["; ".join(errors) or "-"]
 
 
 @app.command()
@@ -828,6 +846,37 @@ def bench(
     if markdown_file is not None:
         markdown_file.write_text(markdown(tables))
         console.print_info(f"wrote {markdown_file}")
+
+
+xds_app = typer.Typer(help="The control plane's ADS streams.", no_args_is_help=True)
+app.add_typer(xds_app, name="xds")
+
+
+@xds_app.command("watch")
+def xds_watch(
+    proxy: Annotated[
+        str,
+        typer.Argument(help="A proxy: an instance such as product-v1-0, or istio-ingressgateway."),
+    ],
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Run directory (default: the running mesh).")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option(help="Keep printing new steps until the mesh stops.")
+    ] = True,
+) -> None:
+    """Print a proxy's ADS stream: requests, responses (version, nonce, what
+    changed), ACKs and NACKs with Envoy's message.
+
+    Example:  meshsim xds watch product-v1-0
+    """
+    from meshsim.status import xds_stream
+
+    try:
+        for line in xds_stream(proxy, run_dir, follow):
+            typer.echo(line)
+    except KeyboardInterrupt:
+        return
 
 
 images_app = typer.Typer(help="The Docker images of the docker runtime.", no_args_is_help=True)

@@ -27,6 +27,7 @@ from hdrh.histogram import HdrHistogram
 from meshsim import chaos
 from meshsim.control.advice import scenario_warnings
 from meshsim.control.plan import build_plan
+from meshsim.control.push import PushRejected
 from meshsim.control.writer import atomic_write
 from meshsim.errors import MeshError, MeshsimError, UsageError, write_failure
 from meshsim.events import EventBus, Progress, RunEventHandler, RunInfo
@@ -421,7 +422,19 @@ class Runner:
         applied, not_in_force = state.enter(phase.apply, phase.remove)
         for missing in not_in_force:
             self.events.warning(f"phase {phase.name}: remove {missing}: not in force")
-        result = await mesh.control.push()
+        try:
+            result = await mesh.control.push()
+        except PushRejected as exc:  # Envoy's NACK, in the report before the run stops (exit 3)
+            timeline.write(
+                "nack",
+                phase=phase.name,
+                proxy=exc.proxy,
+                type=exc.kind,
+                resources=exc.resources,
+                message=exc.envoy_message,
+            )
+            self._warn(f"phase {phase.name}: {exc}", timeline)
+            raise
         # in force in every proxy (Envoy acknowledged it), counted from the phase's start
         effective_s = round(time.monotonic() - self._phase_started, 4)
         # keys as `remove` names them (Kind/namespace/name for security kinds outside default)

@@ -10,10 +10,12 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from meshsim.control.plan import Instance, MeshPlan
+from meshsim.control.xds_record import read_sync
 from meshsim.errors import UsageError
 from meshsim.rundir import RunDir
 from meshsim.runtime.registry import (
@@ -106,6 +108,8 @@ def mesh_status() -> list[dict[str, Any]]:
                 "owner_pid": mesh.owner_pid,
                 "ingress_url": f"http://127.0.0.1:{mesh.ingress_port}",
                 "components": comps,
+                # per proxy: its ADS stream and each type's SYNCED / STALE / NACK
+                "proxies": read_sync(RunDir(Path(mesh.run_dir)).xds),
                 "notes": [n for n in [_bypass_note(mesh, plan)] if n is not None],
             }
         )
@@ -263,3 +267,19 @@ def proxy_config(proxy: str, kind: str, run_dir: Path | None) -> str:
         data = json.loads((root / name).read_text())
         parts.append(f"# {proxy}: {name}\n{json.dumps(data, indent=2)}")
     return "\n\n".join(parts)
+
+
+def xds_stream(proxy: str, run_dir: Path | None, follow: bool) -> Iterator[str]:
+    """`meshsim xds watch`: the readable lines of `proxy`'s ADS stream; with
+    `follow`, new lines until the mesh's meshsim process ends."""
+    from meshsim.xds_watch import watch
+
+    found = _find_run_dir(run_dir)
+    known = _proxy_names(found)
+    if proxy not in known:
+        raise UsageError(
+            f"no proxy named {proxy!r} in {found}; expected one of {', '.join(known) or 'none'}"
+        )
+    owner = next((m for m in all_meshes() if Path(m.run_dir) == found), None)
+    alive = owner.owner_alive if owner is not None else (lambda: False)
+    return watch(RunDir(found).xds, proxy, follow=follow, alive=alive)

@@ -225,6 +225,13 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         return await self._respond(p, s, type_url)
 
     async def _respond(self, p: _Proxy, s: _Stream, type_url: str) -> bool:
+        # One response at a time per stream, from choosing its nonce to writing
+        # it: two in flight could reach Envoy in the other order, leaving it on
+        # the older version while the newer nonce counts as acknowledged.
+        async with s.lock:
+            return await self._respond_locked(p, s, type_url)
+
+    async def _respond_locked(self, p: _Proxy, s: _Stream, type_url: str) -> bool:
         have = p.resources.get(type_url)
         if have is None:
             return False  # nothing compiled for this type yet: Envoy waits (warming)
@@ -246,11 +253,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         s.latest[type_url] = (nonce, sync.version)
         s.shown[type_url] = now
         sync.sent = sync.version
-        async with s.lock:
-            try:
-                await s.context.write(response)
-            except (grpc.aio.AioRpcError, RuntimeError, asyncio.InvalidStateError):
-                return False  # the stream ended meanwhile; its reconnect resyncs
+        # recorded before the write: Envoy's ACK may arrive before write() returns
         self._emit(
             p.name,
             "response",
@@ -261,6 +264,10 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             changed=sorted(n for n in now if before.get(n) != now[n]),
             removed=sorted(set(before) - set(now)),
         )
+        try:
+            await s.context.write(response)
+        except (grpc.aio.AioRpcError, RuntimeError, asyncio.InvalidStateError):
+            return False  # the stream ended meanwhile; its reconnect resyncs
         return True
 
     async def wait_acked(self, pending: list[tuple[str, str]], timeout: float) -> None:

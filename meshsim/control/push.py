@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,8 +27,25 @@ from meshsim.control.state import PolicyState
 from meshsim.control.translate import ProxyConfig, compile_mesh
 from meshsim.control.writer import ConfigWriter
 from meshsim.control.xds_proto import SHORT, T_CLUSTER, T_LISTENER, T_ROUTE, ResourceError
+from meshsim.control.xds_record import StreamRecorder
 from meshsim.errors import MeshError
 from meshsim.rundir import RunDir
+
+
+class PushRejected(MeshError):
+    """A proxy NACKed a push: exit 3 naming the proxy, the resources and Envoy's message."""
+
+    def __init__(self, rejected: XdsRejected, log: Path) -> None:
+        self.proxy = rejected.proxy
+        self.kind = SHORT[rejected.type_url]
+        self.resources = rejected.names
+        self.envoy_message = rejected.message
+        super().__init__(
+            f"Envoy rejected {self.kind} version {rejected.version} "
+            f"({', '.join(self.resources)}): {self.envoy_message}",
+            component=f"{self.proxy} sidecar",
+            log=log,
+        )
 
 
 @dataclass
@@ -63,6 +81,7 @@ class ControlPlane:
         # Tracing and access logs (meshsim.control.observe); None: off. Set before write_initial.
         self.observability: Observability | None = None
         self.ads = AdsServer(plan.proxies)
+        self.recorder = StreamRecorder(self.ads, writer.root)
         self.ads_reach: tuple[str, int] | None = None  # the address the proxies dial
         self._session: aiohttp.ClientSession | None = None
 
@@ -79,6 +98,7 @@ class ControlPlane:
     async def serve(self, bind: str, reach: str) -> int:
         """Start the ADS server on `bind`; the proxies dial `reach` (the same
         address locally, the host as containers see it under Docker)."""
+        self.recorder.start()
         try:
             port = await self.ads.start(bind)
         except (OSError, RuntimeError) as exc:
@@ -125,6 +145,7 @@ class ControlPlane:
 
     async def close(self) -> None:
         await self.ads.stop()
+        self.recorder.stop()
         if self._session is not None:
             await self._session.close()
 
@@ -156,12 +177,7 @@ class ControlPlane:
         try:
             await self.ads.wait_acked(pending, timeout)
         except XdsRejected as exc:
-            raise MeshError(
-                f"Envoy rejected {SHORT[exc.type_url]} version {exc.version} "
-                f"({', '.join(exc.names)}): {exc.message}",
-                component=f"{exc.proxy} sidecar",
-                log=RunDir(self.writer.root.parent).envoy_log(exc.proxy),
-            ) from exc
+            raise PushRejected(exc, RunDir(self.writer.root.parent).envoy_log(exc.proxy)) from exc
         except TimeoutError as exc:
             raise MeshError(
                 f"configuration not taken within {timeout:.0f}s: {exc}", component="control plane"
