@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,23 @@ def build_timeline(events: Sequence[PhaseEvent], requests: Sequence[TimedRequest
     last phase really lasted.
     """
     last_request = max((r.t + r.latency_us / 1e6 for r in requests), default=None)
+    first_request = min((r.t for r in requests), default=None)
+    return timeline_of(events, first_request, last_request)
+
+
+OPEN_END = math.inf  # `timeline_of(events, None, OPEN_END)`: phases cut short end nowhere
+
+
+def timeline_of(
+    events: Sequence[PhaseEvent], first_request: float | None, last_request: float | None
+) -> Timeline:
+    """`build_timeline` from what it needs of the requests: the earliest start
+    and the latest end (start + latency), for a reader that streams them.
+
+    With `last_request` OPEN_END, a phase that was cut short (the last one of
+    an interrupted run) ends at infinity: every request from its start on
+    falls in it, as it will once the real end is known.
+    """
     last_event = max((e.t for e in events), default=None)
     known_end = max((t for t in (last_request, last_event) if t is not None), default=0.0)
 
@@ -173,7 +191,6 @@ def build_timeline(events: Sequence[PhaseEvent], requests: Sequence[TimedRequest
             )
         )
 
-    first_request = requests[0].t if requests else None
     candidates = [run_start.t if run_start else None, phases[0].start if phases else None]
     candidates.append(first_request)
     origin = next((t for t in candidates if t is not None), 0.0)

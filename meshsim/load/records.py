@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -106,12 +107,12 @@ class RecordsError(UsageError):
     """A records file holds a line the locustfile cannot have written (exit 2)."""
 
 
-def _parse_lines(data: bytes, path: Path | None = None) -> list[RequestRecord]:
+def _parse_lines(data: bytes, path: Path | None = None, first: int = 1) -> list[RequestRecord]:
     """The records in `data`. A line that is not JSON is what a crash mid-write
     leaves and is skipped; with `path` given (a report, not live progress), a
     JSON line that is no record raises RecordsError naming file and line."""
     records = []
-    for number, line in enumerate(data.splitlines(), start=1):
+    for number, line in enumerate(data.splitlines(), start=first):
         if not line.strip():
             continue
         try:
@@ -139,6 +140,21 @@ def _complete(data: bytes) -> bytes:
     return data[: end + 1]
 
 
+def iter_records(records_dir: Path) -> Iterator[RequestRecord]:
+    """Every complete record in the directory, file by file in the order each
+    file holds them (not sorted by start time): what a streaming reader wants,
+    holding one line at a time. The same lines as `read_records`, with the
+    same RecordsError for a line meshsim cannot have written."""
+    if not records_dir.is_dir():
+        return
+    for path in record_files(records_dir):
+        with path.open("rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.endswith(b"\n"):
+                    break  # a partial last line: the writer is (or was killed) mid-line
+                yield from _parse_lines(line, path, number)
+
+
 def record_files(records_dir: Path) -> list[Path]:
     return sorted(records_dir.glob(RECORD_GLOB))
 
@@ -161,20 +177,33 @@ def record_counts(records_dir: Path) -> dict[str, dict[str, int]]:
     """What each records file holds when the load has stopped: its complete
     lines and its size. The runner logs it in `run_end`, so that a report can
     tell a file cut short (a full disk, a copy interrupted) from a whole one."""
-    out: dict[str, dict[str, int]] = {}
-    for path in record_files(records_dir):
-        data = path.read_bytes()
-        out[path.name] = {"lines": data.count(b"\n"), "bytes": len(data)}
-    return out
+    return {path.name: count_lines(path) for path in record_files(records_dir)}
+
+
+def count_lines(path: Path, chunk: int = 1 << 20) -> dict[str, int]:
+    """`{"lines": complete lines, "bytes": size}` of a file, read a chunk at a
+    time (a records file of an hour-long run is tens of MB)."""
+    lines = size = 0
+    with path.open("rb") as fh:
+        while data := fh.read(chunk):
+            lines += data.count(b"\n")
+            size += len(data)
+    return {"lines": lines, "bytes": size}
 
 
 def last_time(path: Path) -> float | None:
     """The start time of the last complete, readable record of one file."""
+    latest: float | None = None
     try:
-        records = _parse_lines(_complete(path.read_bytes()))
+        with path.open("rb") as fh:
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break
+                for record in _parse_lines(line):
+                    latest = record.t if latest is None else max(latest, record.t)
     except OSError:
         return None
-    return max((r.t for r in records), default=None)
+    return latest
 
 
 class RecordTail:

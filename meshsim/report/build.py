@@ -6,13 +6,14 @@ gives the same report, which is what `meshsim report RUN_DIR` relies on.
 
 from __future__ import annotations
 
+import bisect
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshsim.load.records import RequestRecord
 from meshsim.report.expectations import after_settle, evaluate, never_settled, result
-from meshsim.report.inputs import RunInputs, read_run_dir
+from meshsim.report.inputs import RunInputs, iter_requests, read_run_dir
 from meshsim.report.model import (
     PHASE_NOT_RUN,
     ExpectationResult,
@@ -20,13 +21,19 @@ from meshsim.report.model import (
     Report,
     SettledReport,
 )
-from meshsim.report.stats import PhaseStats, phase_stats, time_series
-from meshsim.report.windows import assign_to_phases
+from meshsim.report.stats import PhaseStats, PhaseStatsBuilder, TimeSeriesBuilder, Traffic
 from meshsim.rundir import RunDir
 from meshsim.scenario.expect import parse_expectation
 from meshsim.scenario.loader import load_scenario
 from meshsim.scenario.model import Scenario
-from meshsim.timeline import INCOMPLETE, PhaseWindow, Timeline, build_timeline, settled_window
+from meshsim.timeline import (
+    INCOMPLETE,
+    OPEN_END,
+    PhaseWindow,
+    Timeline,
+    settled_window,
+    timeline_of,
+)
 
 if TYPE_CHECKING:
     from meshsim.telemetry.traces import Trace
@@ -34,6 +41,12 @@ if TYPE_CHECKING:
 
 def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
     """Build the report of the run in `run_dir` (finished or cut short).
+
+    The records are read once, in the order the files hold them, into
+    per-phase aggregates (`PhaseStatsBuilder`, `TimeSeriesBuilder`); the
+    traces twice, keeping only each phase's slowest (`slowest_traces`). So
+    memory grows with phases, endpoints and edges, not with requests (bar 4
+    bytes a request for the per-second chart): docs/benchmarks.md has figures.
 
     Raises `UsageError` if `run_dir` is not a run directory and
     `ScenarioError(s)` if its scenario.yaml cannot be read.
@@ -48,21 +61,20 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
     scenario = (
         load_scenario(inputs.scenario_path, check_files=False) if inputs.scenario_path else None
     )
-    timeline = build_timeline(inputs.events, inputs.requests)
+    seen = _stream(inputs, scenario, bucket_s)
+    timeline = seen.timeline
     windows = _match_windows(scenario, timeline.phases)
     ran = [w for _, w, _ in windows if w is not None]
-    buckets = dict(zip((id(w) for w in ran), assign_to_phases(inputs.requests, ran), strict=True))
 
     observed = _Observed(inputs.run_dir, ran)
-    cohorts = [c.name for c in scenario.load.cohorts] if scenario else []
     phases: list[PhaseReport] = []
     for index, (name, window, expect) in enumerate(windows):
         if window is None:
             phases.append(_not_run(name, index, scenario, expect))
             continue
-        stats = phase_stats(buckets[id(window)], window.duration_s, cohorts)
+        stats = seen.phases[window.index].build(window.duration_s)
         edges = inputs.edges.get(window.name) if inputs.edges is not None else None
-        settled = _settled(window, buckets[id(window)], inputs, timeline.origin, cohorts)
+        settled = _settled(window, seen.settled.get(window.index), inputs, timeline.origin)
         if settled is None:
             judged = [_evaluate(text, stats, edges, window.duration_s) for text in expect]
         else:
@@ -89,8 +101,7 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
             )
         )
 
-    in_phases = [r for window in ran for r in buckets[id(window)]]
-    totals = phase_stats(in_phases, sum(w.duration_s for w in ran)).overall
+    totals = _totals(seen, ran)
     return Report(
         run_id=_text(inputs.meta, "run_id") or inputs.run_dir.name,
         scenario=_text(inputs.meta, "scenario") or (scenario.name if scenario else "?"),
@@ -104,11 +115,80 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
         duration_s=round(timeline.end - timeline.origin, 3),
         phases=phases,
         totals=totals,
-        timeline=time_series(inputs.requests, timeline.origin, timeline.end, bucket_s),
+        timeline=seen.series.build(timeline.end),
         bucket_s=bucket_s,
         run_dir=str(inputs.run_dir),
-        warnings=_warnings(inputs, timeline),
+        warnings=_warnings(inputs, timeline, seen.count),
     )
+
+
+@dataclass
+class _Seen:
+    """What one pass over the records left: per-phase aggregates (by the
+    phase's index in phases.jsonl), the time series and the timeline."""
+
+    timeline: Timeline
+    phases: dict[int, PhaseStatsBuilder]
+    settled: dict[int, PhaseStatsBuilder]  # phases with a settle: from their settle point on
+    series: TimeSeriesBuilder
+    count: int
+
+
+def _stream(inputs: RunInputs, scenario: Scenario | None, bucket_s: float) -> _Seen:
+    """Read the records once into per-phase aggregates.
+
+    The phase windows come from phases.jsonl alone; a phase cut short is open
+    ended until the records say when the last request ended (every request
+    from its start on is in it either way), and the timeline is rebuilt then.
+    """
+    events = inputs.events
+    provisional = timeline_of(events, None, OPEN_END)
+    origin: float | None = provisional.origin
+    if not any(e.event == "run_start" for e in events) and not provisional.phases:
+        origin = None  # the first request is the origin: known only after a pass
+    if origin is None:
+        origin = min((r.t for r in iter_requests(inputs.run_dir)), default=0.0)
+    cohorts = [c.name for c in scenario.load.cohorts] if scenario else []
+    windows = sorted(provisional.phases, key=lambda w: w.start)
+    starts = [w.start for w in windows]
+    phases = {w.index: PhaseStatsBuilder(cohorts) for w in windows}
+    settle_from = {w.index: _settle_point(w) for w in windows}
+    settled = {i: PhaseStatsBuilder(cohorts) for i, t in settle_from.items() if t is not None}
+    series = TimeSeriesBuilder(origin, bucket_s)
+    first: float | None = None
+    last_end: float | None = None
+    count = 0
+    for request in iter_requests(inputs.run_dir):
+        count += 1
+        first = request.t if first is None else min(first, request.t)
+        end = request.t + request.latency_us / 1e6
+        last_end = end if last_end is None else max(last_end, end)
+        series.add(request)
+        # as assign_to_phases: the window whose start is the latest at or before t
+        pos = bisect.bisect_right(starts, request.t) - 1
+        if pos < 0 or request.t > windows[pos].end:
+            continue
+        index = windows[pos].index
+        phases[index].add(request)
+        point = settle_from[index]
+        if point is not None and request.t >= point:
+            settled[index].add(request)
+    timeline = timeline_of(events, first, last_end)
+    return _Seen(timeline, phases, settled, series, count)
+
+
+def _settle_point(window: PhaseWindow) -> float | None:
+    """Where the settled part of a phase begins, whatever its end turns out to be."""
+    part = settled_window(window)
+    return part.start if part is not None else None
+
+
+def _totals(seen: _Seen, ran: list[PhaseWindow]) -> Traffic:
+    """The run's totals: every request in a phase that ran, as one."""
+    merged = PhaseStatsBuilder()
+    for window in ran:
+        merged.overall.merge(seen.phases[window.index].overall)
+    return merged.overall.build(sum(w.duration_s for w in ran))
 
 
 class _Observed:
@@ -118,7 +198,8 @@ class _Observed:
     def __init__(self, run_dir: Path, windows: list[PhaseWindow]) -> None:
         # imported here: the telemetry readers use the report's phase windows
         from meshsim.telemetry.runfiles import read_plan
-        from meshsim.telemetry.traces import assemble, read_spans
+        from meshsim.telemetry.slowest import slowest_traces
+        from meshsim.telemetry.traces import SLOWEST
         from meshsim.topology import declared_graph
 
         plan = read_plan(run_dir)
@@ -126,15 +207,11 @@ class _Observed:
             list(plan.services) if plan and plan.services else None,
             app=plan.app if plan else None,
         )
-        self.traces: dict[int, list[Trace]] = {}
-        spans = read_spans(RunDir(run_dir).traces)
-        if spans:
-            for trace in assemble(spans):
-                t = trace.start_us / 1e6
-                for window in windows:
-                    if window.start <= t < window.end:
-                        self.traces.setdefault(id(window), []).append(trace)
-                        break
+        # window index -> (traces in it, its slowest): two passes over the
+        # file, holding only the slowest few traces' spans
+        self.traces: dict[int, tuple[int, list[Trace]]] = slowest_traces(
+            RunDir(run_dir).traces, [(w.index, w.start, w.end) for w in windows], SLOWEST
+        )
 
     def graph(self, edges: list[dict[str, Any]] | None) -> dict[str, Any] | None:
         from meshsim.topology import service_graph
@@ -144,12 +221,12 @@ class _Observed:
         return service_graph(edges, self.declared).to_dict()
 
     def critical_path(self, window: PhaseWindow) -> dict[str, Any] | None:
-        traces = self.traces.get(id(window))
         from meshsim.telemetry.traces import critical_path_summary
 
-        if not traces:
+        traced, slowest = self.traces.get(window.index, (0, []))
+        if not traced:
             return None
-        return {"traced": len(traces), **critical_path_summary(traces)}
+        return {"traced": traced, **critical_path_summary(slowest)}
 
 
 def _match_windows(
@@ -185,23 +262,22 @@ def _evaluate(
 
 def _settled(
     window: PhaseWindow,
-    requests: list[RequestRecord],
+    builder: PhaseStatsBuilder | None,
     inputs: RunInputs,
     origin: float,
-    cohorts: list[str],
 ) -> SettledReport | None:
     """The phase after its settle (phases.jsonl says where it began); None without one."""
     part = settled_window(window)
     if part is None:
         return None
-    if part.start is None:
+    if part.start is None or builder is None:
         return SettledReport(part.settle_s, None, None, None)
     start = part.start
     return SettledReport(
         settle_s=part.settle_s,
         start_s=round(start - origin, 3),
         end_s=round(part.end - origin, 3),
-        stats=phase_stats([r for r in requests if r.t >= start], part.duration_s, cohorts),
+        stats=builder.build(part.duration_s),
         edges=list(inputs.settled_edges.get(window.name) or []),
     )
 
@@ -252,7 +328,7 @@ def _status(window: PhaseWindow, inputs: RunInputs) -> str:
     return window.status
 
 
-def _warnings(inputs: RunInputs, timeline: Timeline) -> list[str]:
+def _warnings(inputs: RunInputs, timeline: Timeline, requests: int) -> list[str]:
     warnings = list(inputs.warnings)
     for window in timeline.phases:
         if window.status == INCOMPLETE:
@@ -260,7 +336,7 @@ def _warnings(inputs: RunInputs, timeline: Timeline) -> list[str]:
                 f"phases.jsonl: phase {window.name} has no phase_end although the run "
                 "ended: the file lost lines (cut or edited); the phase is shown as incomplete"
             )
-    if timeline.phases and not inputs.requests:
+    if timeline.phases and not requests:
         warnings.append("no requests were recorded: is the load generator running?")
     return warnings
 

@@ -19,12 +19,13 @@ Layout read (all written by others, see docs/report.md):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from meshsim.errors import UsageError
-from meshsim.load.records import RequestRecord, last_time, read_records
+from meshsim.load.records import RequestRecord, count_lines, iter_records, last_time
 from meshsim.rundir import RunDir
 from meshsim.timeline import PhaseEvent, json_lines, number, read_events
 
@@ -34,7 +35,6 @@ class RunInputs:
     run_dir: Path
     meta: dict[str, Any]
     events: list[PhaseEvent]
-    requests: list[RequestRecord]  # ordered by start time
     edges: dict[str, list[dict[str, Any]]] | None  # phase name -> edges; None: no edges.json
     scenario_path: Path | None
     warnings: list[str] = field(default_factory=list)
@@ -67,14 +67,14 @@ def read_run_dir(run_dir: Path) -> RunInputs:
 
     warnings: list[str] = []
     events = read_events(rd.phases, warnings)
-    requests = _read_requests(rd.records, warnings)
+    if not rd.records.is_dir():
+        warnings.append("records/ is missing: no requests were recorded")
     raw_edges = _read_edges_file(rd.edges, warnings)
     truncated_after = _check_records(rd.records, events, warnings)
     return RunInputs(
         run_dir,
         meta,
         events,
-        requests,
         _edges_by_phase(raw_edges, "phases", warnings),
         _scenario_path(run_dir, meta, warnings),
         warnings,
@@ -100,11 +100,11 @@ def _scenario_path(run_dir: Path, meta: dict[str, Any], warnings: list[str]) -> 
     return None
 
 
-def _read_requests(records_dir: Path, warnings: list[str]) -> list[RequestRecord]:
-    if not records_dir.is_dir():
-        warnings.append("records/ is missing: no requests were recorded")
-        return []
-    return read_records(records_dir)
+def iter_requests(run_dir: Path) -> Iterator[RequestRecord]:
+    """The run's request records, read once, file by file (not sorted: the
+    report's aggregates do not depend on order). RecordsError for a line
+    meshsim cannot have written."""
+    return iter_records(RunDir(run_dir).records)
 
 
 def _check_records(
@@ -125,7 +125,7 @@ def _check_records(
         lines, size = number(expected.get("lines")), number(expected.get("bytes"))
         path = records_dir / name
         try:
-            data = path.read_bytes()
+            found = count_lines(path)
         except OSError:
             warnings.append(
                 f"records/{name} is missing: the run recorded {lines or 0:.0f} requests "
@@ -133,11 +133,11 @@ def _check_records(
             )
             cut.append(0.0)
             continue
-        have = data.count(b"\n")  # complete lines
-        if (size is not None and len(data) < size) or (lines is not None and have < lines):
+        have = found["lines"]  # complete lines
+        if (size is not None and found["bytes"] < size) or (lines is not None and have < lines):
             last = last_time(path)
             warnings.append(
-                f"records/{name} was cut short: {len(data):,} of {size or 0:,.0f} bytes, "
+                f"records/{name} was cut short: {found['bytes']:,} of {size or 0:,.0f} bytes, "
                 f"{have:,} of {lines or 0:,.0f} requests; the requests after "
                 "the last readable one are lost and the phases they belong to are incomplete"
             )

@@ -1,0 +1,111 @@
+"""The slowest traces of each phase, read from `traces.jsonl` in bounded memory.
+
+A traces file holds every span of the run (~2.9 KB a request); assembling all
+of them into trees, as `meshsim traces` does for one phase, would hold the
+whole file. The report only needs, per phase, how many traces started in it
+and the trees of its slowest few, so it reads the file twice:
+
+1. every root span (one without a parent: the ingress's, where a request
+   entered the mesh) is counted in the phase its start falls in, and a heap
+   per phase keeps the `n` longest (a tie goes to the earlier start);
+2. the spans of those traces, and only those, are gathered and assembled.
+
+Memory: phases x n traces' spans, whatever the run's length. What this
+counts differs from assembling everything in one case only: a trace whose
+root span never reached the collector (its proxy's batch was lost) is not
+counted, as it has no root to time it by; and a root span a proxy sent
+twice is counted twice (`read_spans` drops repeats by remembering every
+span, which is what this module must not do).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from meshsim.telemetry.traces import Span, Trace, assemble, span_from_zipkin
+
+# (key, start, end) of a phase window, epoch seconds; `key` names it in the answer
+Window = tuple[int, float, float]
+
+
+_TRACE_ID = re.compile(rb'"traceId"\s*:\s*"([^"]*)"')
+
+
+def _items(path: Path, wanted: set[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Each span object of the file (a batch per line). With `wanted`, only
+    the lines that mention one of those trace ids are parsed: most batches
+    hold none of the few traces wanted, and parsing is the cost."""
+    with path.open("rb") as fh:
+        for line in fh:
+            if wanted is not None and not any(
+                m.decode(errors="replace") in wanted for m in _TRACE_ID.findall(line)
+            ):
+                continue
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                continue  # a cut last line
+            for item in raw if isinstance(raw, list) else [raw]:
+                if isinstance(item, dict):
+                    yield item
+
+
+def _window_of(t: float, windows: Sequence[Window]) -> int | None:
+    """The first window holding `t` (start inclusive, end exclusive), as the
+    report has always placed traces."""
+    for key, start, end in windows:
+        if start <= t < end:
+            return key
+    return None
+
+
+def slowest_traces(
+    path: Path, windows: Sequence[Window], n: int
+) -> dict[int, tuple[int, list[Trace]]]:
+    """Per window key: (traces whose root started in it, its `n` slowest
+    traces, assembled, by start time). Windows without traces are absent;
+    so is everything when there is no traces file."""
+    if not path.is_file() or not windows:
+        return {}
+    counts: dict[int, int] = {}
+    # min-heaps of (duration_us, -start_us, trace_id): the root is the shortest kept
+    heaps: dict[int, list[tuple[int, int, str]]] = {}
+    for item in _items(path):
+        if item.get("parentId"):
+            continue
+        span = span_from_zipkin(item)
+        if span is None:
+            continue
+        key = _window_of(span.start_us / 1e6, windows)
+        if key is None:
+            continue
+        counts[key] = counts.get(key, 0) + 1
+        heap = heaps.setdefault(key, [])
+        entry = (span.duration_us, -span.start_us, span.trace_id)
+        if any(e[2] == span.trace_id for e in heap):
+            continue  # the same root sent twice: keep one
+        if len(heap) < n:
+            heapq.heappush(heap, entry)
+        elif entry > heap[0]:
+            heapq.heapreplace(heap, entry)
+
+    chosen = {trace_id: key for key, heap in heaps.items() for _, _, trace_id in heap}
+    spans: list[Span] = []
+    seen: set[tuple[str, str]] = set()
+    for item in _items(path, set(chosen)) if chosen else ():
+        if str(item.get("traceId")) not in chosen:
+            continue
+        span = span_from_zipkin(item)
+        if span is None or (span.trace_id, span.span_id) in seen:
+            continue
+        seen.add((span.trace_id, span.span_id))
+        spans.append(span)
+    out: dict[int, tuple[int, list[Trace]]] = {key: (count, []) for key, count in counts.items()}
+    for trace in assemble(spans):
+        out[chosen[trace.trace_id]][1].append(trace)
+    return out
