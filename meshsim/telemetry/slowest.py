@@ -36,15 +36,19 @@ Window = tuple[int, float, float]
 _TRACE_ID = re.compile(rb'"traceId"\s*:\s*"([^"]*)"')
 
 
-def _items(path: Path, wanted: set[str] | None = None) -> Iterator[dict[str, Any]]:
-    """Each span object of the file (a batch per line). With `wanted`, only
-    the lines that mention one of those trace ids are parsed: most batches
-    hold none of the few traces wanted, and parsing is the cost."""
+def _items(
+    path: Path, wanted: set[bytes] | None = None, *, roots: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Each span object of the file (a batch per line). Parsing is the cost,
+    so lines that cannot hold what is looked for are skipped unparsed: with
+    `roots`, those where every span has a parent (a sidecar's batch: only
+    the ingress starts traces); with `wanted`, those that mention none of
+    those trace ids."""
     with path.open("rb") as fh:
         for line in fh:
-            if wanted is not None and not any(
-                m.decode(errors="replace") in wanted for m in _TRACE_ID.findall(line)
-            ):
+            if roots and line.count(b'"parentId"') >= line.count(b'"traceId"'):
+                continue  # every span here has a parent: a sidecar's batch
+            if wanted is not None and wanted.isdisjoint(_TRACE_ID.findall(line)):
                 continue
             try:
                 raw = json.loads(line)
@@ -53,6 +57,16 @@ def _items(path: Path, wanted: set[str] | None = None) -> Iterator[dict[str, Any
             for item in raw if isinstance(raw, list) else [raw]:
                 if isinstance(item, dict):
                     yield item
+
+
+def _root(raw: dict[str, Any]) -> tuple[str, int, int] | None:
+    """(trace id, start, duration) of a span, or None where `span_from_zipkin`
+    would find no span: the little of it the first pass needs, cheaply."""
+    try:
+        str(raw["id"])
+        return str(raw["traceId"]), int(raw["timestamp"]), int(raw.get("duration") or 0)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _window_of(t: float, windows: Sequence[Window]) -> int | None:
@@ -75,19 +89,20 @@ def slowest_traces(
     counts: dict[int, int] = {}
     # min-heaps of (duration_us, -start_us, trace_id): the root is the shortest kept
     heaps: dict[int, list[tuple[int, int, str]]] = {}
-    for item in _items(path):
+    for item in _items(path, roots=True):
         if item.get("parentId"):
             continue
-        span = span_from_zipkin(item)
-        if span is None:
+        root = _root(item)
+        if root is None:
             continue
-        key = _window_of(span.start_us / 1e6, windows)
+        trace_id, start_us, duration_us = root
+        key = _window_of(start_us / 1e6, windows)
         if key is None:
             continue
         counts[key] = counts.get(key, 0) + 1
         heap = heaps.setdefault(key, [])
-        entry = (span.duration_us, -span.start_us, span.trace_id)
-        if any(e[2] == span.trace_id for e in heap):
+        entry = (duration_us, -start_us, trace_id)
+        if any(e[2] == trace_id for e in heap):
             continue  # the same root sent twice: keep one
         if len(heap) < n:
             heapq.heappush(heap, entry)
@@ -97,7 +112,8 @@ def slowest_traces(
     chosen = {trace_id: key for key, heap in heaps.items() for _, _, trace_id in heap}
     spans: list[Span] = []
     seen: set[tuple[str, str]] = set()
-    for item in _items(path, set(chosen)) if chosen else ():
+    wanted = {trace_id.encode() for trace_id in chosen}
+    for item in _items(path, wanted) if chosen else ():
         if str(item.get("traceId")) not in chosen:
             continue
         span = span_from_zipkin(item)

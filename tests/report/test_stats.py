@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import random
+
 import pytest
+from hdrh.histogram import HdrHistogram
 
 from meshsim.load.records import RequestRecord
 from meshsim.report.stats import (
     LatencyRecorder,
+    counts_index,
     phase_stats,
     split_instance,
     time_series,
@@ -152,3 +156,28 @@ def test_phase_stats_per_cohort() -> None:
 
 def test_no_cohorts_without_cohorts() -> None:
     assert phase_stats([rec(0.0)], duration_s=1.0).cohorts == {}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_latency_recorder_gives_hdrhistogram_s_percentiles(seed: int) -> None:
+    """The sparse recorder is HdrHistogram (1 µs..60 s, 3 digits) exactly."""
+    rng = random.Random(seed)
+    values = [int(rng.lognormvariate(8, 3)) for _ in range(5_000)]
+    values += [0, 1, 2047, 2048, 2049, 4095, 4096, 59_999_999, 60_000_000, 90_000_000]
+    reference = HdrHistogram(1, 60_000_000, 3)
+    recorder = LatencyRecorder()
+    for v in values:
+        reference.record_value(min(max(v, 1), 60_000_000))
+        recorder.record(v)
+        assert counts_index(min(max(v, 1), 60_000_000)) == reference._counts_index_for(
+            min(max(v, 1), 60_000_000)
+        )
+    wanted = [0.0, 1.0, 50.0, 90.0, 99.0, 99.9, 100.0]
+    expected = reference.get_percentile_to_value_dict(wanted)
+    assert recorder.percentiles(wanted) == {p: round(v / 1000, 3) for p, v in expected.items()}
+    half = LatencyRecorder()
+    other = LatencyRecorder()
+    for i, v in enumerate(values):
+        (half if i % 2 else other).record(v)
+    half.merge(other)
+    assert half.percentiles(wanted) == recorder.percentiles(wanted)
