@@ -53,7 +53,7 @@ class Latency:
 # the storage and the walk: hdrh's pure-Python record_value and its
 # percentile walk over all ~17,000 counts were most of a long run's report
 # time (docs/benchmarks.md), so counts live in a dict of the indexes in use
-# and a query walks only those. Both give hdrh's numbers exactly
+# and a query walks only those (`LatencyRecorder`). Both give hdrh's numbers exactly
 # (tests/report/test_stats.py checks them against an HdrHistogram).
 _SHAPE = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 _HALF_MAGNITUDE: int = _SHAPE.sub_bucket_half_count_magnitude
@@ -69,22 +69,28 @@ def counts_index(value: int) -> int:
     return ((bucket + 1) << _HALF_MAGNITUDE) + sub_bucket - _HALF_COUNT
 
 
+_SPARSE_MAX = 512  # buckets in use up to which a dict is smaller than the full array
+
+
 class LatencyRecorder:
     """Collects latencies in µs; `summary(...)` turns them into a `Latency`.
 
-    An HdrHistogram (1 µs .. 60 s, 3 significant digits) kept sparse: its
-    memory grows with the distinct buckets used (at most ~17,000), never
+    An HdrHistogram (1 µs .. 60 s, 3 significant digits) that starts sparse
+    (a dict of the buckets in use) and turns into the full array of counts
+    (4 bytes each, ~70 KB) once that is smaller: its memory never grows
     with the requests recorded.
     """
 
     def __init__(self) -> None:
         self._counts: dict[int, int] = {}
+        self._dense: array[int] | None = None
         self.count = 0
         self._sum_us = 0
         self._max_us = 0
 
     def reset(self) -> None:
         self._counts.clear()
+        self._dense = None
         self.count = 0
         self._sum_us = 0
         self._max_us = 0
@@ -93,25 +99,47 @@ class LatencyRecorder:
         # Out-of-range values are clamped rather than lost: a 0 µs or a 2 min
         # response is still one request at the edge of what we can measure.
         index = counts_index(min(max(latency_us, LOWEST_US), HIGHEST_US))
-        counts = self._counts
-        counts[index] = counts.get(index, 0) + 1
+        if self._dense is not None:
+            self._dense[index] += 1
+        else:
+            counts = self._counts
+            counts[index] = counts.get(index, 0) + 1
+            if len(counts) > _SPARSE_MAX:
+                self._densify()
         self.count += 1
         self._sum_us += latency_us
         if latency_us > self._max_us:
             self._max_us = latency_us
 
+    def _densify(self) -> None:
+        dense = array("I", bytes(4 * _SHAPE.counts_len))
+        for index, n in self._counts.items():
+            dense[index] += n
+        self._counts = {}
+        self._dense = dense
+
+    def _items(self) -> list[tuple[int, int]]:
+        """(index, count) of the buckets in use, by index."""
+        if self._dense is not None:
+            return [(i, n) for i, n in enumerate(self._dense) if n]
+        return sorted(self._counts.items())
+
     def merge(self, other: LatencyRecorder) -> None:
         """Add `other`'s latencies, as if each had been recorded here."""
-        counts = self._counts
-        for index, n in other._counts.items():
-            counts[index] = counts.get(index, 0) + n
+        for index, n in other._items():
+            if self._dense is not None:
+                self._dense[index] += n
+            else:
+                self._counts[index] = self._counts.get(index, 0) + n
+        if self._dense is None and len(self._counts) > _SPARSE_MAX:
+            self._densify()
         self.count += other.count
         self._sum_us += other._sum_us
         self._max_us = max(self._max_us, other._max_us)
 
     def percentiles(self, wanted: Iterable[float]) -> dict[float, float]:
-        """Percentile -> milliseconds: hdrh's `get_percentile_to_value_dict`
-        over the indexes in use (a count of zero never reaches a target)."""
+        """Percentile -> milliseconds: hdrh's `get_percentile_to_value_dict`,
+        walking only the buckets in use (a count of zero never reaches a target)."""
         if not self.count:
             return {}
         targets = sorted(set(wanted))
@@ -119,8 +147,8 @@ class LatencyRecorder:
         out: dict[float, float] = {}
         total = 0
         pos = 0
-        for index in sorted(self._counts):
-            total += self._counts[index]
+        for index, n in self._items():
+            total += n
             while pos < len(targets):
                 percentile = targets[pos]
                 target = max(int(min(percentile, 100.0) * self.count / 100 + 0.5), 1)
