@@ -123,8 +123,15 @@ def _record(
         error = f"HTTP {status}" if status >= 400 else type(exception).__name__
     upstreams = _header(response, "x-upstreams")
     context = context or {}
+    sent = start_time if start_time is not None else time.time()
+    intended = context.get("intended")
+    if isinstance(intended, float):
+        # open loop: timed from when the request was due, not from when the
+        # generator got to send it (coordinated omission, see the locustfile)
+        response_time += max(0.0, sent - intended) * 1000
+        sent = intended
     record = {
-        "t": round(start_time if start_time is not None else time.time(), 6),
+        "t": round(sent, 6),
         "journey": context.get("journey"),
         "name": f"{request_type} {name}",
         "status": status,

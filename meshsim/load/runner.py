@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +38,9 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 # meshsim's Locust plugin: records every request of whichever locustfile runs.
 RECORDER = Path(__file__).with_name("meshsim_recorder.py")
 REQUESTS_ENV = "MESHSIM_REQUESTS"
+# open loop (load.arrival_rate): requests a second, and the most in flight, per process
+ARRIVAL_RATE_ENV = "MESHSIM_ARRIVAL_RATE"
+IN_FLIGHT_ENV = "MESHSIM_MAX_IN_FLIGHT"
 
 # Seconds a shopper may take to finish its request in flight when stopped;
 # a request still running after that is dropped (never half-recorded).
@@ -88,6 +92,7 @@ class LocustRunner:
         self._proc: asyncio.subprocess.Process | None = None
         self._exited: asyncio.Task[int] | None = None
         self._stopping = False
+        self._port: int | None = None
 
     @property
     def enabled(self) -> bool:
@@ -113,9 +118,9 @@ class LocustRunner:
             "--host",
             self.host,
             "--users",
-            str(self.load.users),
+            str(self.locust_users),
             "--spawn-rate",
-            str(self.load.spawn_rate),
+            str(self.load.spawn_rate if self.load.arrival_rate is None else self.locust_users),
             "--only-summary",
             "--loglevel",
             "WARNING",
@@ -128,7 +133,31 @@ class LocustRunner:
         ]
         if self.run_time_s is not None:
             cmd += ["--run-time", f"{max(1, round(self.run_time_s))}s"]
+        if self.load.workers:
+            # Locust's master/worker mode, forked from this one process; the
+            # master listens on loopback only, on a port of its own (its
+            # default, 5557 on every interface, would clash between runs).
+            port = str(self._master_port())
+            cmd += ["--processes", str(self.load.workers), "--master-bind-host", "127.0.0.1"]
+            cmd += ["--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
         return cmd + self.locust_args
+
+    @property
+    def locust_users(self) -> int:
+        """Locust users to start: the shoppers (closed loop), or one arrival
+        generator per process (open loop: `load.arrival_rate`)."""
+        if self.load.arrival_rate is None:
+            return self.load.users
+        return self.load.workers or 1
+
+    def _master_port(self) -> int:
+        if self._port is None:
+            # The kernel picks a free port; Locust binds it a moment later
+            # (a race only with a process binding the same port in between).
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                self._port = int(sock.getsockname()[1])
+        return self._port
 
     def environment(self) -> dict[str, str]:
         env = {
@@ -143,6 +172,14 @@ class LocustRunner:
             MESHSIM_PARENT_PID=str(os.getpid()),
             PYTHONUNBUFFERED="1",
         )
+        if self.load.arrival_rate is not None:
+            # each process's generator sends its share, with its share of the cap
+            generators = self.load.workers or 1
+            env[ARRIVAL_RATE_ENV] = repr(self.load.arrival_rate / generators)
+            env[IN_FLIGHT_ENV] = str(max(1, -(-self.load.users // generators)))
+        else:
+            env.pop(ARRIVAL_RATE_ENV, None)
+            env.pop(IN_FLIGHT_ENV, None)
         if self.wait_time is not None:
             env["MESHSIM_WAIT"] = self.wait_time
         else:

@@ -118,7 +118,8 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
         timeline=seen.series.build(timeline.end),
         bucket_s=bucket_s,
         run_dir=str(inputs.run_dir),
-        warnings=_warnings(inputs, timeline, seen.count),
+        warnings=_warnings(inputs, timeline, seen.count)
+        + (throughput_drops(phases) if scenario is None or not scenario.load.arrival_rate else []),
     )
 
 
@@ -339,6 +340,32 @@ def _warnings(inputs: RunInputs, timeline: Timeline, requests: int) -> list[str]
     if timeline.phases and not requests:
         warnings.append("no requests were recorded: is the load generator running?")
     return warnings
+
+
+DROP = 0.2  # a closed-loop phase under this share of the previous one's rps is suspect
+_MIN_REQUESTS = 20  # fewer in the previous phase: too few to compare rates
+
+
+def throughput_drops(phases: list[PhaseReport]) -> list[str]:
+    """Warnings for closed-loop phases whose throughput fell under 20% of the
+    previous phase's: each shopper waits for its answer, so a hung instance
+    stalls them and its phase judges only the few requests they sent (the
+    hang hides itself: coordinated omission)."""
+    out = []
+    ran = [p for p in phases if p.stats is not None]
+    for before, phase in zip(ran, ran[1:], strict=False):
+        assert before.stats is not None and phase.stats is not None
+        prev, now = before.stats.overall, phase.stats.overall
+        if prev.requests < _MIN_REQUESTS or not prev.rps or now.rps >= DROP * prev.rps:
+            continue
+        out.append(
+            f"phase {phase.name}: {now.rps:g} req/s, {now.rps / prev.rps:.0%} of phase "
+            f"{before.name}'s {prev.rps:g}: with closed-loop load each shopper waits for its "
+            "answer, so a hung instance (paused, no timeout) stalls them and this phase's "
+            f"expectations judged only the {now.requests} requests sent; "
+            "load.arrival_rate (open loop) keeps sending and shows a hang as failures"
+        )
+    return out
 
 
 def _text(meta: dict[str, Any], key: str) -> str | None:

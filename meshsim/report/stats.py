@@ -208,23 +208,36 @@ class Traffic:
         }
 
 
+# The error of a request the open-loop generator did not send: its cap of
+# requests in flight (`load.users`) was reached (meshsim/load/locustfile.py).
+# It counts as a request and a failure, and has no latency: nothing was timed.
+NOT_SENT = "ConcurrencyCapReached"
+
+
+def timed(request: RequestRecord) -> bool:
+    """Whether the request has a latency (everything but a request not sent)."""
+    return request.ok or request.error != NOT_SENT
+
+
 class _TrafficBuilder:
     def __init__(self) -> None:
         self.recorder = LatencyRecorder()
+        self.requests = 0
         self.failures = 0
 
     def add(self, request: RequestRecord) -> None:
-        self.recorder.record(request.latency_us)
+        if timed(request):
+            self.recorder.record(request.latency_us)
+        self.requests += 1
         self.failures += not request.ok
 
     def merge(self, other: _TrafficBuilder) -> None:
         self.recorder.merge(other.recorder)
+        self.requests += other.requests
         self.failures += other.failures
 
     def build(self, duration_s: float) -> Traffic:
-        return Traffic(
-            self.recorder.count, self.failures, duration_s, latency=self.recorder.summary()
-        )
+        return Traffic(self.requests, self.failures, duration_s, latency=self.recorder.summary())
 
 
 def split_instance(instance: str) -> tuple[str, str] | None:
@@ -397,6 +410,7 @@ class TimeSeriesBuilder:
         self.bucket_s = bucket_s
         self._latencies: dict[int, array[int]] = {}
         self._failures: Counter[int] = Counter()
+        self._requests: Counter[int] = Counter()
 
     def add(self, request: RequestRecord) -> None:
         if request.t < self.origin:
@@ -405,7 +419,9 @@ class TimeSeriesBuilder:
         values = self._latencies.get(bucket)
         if values is None:
             values = self._latencies[bucket] = array("I")
-        values.append(min(max(request.latency_us, 0), _U32))
+        if timed(request):
+            values.append(min(max(request.latency_us, 0), _U32))
+        self._requests[bucket] += 1
         self._failures[bucket] += not request.ok
 
     def build(self, end: float) -> list[TimelinePoint]:
@@ -425,7 +441,7 @@ class TimeSeriesBuilder:
             points.append(
                 TimelinePoint(
                     t_s=round(bucket * bucket_s, 3),
-                    requests=len(latencies) if latencies else 0,
+                    requests=self._requests[bucket],
                     failures=self._failures[bucket],
                     bucket_s=bucket_s,
                     p50_ms=values.get(50.0),

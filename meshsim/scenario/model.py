@@ -407,6 +407,24 @@ class LoadSpec(_Strict):
         description="Requests the simulated users send at random by weight, without Python, "
         "e.g. [{name: quote, method: GET, path: /quotes/42, weight: 3}].",
     )
+    arrival_rate: float | None = Field(
+        None,
+        gt=0,
+        le=10_000,
+        description="Open loop: requests per second, sent at that rate whatever the answers "
+        "do (a hang shows as late or failed requests); `users` is then the most requests in "
+        "flight at once, and one that would exceed it counts as failed "
+        "(ConcurrencyCapReached). Unset: closed loop, `users` shoppers each waiting for "
+        "their answer (docs/scenarios.md, open and closed loop).",
+    )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Locust worker processes (Locust's master/worker mode on 127.0.0.1), "
+        "for more load than one process sends; the users, or the arrival rate, are "
+        "split between them. Unset: one Locust process.",
+    )
 
     @property
     def own(self) -> bool:
@@ -465,6 +483,16 @@ class LoadSpec(_Strict):
             raise ValueError(
                 "cohorts need meshsim's users (the shop's journeys or load.requests); "
                 "with your own locustfile, send the headers from it"
+            )
+        if self.arrival_rate is not None and self.locustfile is not None:
+            raise ValueError(
+                "arrival_rate drives meshsim's users (the shop's journeys or load.requests); "
+                "with your own locustfile, pace it there (e.g. constant_throughput)"
+            )
+        if self.arrival_rate is not None and self.users == 0:
+            raise ValueError(
+                "arrival_rate needs users above zero: with an arrival rate, users is the "
+                "most requests in flight at once"
             )
         if any(w < 0 for w in self.journeys.values()):
             raise ValueError("journey weights must not be negative")

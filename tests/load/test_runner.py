@@ -119,3 +119,28 @@ def test_importing_meshsim_load_does_not_import_locust_or_gevent() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_open_loop_starts_one_generator_per_process_with_its_share(tmp_path: Path) -> None:
+    load = LoadSpec(users=25, arrival_rate=50)
+    r = runner(tmp_path, load=load)
+    cmd = " ".join(r.command())
+    assert "--users 1 " in cmd and "--processes" not in cmd
+    env = r.environment()
+    assert float(env["MESHSIM_ARRIVAL_RATE"]) == 50.0 and env["MESHSIM_MAX_IN_FLIGHT"] == "25"
+    r = runner(tmp_path, load=LoadSpec(users=25, arrival_rate=50, workers=2))
+    cmd = " ".join(r.command())
+    assert "--users 2 " in cmd and "--processes 2" in cmd
+    env = r.environment()
+    assert float(env["MESHSIM_ARRIVAL_RATE"]) == 25.0 and env["MESHSIM_MAX_IN_FLIGHT"] == "13"
+    closed = runner(tmp_path).environment()
+    assert "MESHSIM_ARRIVAL_RATE" not in closed and "MESHSIM_MAX_IN_FLIGHT" not in closed
+
+
+def test_workers_use_locusts_master_on_loopback_on_a_port_of_its_own(tmp_path: Path) -> None:
+    cmd = runner(tmp_path, load=LoadSpec(users=20, workers=3)).command()
+    joined = " ".join(cmd)
+    assert "--users 20" in joined and "--processes 3" in joined
+    assert "--master-bind-host 127.0.0.1" in joined and "--master-host 127.0.0.1" in joined
+    port = cmd[cmd.index("--master-bind-port") + 1]
+    assert cmd[cmd.index("--master-port") + 1] == port and port != "5557"

@@ -184,3 +184,31 @@ def test_cohorts_block_only_with_cohorts(run_dir: RunDir) -> None:
     plain = [{k: v for k, v in r.items() if k != "cohort"} for r in records]
     path = run_dir.write(phases=[("beta", 10.0, ["error_rate < 1%"])], records=plain)
     assert "cohorts" not in build_report(path).to_dict()["phases"][0]
+
+
+def test_requests_not_sent_count_as_failures_without_a_latency(run_dir: RunDir) -> None:
+    phases = [("open", 10.0, ["error_rate < 5%"])]
+    sent = steady(1, 11, per_second=10, latency_us=2_000)
+    capped = [
+        request(1.05 + i / 10, ok=False, status=0, error="ConcurrencyCapReached", latency_us=1)
+        for i in range(50)
+    ]
+    report = build_report(run_dir.write(phases=phases, records=[*sent, *capped]))
+    (phase,) = report.phases
+    assert phase.traffic.requests == 150 and phase.traffic.failures == 50
+    assert phase.traffic.latency.p50 == 2.0  # the 1 µs of the requests not sent is no latency
+    point = report.timeline[1]
+    assert (point.requests, point.failures, point.p50_ms) == (20, 10, 2.0)
+    assert not phase.expectations[0].passed
+
+
+def test_a_closed_loop_phase_whose_throughput_collapses_is_named(run_dir: RunDir) -> None:
+    phases = [("steady", 10.0, ["error_rate < 5%"]), ("hang", 10.0, ["error_rate < 5%"])]
+    records = [*steady(1, 11, per_second=10), *steady(11, 21, per_second=1)]
+    report = build_report(run_dir.write(phases=phases, records=records))
+    assert report.verdict == "pass"
+    (warning,) = [w for w in report.warnings if "closed-loop" in w]
+    assert warning.startswith("phase hang: 1 req/s, 10% of phase steady's 10")
+    records = [*steady(1, 11, per_second=10), *steady(11, 21, per_second=3)]
+    report = build_report(run_dir.write(phases=phases, records=records))
+    assert not [w for w in report.warnings if "closed-loop" in w]

@@ -1,0 +1,88 @@
+"""Open-loop load (`load.arrival_rate`) and Locust workers (`load.workers`)
+with a real locust process against a stand-in target that can hang.
+
+The target answers `/products` at once and, while `hung` is set, never
+answers `/users/{id}`: the closed-loop shoppers all end up waiting there and
+stop sending, the open-loop generator keeps sending at its rate and records
+what it could not send as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from meshsim.load import LocustRunner, RequestRecord, read_records
+from meshsim.report.stats import NOT_SENT
+from meshsim.scenario.model import LoadSpec
+
+pytestmark = pytest.mark.slow
+JOURNEYS = {"browse": 1.0, "view_user": 1.0}
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[str]:
+    async def products(request: web.Request) -> web.Response:
+        return web.json_response([], headers={"x-served-by": "product-v1-0"})
+
+    async def user(request: web.Request) -> web.Response:
+        await asyncio.sleep(3600)  # hung: never answers while the test runs
+        return web.json_response({})
+
+    app = web.Application()
+    app.add_routes([web.get("/products", products), web.get("/users/{id}", user)])
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def _drive(
+    target: str, tmp_path: Path, load: LoadSpec, seconds: float
+) -> list[RequestRecord]:
+    runner = LocustRunner(target, load, tmp_path / "records", tmp_path / "locust.log")
+    async with runner:
+        assert await runner.wait_first_request(timeout=20)
+        await asyncio.sleep(seconds)
+    return read_records(tmp_path / "records")
+
+
+async def test_open_loop_keeps_its_rate_through_a_hang(target: str, tmp_path: Path) -> None:
+    load = LoadSpec(users=5, arrival_rate=40, journeys=JOURNEYS)
+    started = time.time()
+    records = await _drive(target, tmp_path, load, 4.0)
+    span = max(r.t for r in records) - min(r.t for r in records)
+    # intended send times 1/40 s apart: the rate holds whatever the answers do
+    assert len(records) >= 0.9 * 40 * span, (len(records), span)
+    not_sent = [r for r in records if r.error == NOT_SENT]
+    # 5 in flight hang on /users, so about half the arrivals find the cap reached
+    assert len(not_sent) > 0.25 * len(records)
+    assert all(not r.ok and r.status == 0 for r in not_sent)
+    answered = [r for r in records if r.ok]
+    assert answered and {r.name for r in answered} == {"GET /products"}
+    assert all(r.t >= started for r in records)
+
+
+async def test_closed_loop_stops_sending_in_a_hang(target: str, tmp_path: Path) -> None:
+    load = LoadSpec(users=5, spawn_rate=50, journeys=JOURNEYS)
+    records = await _drive(target, tmp_path, load, 4.0)
+    # every shopper soon waits on /users for good: a handful of requests, none failed
+    assert len(records) < 60
+    assert all(r.ok for r in records)
+
+
+async def test_workers_split_the_load_between_processes(target: str, tmp_path: Path) -> None:
+    load = LoadSpec(users=6, arrival_rate=30, workers=2, journeys={"browse": 1.0})
+    records = await _drive(target, tmp_path, load, 3.0)
+    files = sorted((tmp_path / "records").glob("requests-*.jsonl"))
+    assert len(files) == 2  # one per worker process, each sending half the rate
+    span = max(r.t for r in records) - min(r.t for r in records)
+    assert len(records) >= 0.9 * 30 * span, (len(records), span)
+    assert all(r.ok for r in records)
