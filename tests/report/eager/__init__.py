@@ -4,5 +4,6 @@ builder is compared with (tests/report/test_streaming.py): it held every
 record and every span in memory, so what it computes is easy to trust.
 
 Copied verbatim from meshsim/report/{build,stats,windows,inputs}.py at the
-commit before the change; only the imports point here. Do not "fix" it.
+commit before the change; only the imports point here (and traces.jsonl's
+path comes from RunDir, as main moved it there). Do not "fix" it.
 """

@@ -123,7 +123,8 @@ class _Observed:
     def __init__(self, run_dir: Path, windows: list[PhaseWindow]) -> None:
         # imported here: the telemetry readers use the report's phase windows
         from meshsim.telemetry.runfiles import read_plan
-        from meshsim.telemetry.traces import FILENAME, assemble, read_spans
+        from meshsim.rundir import RunDir
+        from meshsim.telemetry.traces import assemble, read_spans
         from meshsim.topology import declared_graph
 
         plan = read_plan(run_dir)
@@ -132,7 +133,7 @@ class _Observed:
             app=plan.app if plan else None,
         )
         self.traces: dict[int, list[Trace]] = {}
-        spans = read_spans(run_dir / FILENAME)
+        spans = read_spans(RunDir(run_dir).traces)
         if spans:
             for trace in assemble(spans):
                 t = trace.start_us / 1e6
