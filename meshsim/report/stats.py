@@ -62,6 +62,11 @@ _MASK: int = _SHAPE.sub_bucket_mask
 _UNIT: int = _SHAPE.unit_magnitude
 
 
+def bucket_of(latency_us: int) -> int:
+    """The histogram bucket (counts index) a latency is recorded in, clamped."""
+    return counts_index(min(max(latency_us, LOWEST_US), HIGHEST_US))
+
+
 def counts_index(value: int) -> int:
     """hdrh's `_counts_index_for(value)`, in a few integer operations."""
     bucket = (value | _MASK).bit_length() - _UNIT - (_HALF_MAGNITUDE + 1)
@@ -98,7 +103,11 @@ class LatencyRecorder:
     def record(self, latency_us: int) -> None:
         # Out-of-range values are clamped rather than lost: a 0 µs or a 2 min
         # response is still one request at the edge of what we can measure.
-        index = counts_index(min(max(latency_us, LOWEST_US), HIGHEST_US))
+        self.record_at(counts_index(min(max(latency_us, LOWEST_US), HIGHEST_US)), latency_us)
+
+    def record_at(self, index: int, latency_us: int) -> None:
+        """`record` with the bucket already known (`bucket_of`): a request is
+        recorded by several recorders of its phase, and computing it is a cost."""
         if self._dense is not None:
             self._dense[index] += 1
         else:
@@ -225,9 +234,11 @@ class _TrafficBuilder:
         self.requests = 0
         self.failures = 0
 
-    def add(self, request: RequestRecord) -> None:
-        if timed(request):
-            self.recorder.record(request.latency_us)
+    def add(self, request: RequestRecord, bucket: int | None = None) -> None:
+        """`bucket`: `bucket_of(request.latency_us)` if the caller has it; None
+        for a request with no latency (not sent)."""
+        if bucket is not None:
+            self.recorder.record_at(bucket, request.latency_us)
         self.requests += 1
         self.failures += not request.ok
 
@@ -307,14 +318,15 @@ class PhaseStatsBuilder:
         self.cohort_served: dict[str, dict[str, Counter[str]]] = {name: {} for name in cohorts}
 
     def add(self, request: RequestRecord) -> None:
-        self.overall.add(request)
-        self.endpoints[request.name].add(request)
+        b = bucket_of(request.latency_us) if timed(request) else None
+        self.overall.add(request, b)
+        self.endpoints[request.name].add(request, b)
         if request.journey:
-            self.journeys[request.journey].add(request)
+            self.journeys[request.journey].add(request, b)
         if request.instance and (own := split_instance(request.instance)):
-            self.versions[f"{own[0]}:{own[1]}"].add(request)
+            self.versions[f"{own[0]}:{own[1]}"].add(request, b)
         if request.cohort:
-            self.by_cohort.setdefault(request.cohort, _TrafficBuilder()).add(request)
+            self.by_cohort.setdefault(request.cohort, _TrafficBuilder()).add(request, b)
         for instance in (request.instance, *request.upstreams):
             if instance and (parsed := split_instance(instance)):
                 self.served[parsed[0]][parsed[1]] += 1

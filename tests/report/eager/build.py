@@ -122,8 +122,8 @@ class _Observed:
 
     def __init__(self, run_dir: Path, windows: list[PhaseWindow]) -> None:
         # imported here: the telemetry readers use the report's phase windows
-        from meshsim.telemetry.runfiles import read_plan
         from meshsim.rundir import RunDir
+        from meshsim.telemetry.runfiles import read_plan
         from meshsim.telemetry.traces import assemble, read_spans
         from meshsim.topology import declared_graph
 
