@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from meshsim.control.observe import Observability  # noqa: E402
 from meshsim.control.plan import MeshPlan, build_plan  # noqa: E402
 from meshsim.control.state import PolicyState  # noqa: E402
-from meshsim.control.translate import Paths, compile_mesh  # noqa: E402
+from meshsim.control.translate import compile_mesh  # noqa: E402
+from meshsim.control.xds import Paths  # noqa: E402
 from meshsim.library import library  # noqa: E402
 from meshsim.scenario import load_scenario  # noqa: E402
 from meshsim.scenario.application import resolve_application  # noqa: E402

@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import meshsim.runtime.images
-from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.events import RunEventHandler
 from meshsim.mesh import Mesh
+from meshsim.scenario.istio import parse_resource
 
 SHOP = {"user": {"v1": 1}, "product": {"v1": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}
 PUSHES = 10

@@ -31,9 +31,9 @@ from meshsim.bench.generator import Segment, SegmentResult, Target, new_histogra
 from meshsim.bench.memory import snapshot  # noqa: E402
 from meshsim.bench.propagation import route_to  # noqa: E402
 from meshsim.bench.worker import GeneratorProcess, InProcessGenerator  # noqa: E402
-from meshsim.control.istio import parse_resource  # noqa: E402
 from meshsim.control.plan import build_plan  # noqa: E402
 from meshsim.mesh import Mesh  # noqa: E402
+from meshsim.scenario.istio import parse_resource  # noqa: E402
 
 
 async def housekeeping(mesh: Mesh, stop: asyncio.Event) -> None:

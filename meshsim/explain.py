@@ -21,14 +21,8 @@ from meshsim.control.bypass import bypass_note
 from meshsim.control.plan import MeshPlan, build_plan
 from meshsim.control.security import mtls_policies, workloads
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import (
-    ROUTE_INBOUND,
-    ROUTE_INGRESS,
-    ROUTE_OUTBOUND,
-    Paths,
-    ProxyConfig,
-    compile_mesh,
-)
+from meshsim.control.translate import compile_mesh
+from meshsim.control.xds import ROUTE_INBOUND, ROUTE_INGRESS, ROUTE_OUTBOUND, Paths, ProxyConfig
 from meshsim.errors import UsageError, check_phase
 from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 from meshsim.scenario.model import Scenario
@@ -299,7 +293,7 @@ def _ingress_routes(cfg: ProxyConfig, members: dict[str, list[str]]) -> list[Blo
 def _outbound_routes(
     state: PolicyState, cfg: ProxyConfig, members: dict[str, list[str]]
 ) -> list[Block]:
-    from meshsim.control.gateway_routes import origin
+    from meshsim.scenario.gateway_routes import origin
 
     rc = cfg.routes.get(ROUTE_OUTBOUND, {})
     blocks: list[Block] = []

@@ -29,10 +29,10 @@ from typing import Any
 import networkx as nx
 
 from meshsim.application import Application
-from meshsim.control.istio import short_host
 from meshsim.control.plan import INGRESS_NAME
 from meshsim.control.state import PolicyState
 from meshsim.rundir import RunDir
+from meshsim.scenario.istio import short_host
 from meshsim.shop import SHOP_APP
 from meshsim.telemetry.edges import latency_summary
 from meshsim.telemetry.prometheus import Buckets

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import networkx as nx
 
-from meshsim.control.istio import parse_resource
 from meshsim.control.state import PolicyState
+from meshsim.scenario.istio import parse_resource
 from meshsim.topology import (
     INGRESS,
     declared_graph,

@@ -58,8 +58,7 @@ def analyze_file(
     from meshsim.analyze.context import phase_views
     from meshsim.errors import UsageError
     from meshsim.scenario import load_scenario
-    from meshsim.scenario.loader import decode
-    from meshsim.scenario.yamlpos import parse_yaml
+    from meshsim.scenario.yamlpos import decode, parse_yaml
 
     file = str(path)
     scenario = load_scenario(path)

@@ -27,8 +27,8 @@ import networkx as nx
 
 from meshsim.analyze.context import PhaseView
 from meshsim.analyze.findings import Finding
-from meshsim.control.istio import HTTPRoute, VirtualService, short_host
 from meshsim.control.traffic import ISTIO_DEFAULT_ATTEMPTS
+from meshsim.scenario.istio import HTTPRoute, VirtualService, short_host
 from meshsim.scenario.model import parse_duration
 from meshsim.topology import INGRESS, declared_graph
 
@@ -60,7 +60,7 @@ def _attempts(http: HTTPRoute) -> int:
 
 
 def _targets(http: HTTPRoute, services: dict[str, dict[str, int]]) -> set[str]:
-    from meshsim.control.gateway_routes import version_service
+    from meshsim.scenario.gateway_routes import version_service
 
     out = set()
     for d in http.route:
@@ -71,7 +71,7 @@ def _targets(http: HTTPRoute, services: dict[str, dict[str, int]]) -> set[str]:
 
 
 def _edge(routes: list[HTTPRoute], vs: VirtualService | None, view: PhaseView) -> EdgePolicy:
-    from meshsim.control.gateway_routes import origin
+    from meshsim.scenario.gateway_routes import origin
 
     if vs is None or not routes:
         return EdgePolicy(1 + ISTIO_DEFAULT_ATTEMPTS, None, None, "Istio's default route")

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from meshsim.control.istio import Resource, VirtualService
 from meshsim.control.plan import Ingress, Instance, MeshPlan
 from meshsim.control.state import PolicyState
 from meshsim.scenario.application import resolve_application
+from meshsim.scenario.istio import VirtualService
+from meshsim.scenario.istio_base import Resource
 from meshsim.scenario.model import Scenario, resolve_mesh
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class PhaseView:
 
     def line_of(self, vs: VirtualService) -> int | None:
         """The line of a VirtualService, or of the first HTTPRoute it was made of."""
-        from meshsim.control.gateway_routes import origin
+        from meshsim.scenario.gateway_routes import origin
 
         return self.line(origin(vs).split(",")[0])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from meshsim.analyze.context import PhaseView
 from meshsim.analyze.findings import Finding
-from meshsim.control.istio import HTTPRoute, TrafficPolicy, short_host
+from meshsim.scenario.istio import HTTPRoute, TrafficPolicy, short_host
 from meshsim.scenario.model import resolve_target
 
 
@@ -19,7 +19,7 @@ def ingress_missed(view: PhaseView) -> list[Finding]:
     """MSA301: a sidecar route that splits or injects faults for a service the
     ingress calls as a whole: the shoppers' requests through the gateway
     follow the gateway's route, not this one."""
-    from meshsim.control.gateway_routes import origin
+    from meshsim.scenario.gateway_routes import origin
 
     whole: dict[str, str] = {}
     for gvs in view.state.gateway_virtual_services():

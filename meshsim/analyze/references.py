@@ -7,7 +7,7 @@ import difflib
 
 from meshsim.analyze.context import PhaseView
 from meshsim.analyze.findings import Finding
-from meshsim.control.istio import (
+from meshsim.scenario.istio import (
     Destination,
     DestinationRule,
     HTTPMatchRequest,
@@ -23,7 +23,7 @@ def _hit(view: PhaseView, code: str, resource: str, message: str, line: int | No
 
 
 def _known(view: PhaseView, host: str) -> bool:
-    from meshsim.control.gateway_routes import version_service
+    from meshsim.scenario.gateway_routes import version_service
 
     name = short_host(host)
     return name in view.services or version_service(name, view.services) is not None
@@ -36,7 +36,7 @@ def _destinations(http: HTTPRoute) -> list[Destination]:
 
 def destinations(view: PhaseView) -> list[Finding]:
     """MSA101 unknown host, MSA102 undefined subset, MSA106 subset without instances."""
-    from meshsim.control.gateway_routes import origin
+    from meshsim.scenario.gateway_routes import origin
 
     out: list[Finding] = []
     services = list(view.services)
@@ -98,7 +98,7 @@ def hosts_and_gateways(view: PhaseView) -> list[Finding]:
     """MSA103 DestinationRule host, MSA105 sidecar VirtualService host, MSA104
     unknown gateway, MSA107 an HTTPRoute's Service parent, MSA109 two
     VirtualServices for one host for the sidecars."""
-    from meshsim.control.gateway_api import HTTPRoute as GwHTTPRoute
+    from meshsim.scenario.gateway_api import HTTPRoute as GwHTTPRoute
 
     out: list[Finding] = []
     gateways = {g.metadata.name for g in view.state.gateways()}
@@ -199,7 +199,7 @@ def _catch_all(m: HTTPMatchRequest) -> bool:
 def shadowed(view: PhaseView) -> list[Finding]:
     """MSA401: an http route after one that takes every request, or with a
     match an earlier route already has, is never used (IST0131)."""
-    from meshsim.control.gateway_routes import origin
+    from meshsim.scenario.gateway_routes import origin
 
     out: list[Finding] = []
     for vs in view.state.virtual_services():

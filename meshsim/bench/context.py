@@ -15,9 +15,9 @@ from meshsim.bench.config import BenchConfig
 from meshsim.bench.direct import DirectShop
 from meshsim.bench.generator import Segment, SegmentResult
 from meshsim.bench.worker import Generator
-from meshsim.control.istio import parse_resource
 from meshsim.control.push import PushResult
 from meshsim.mesh import Mesh
+from meshsim.scenario.istio import parse_resource
 
 
 def _quiet(message: str) -> None:

@@ -26,7 +26,7 @@ from meshsim.bench.context import BenchContext
 from meshsim.bench.generator import Record, Segment, Target
 from meshsim.bench.stats import summary
 from meshsim.control.state import version_subsets
-from meshsim.control.translate import ROUTE_OUTBOUND
+from meshsim.control.xds import ROUTE_OUTBOUND
 
 PATH = "/products/1"
 VERSION_HEADER = "x-version"

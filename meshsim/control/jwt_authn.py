@@ -31,14 +31,14 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from meshsim.control import envoy as e
-from meshsim.control.istio_jwt import JWTRule, RequestAuthentication
 from meshsim.control.jwt_rbac import JWT_FILTER, PAYLOAD_KEY
+from meshsim.control.security import Workload, workloads
+from meshsim.control.xds import ROUTE_INBOUND, ROUTE_INGRESS, ProxyConfig
+from meshsim.scenario.istio_jwt import JWTRule, RequestAuthentication
 
 if TYPE_CHECKING:
     from meshsim.control.plan import MeshPlan
-    from meshsim.control.security import Workload
     from meshsim.control.state import PolicyState
-    from meshsim.control.translate import ProxyConfig
 
 T_JWT_AUTHN = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
 ROOT_NAMESPACE = "istio-system"
@@ -167,9 +167,6 @@ def authenticate_mesh(plan: MeshPlan, state: PolicyState, configs: dict[str, Pro
     """Add jwt_authn to the inbound (and ingress) HTTP connection managers of
     every workload a RequestAuthentication selects, in place. Runs after
     `meshsim.control.security.secure_mesh` has split the inbound chains."""
-    from meshsim.control.security import workloads
-    from meshsim.control.translate import ROUTE_INBOUND, ROUTE_INGRESS
-
     resources = request_authentications(state)
     if not resources:
         return

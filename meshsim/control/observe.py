@@ -36,7 +36,7 @@ from typing import Any
 from meshsim.control import envoy as e
 from meshsim.control.plan import MeshPlan
 from meshsim.control.security import INBOUND_LOG_FORMAT, T_FILE_LOG
-from meshsim.control.translate import Paths, ProxyConfig
+from meshsim.control.xds import Paths, ProxyConfig
 from meshsim.rundir import RunDir
 
 COLLECTOR_CLUSTER = "meshsim_zipkin"

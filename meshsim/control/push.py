@@ -24,8 +24,9 @@ from meshsim.control.ads import AdsServer, XdsRejected
 from meshsim.control.observe import Observability, bootstrap_fields
 from meshsim.control.plan import MeshPlan
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import ProxyConfig, compile_mesh
+from meshsim.control.translate import compile_mesh
 from meshsim.control.writer import ConfigWriter
+from meshsim.control.xds import ProxyConfig
 from meshsim.control.xds_proto import SHORT, T_CLUSTER, T_LISTENER, T_ROUTE, ResourceError
 from meshsim.control.xds_record import StreamRecorder
 from meshsim.errors import MeshError

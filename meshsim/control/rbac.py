@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from meshsim.control.istio_security import (
+from meshsim.control.jwt_rbac import auth_value_id, request_principal_id
+from meshsim.scenario.istio_security import (
     WHEN_HEADER,
     AuthorizationPolicy,
     Condition,
@@ -31,7 +32,6 @@ from meshsim.control.istio_security import (
     Rule,
     Source,
 )
-from meshsim.control.jwt_rbac import auth_value_id, request_principal_id
 from meshsim.shop import SERVICE_PORT
 
 SPIFFE = "spiffe://"

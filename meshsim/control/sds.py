@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from meshsim.control import envoy as e
 from meshsim.control.ca import DEFAULT_CERT_TTL_S, CertificateAuthority, Svid
-from meshsim.control.translate import Paths
 from meshsim.control.writer import atomic_write
+from meshsim.control.xds import Paths
 from meshsim.control.xds_proto import T_SECRET
 from meshsim.rundir import RunDir
 

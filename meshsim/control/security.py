@@ -33,15 +33,15 @@ from typing import Any
 
 from meshsim.control import envoy as e
 from meshsim.control.ca import INGRESS_IDENTITY, INGRESS_NAMESPACE, workload_identity
-from meshsim.control.istio import short_host
-from meshsim.control.istio_security import AuthorizationPolicy, PeerAuthentication
 from meshsim.control.plan import MeshPlan
 from meshsim.control.rbac import rbac_http_filters, rbac_per_route
-from meshsim.control.sds import SECRET_CERT, SECRET_ROOT, inline_secrets, sds_secret_config
+from meshsim.control.sds import SECRET_CERT, SECRET_ROOT, sds_secret_config
 from meshsim.control.state import PolicyState
 from meshsim.control.traffic import merge_policy
-from meshsim.control.translate import ROUTE_INBOUND, ROUTE_INGRESS, Paths, ProxyConfig
+from meshsim.control.xds import ROUTE_INBOUND, ROUTE_INGRESS, Paths, ProxyConfig
 from meshsim.rundir import RunDir
+from meshsim.scenario.istio import short_host
+from meshsim.scenario.istio_security import AuthorizationPolicy, PeerAuthentication
 from meshsim.shop import NAMESPACE, SERVICE_PORT
 
 ROOT_NAMESPACE = "istio-system"  # Istio's root namespace: policies here are mesh-wide
@@ -461,16 +461,3 @@ def secure_mesh(
                 vhost.setdefault("typed_per_filter_config", {}).update(per_route)
             cfg.routes = {**cfg.routes, route_name: rc}
         cfg.warnings = list(cfg.warnings) + warnings
-
-
-def for_validation(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Make listeners and clusters checkable by `envoy --mode validate`, in place:
-    TLS contexts name static secrets (returned, to go in the bootstrap) instead
-    of SDS files, and access logs go to /dev/null instead of the run's logs."""
-
-    def visit(node: dict[str, Any]) -> None:
-        if node.get("@type") == T_FILE_LOG:
-            node["path"] = "/dev/null"
-
-    e.walk_dicts(resources, visit)
-    return inline_secrets(resources)

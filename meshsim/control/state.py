@@ -9,15 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from meshsim.control.istio import (
+from meshsim.scenario.gateway_api import HTTPRoute
+from meshsim.scenario.gateway_routes import to_virtual_services
+from meshsim.scenario.istio import (
     DestinationRule,
     Gateway,
-    Resource,
     VirtualService,
     parse_resource,
     short_host,
 )
-from meshsim.control.istio_security import AuthorizationPolicy, PeerAuthentication
+from meshsim.scenario.istio_base import Resource
+from meshsim.scenario.istio_security import AuthorizationPolicy, PeerAuthentication
 from meshsim.shop import GATEWAY_NAME, SHOP_ROUTES
 
 if TYPE_CHECKING:
@@ -108,9 +110,6 @@ class PolicyState:
 
     def virtual_services(self) -> list[VirtualService]:
         """VirtualServices in force, then those Istio makes of the HTTPRoutes in force."""
-        from meshsim.control.gateway_api import HTTPRoute
-        from meshsim.control.gateway_routes import to_virtual_services
-
         routes = [r for r in self.resources.values() if isinstance(r, HTTPRoute)]
         own = [r for r in self.resources.values() if isinstance(r, VirtualService)]
         return own + (to_virtual_services(routes) if routes else [])

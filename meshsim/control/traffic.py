@@ -12,7 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from meshsim.control import envoy as e
-from meshsim.control.istio import (
+from meshsim.control.plan import Instance
+from meshsim.control.state import PolicyState
+from meshsim.scenario.gateway_api import FROM_ANNOTATION
+from meshsim.scenario.istio import (
     Destination,
     Headers,
     HTTPFaultInjection,
@@ -27,8 +30,6 @@ from meshsim.control.istio import (
     fault_at,
     short_host,
 )
-from meshsim.control.plan import Instance
-from meshsim.control.state import PolicyState
 from meshsim.scenario.model import parse_duration
 from meshsim.shop import SERVICE_PORT
 
@@ -504,8 +505,6 @@ def terminal_action(http: HTTPRoute) -> dict[str, Any]:
 def where(vs: VirtualService, i: int, http: HTTPRoute) -> str:
     """How a warning names an http route: `VirtualService/product http[0]`, or
     for one an HTTPRoute made, `HTTPRoute/product rule product.0`."""
-    from meshsim.control.gateway_api import FROM_ANNOTATION
-
     made_by = vs.metadata.annotations.get(FROM_ANNOTATION)
     if made_by:
         return f"{made_by} rule {http.name}"

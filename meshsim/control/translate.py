@@ -9,55 +9,34 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from meshsim.control import advice, traffic
 from meshsim.control import envoy as e
-from meshsim.control.gateway_api import FROM_ANNOTATION
-from meshsim.control.istio import (
+from meshsim.control import traffic
+from meshsim.control.gotchas import gotcha_warnings
+from meshsim.control.jwt_authn import authenticate_mesh
+from meshsim.control.observe import Observability, observe_mesh
+from meshsim.control.plan import Instance, MeshPlan
+from meshsim.control.security import secure_mesh
+from meshsim.control.state import PolicyState
+from meshsim.control.xds import ROUTE_INBOUND, ROUTE_INGRESS, ROUTE_OUTBOUND, Paths, ProxyConfig
+from meshsim.scenario.gateway_api import FROM_ANNOTATION
+from meshsim.scenario.gateway_routes import (
+    backend_versions,
+    gateway_match,
+    made_by_httproute,
+    version_service,
+)
+from meshsim.scenario.istio import (
     Destination,
     VirtualService,
     short_host,
 )
-from meshsim.control.plan import Instance, MeshPlan
-from meshsim.control.state import PolicyState
 from meshsim.shop import NAMESPACE, SERVICE_PORT, fqdn
-
-if TYPE_CHECKING:
-    from meshsim.control.observe import Observability
 
 # Istio's default retry policy for HTTP routes without `retries` (see traffic.py).
 ISTIO_DEFAULT_RETRY_ON = traffic.ISTIO_DEFAULT_RETRY_ON
 ISTIO_DEFAULT_ATTEMPTS = traffic.ISTIO_DEFAULT_ATTEMPTS
-
-ROUTE_OUTBOUND = "outbound"
-ROUTE_INBOUND = "inbound"
-ROUTE_INGRESS = "ingress"
-
-
-@dataclass
-class ProxyConfig:
-    """Everything one Envoy is given: its listeners, clusters and routes."""
-
-    name: str
-    listeners: list[dict[str, Any]]
-    clusters: list[dict[str, Any]]
-    routes: dict[str, dict[str, Any]]  # route config name → RouteConfiguration
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Paths:
-    """Where a proxy's xDS files live (the writer decides; the config refers to them)."""
-
-    root: str
-
-    def dir(self, proxy: str) -> str:
-        return f"{self.root}/{proxy}"
-
-    def file(self, proxy: str, kind: str) -> str:
-        return f"{self.root}/{proxy}/{kind}.json"
 
 
 def compile_mesh(
@@ -70,7 +49,7 @@ def compile_mesh(
     """Every proxy's configuration; `observability` adds tracing and access
     logs (meshsim.control.observe), None leaves them out."""
     clusters, warnings = _outbound_clusters(plan, state)
-    warnings += advice.gotcha_warnings(plan, state)
+    warnings += gotcha_warnings(plan, state)
     out: dict[str, ProxyConfig] = {}
     ingress_routes = _ingress_routes(plan, state, warnings)
     out[plan.ingress.name] = ProxyConfig(
@@ -97,15 +76,9 @@ def compile_mesh(
             warnings=list(warnings),
         )
     # mTLS and authorization (PeerAuthentication, AuthorizationPolicy): a last pass.
-    from meshsim.control.security import secure_mesh
-
     secure_mesh(plan, state, paths, out)
-    from meshsim.control.jwt_authn import authenticate_mesh
-
     authenticate_mesh(plan, state, out)  # RequestAuthentication: jwt_authn before RBAC
     if observability is not None:
-        from meshsim.control.observe import observe_mesh
-
         observe_mesh(plan, paths, out, observability)
     return out
 
@@ -198,8 +171,6 @@ def _outbound_clusters(
             )
     # The Service of one version (`product-v2`) that an HTTPRoute names: the
     # instances of that version, as Bookinfo's bookinfo-versions.yaml selects them.
-    from meshsim.control.gateway_routes import backend_versions
-
     names = {c["name"] for c in clusters}
     for service, version in backend_versions(state.virtual_services(), plan.services):
         name = e.outbound_cluster_name(service, version)
@@ -362,8 +333,6 @@ def _cluster_for(
     dest: Destination, plan: MeshPlan, state: PolicyState, warnings: list[str], where: str
 ) -> str:
     service = short_host(dest.host)
-    from meshsim.control.gateway_routes import version_service
-
     version = version_service(service, plan.services) if service not in plan.services else None
     ports = (SERVICE_PORT, _service_port(plan, version[0] if version else service)[0])
     if version is not None and (dest.port is None or dest.port.number in ports):
@@ -396,8 +365,6 @@ def _vs_routes(
 ) -> list[dict[str, Any]]:
     """One Envoy route per match of each http route, as istiod's translateRoute."""
     routes: list[dict[str, Any]] = []
-    from meshsim.control.gateway_routes import gateway_match, made_by_httproute
-
     # Istio compiles an HTTPRoute's PathPrefix as a path-element prefix
     gw = gateway_match if made_by_httproute(vs) else (lambda m: m)
     for i, http in enumerate(vs.spec.http):

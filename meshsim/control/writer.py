@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.control import envoy as e
-from meshsim.control.translate import Paths, ProxyConfig
+from meshsim.control.xds import Paths, ProxyConfig
 
 KIND_CDS = "cds"
 KIND_LDS = "lds"
@@ -190,21 +190,3 @@ def inline_resources(cfg: ProxyConfig) -> tuple[list[dict[str, Any]], list[dict[
         {k: v for k, v in c.items() if k != "@type"} for c in json.loads(json.dumps(cfg.clusters))
     ]
     return listeners, clusters
-
-
-def static_bootstrap(cfg: ProxyConfig, admin_port: int = 0) -> dict[str, Any]:
-    """The same configuration with every resource inlined, for
-    `envoy --mode validate` (which does not read dynamic xDS files)."""
-    listeners, clusters = inline_resources(cfg)
-    static: dict[str, Any] = {"listeners": listeners, "clusters": clusters}
-    # Certificates and access logs are files at run time; validation gets neither.
-    from meshsim.control.security import for_validation
-
-    secrets = for_validation(listeners + clusters)
-    if secrets:
-        static["secrets"] = secrets
-    return {
-        "node": {"id": cfg.name, "cluster": cfg.name},
-        "admin": {"address": e.socket_address("127.0.0.1", admin_port)},
-        "static_resources": static,
-    }

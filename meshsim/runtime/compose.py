@@ -44,8 +44,9 @@ from meshsim.control.sds import (
 )
 from meshsim.control.security import identities
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
+from meshsim.control.translate import compile_mesh
 from meshsim.control.writer import dumps, inline_resources
+from meshsim.control.xds import Paths, ProxyConfig
 from meshsim.errors import check_phase
 from meshsim.rundir import LOGS, XDS, RunDir
 from meshsim.runtime import pods

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.errors import ScenarioError
-from meshsim.scenario.yamlpos import Located, YamlPath, parse_yaml_all, render_path
+from meshsim.scenario.yamlpos import Located, YamlPath, decode, parse_yaml_all, render_path
 
 # The Kubernetes version whose schemas manifests are checked against (and
 # exported objects validated with): one that every maintained cluster serves
@@ -113,8 +113,6 @@ def manifest_files(entry: str, base_dir: Path) -> list[Path]:
 def read_objects(file: Path, shown: str) -> list[K8sObject]:
     """Every object of one manifest file; ScenarioError (file:line) for what is
     not YAML or not a Kubernetes object."""
-    from meshsim.scenario.loader import decode
-
     try:
         with file.open("rb") as stream:
             data = stream.read(MAX_FILE_BYTES + 1)

@@ -10,29 +10,28 @@ path (``phases[1].duration``); several at once become `ScenarioErrors`.
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import importlib.util
 import re
 from pathlib import Path
-from typing import Any, cast, get_args, get_origin
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import ValidationError
 
 from meshsim.errors import ScenarioError, ScenarioErrors
 from meshsim.scenario.application import own_service_problems, resolve_application
+from meshsim.scenario.from_manifests import with_manifests
+from meshsim.scenario.gateway_routes import raw_conflicts
+from meshsim.scenario.istio import check_resource
 from meshsim.scenario.model import (
     JOURNEYS,
     MAX_INSTANCES,
-    FieldError,
     Scenario,
     instance_names,
     is_own_application,
     resolve_mesh,
     resolve_target,
 )
-from meshsim.scenario.yamlpos import Located, YamlPath, parse_yaml, render_path
+from meshsim.scenario.words import from_pydantic, kind_of
+from meshsim.scenario.yamlpos import Located, YamlPath, decode, parse_yaml, render_path, split_path
 from meshsim.shop import GATEWAY_NAME, SHOP
 
 __all__ = [
@@ -46,8 +45,6 @@ __all__ = [
 
 # Resources every mesh starts with (see DESIGN.md); a phase may replace or remove them.
 DEFAULT_RESOURCES = ("Gateway/meshsim-gateway", "VirtualService/shop")
-ISTIO_KINDS = ("VirtualService", "DestinationRule", "Gateway", "PeerAuthentication",
-               "AuthorizationPolicy")  # fmt: skip
 _INGRESS_NAMES = ("ingress", "istio-ingressgateway")
 # Kind/name, or Kind/namespace/name for a security resource outside `default`.
 _KIND_NAME = re.compile(
@@ -85,42 +82,6 @@ def load_scenario(path: str | Path, *, check_files: bool = True) -> Scenario:
     )
 
 
-def decode(data: bytes, file: str) -> str:
-    """Scenario bytes as text: UTF-8, or UTF-16/32 when a byte-order mark says so
-    (as YAML 1.2 allows; Windows editors save UTF-16). ScenarioError naming the
-    line of the first byte that is not UTF-8."""
-    for bom, codec in _BOMS:
-        if data.startswith(bom):
-            try:
-                return data[len(bom) :].decode(codec)
-            except UnicodeDecodeError:
-                raise ScenarioError(
-                    f"starts with a {codec.upper()} byte-order mark but is not {codec.upper()} "
-                    "text; save it as UTF-8",
-                    file=file,
-                ) from None
-    data = data.removeprefix(b"\xef\xbb\xbf")  # UTF-8's mark: positions below count after it
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ScenarioError(
-            f"is not UTF-8 text: byte {data[exc.start]:#04x} cannot start or continue a "
-            "character here; save the file as UTF-8",
-            file=file,
-            line=line,
-        ) from None
-
-
-# UTF-32 first: its little-endian mark begins with UTF-16's.
-_BOMS = (
-    (b"\xff\xfe\x00\x00", "utf-32-le"),
-    (b"\x00\x00\xfe\xff", "utf-32-be"),
-    (b"\xff\xfe", "utf-16-le"),
-    (b"\xfe\xff", "utf-16-be"),
-)
-
-
 def _too_big() -> str:
     return (
         f"the file is larger than {MAX_FILE_BYTES // 1024} KiB; a scenario is a few KiB "
@@ -144,19 +105,17 @@ def load_scenario_text(
     if not isinstance(doc.data, dict):
         raise ScenarioError(
             f"the top level must be a mapping with keys such as name and phases; "
-            f"found {_kind(doc.data)}",
+            f"found {kind_of(doc.data)}",
             file=file,
             line=doc.line_of(()),
         )
     try:
         scenario = Scenario.model_validate(doc.data)
     except ValidationError as exc:
-        _raise([_from_pydantic(err, doc, file) for err in exc.errors(include_url=False)])
+        _raise([from_pydantic(err, doc, file) for err in exc.errors(include_url=False)])
     if base_dir is not None:
         scenario.located_at(base_dir)
     if scenario.mesh.manifests or scenario.mesh.expose is not None:
-        from meshsim.scenario.from_manifests import with_manifests
-
         scenario = with_manifests(scenario, doc, file)
     _raise(check_scenario(scenario, doc=doc, file=file, check_files=check_files))
     return scenario
@@ -380,8 +339,8 @@ class _Checker:
             complete = False
         if not complete:
             return None
-        for relative, message in _check_resource(raw):
-            self.error((*path, *_split_path(relative)), message)
+        for relative, message in check_resource(raw):
+            self.error((*path, *split_path(relative)), message)
         namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
         if raw["kind"] in _NAMESPACED_KINDS and namespace not in (None, "default"):
             return f"{raw['kind']}/{namespace}/{name}"
@@ -389,7 +348,7 @@ class _Checker:
 
     def route_conflicts(self, i: int, in_force: set[str]) -> None:
         """An HTTPRoute and a VirtualService routing one host for the same
-        proxies are refused, naming both (meshsim.control.gateway_api)."""
+        proxies are refused, naming both (meshsim.scenario.gateway_api)."""
         for j, raw in enumerate(self.scenario.phases[i].apply):
             meta = raw.get("metadata") if isinstance(raw, dict) else None
             if isinstance(meta, dict):  # kept in the order first applied
@@ -399,8 +358,6 @@ class _Checker:
                 )
         if not any(k.startswith("HTTPRoute/") for k in in_force):
             return
-        from meshsim.control.gateway_routes import raw_conflicts
-
         default = f"VirtualService/{self.app.route_name}"
         raws: list[tuple[YamlPath, dict[str, Any]]] = []
         if default in in_force and default not in self.applied:
@@ -451,193 +408,3 @@ class _Checker:
         requests = self.scenario.load.requests
         own = [r.name for r in requests] if requests is not None else list(JOURNEYS)
         return [*own, *(c.name for c in self.scenario.mesh.legacy_clients)]
-
-
-def _check_resource(raw: dict[str, Any]) -> list[tuple[str, str]]:
-    # Imported lazily: the control plane owns Istio's models and may be absent
-    # (or still being written); then only the kind is checked.
-    if importlib.util.find_spec("meshsim.control.istio") is not None:
-        check = getattr(importlib.import_module("meshsim.control.istio"), "check_resource", None)
-        if callable(check):
-            return cast(list[tuple[str, str]], list(check(raw)))
-    if raw.get("kind") not in ISTIO_KINDS:
-        return [
-            ("kind", f"unknown kind {raw.get('kind')!r}; expected one of {', '.join(ISTIO_KINDS)}")
-        ]
-    return []
-
-
-def _split_path(relative: str) -> YamlPath:
-    """`spec.http[0].route` → ("spec", "http", 0, "route")."""
-    parts: list[object] = []
-    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", relative.replace("[key]", "")):
-        parts.append(int(index) if index else name)
-    return tuple(parts)
-
-
-# --- pydantic errors in plain words -------------------------------------------------
-
-
-def _from_pydantic(err: ErrorDetails, doc: Located, file: str) -> ScenarioError:
-    loc: YamlPath = tuple(err["loc"])
-    error = (err.get("ctx") or {}).get("error")
-    if isinstance(error, FieldError):  # a check of the whole field that knows which part
-        loc = (*loc, *error.at)
-    path, is_key = _key_path(loc)
-    return ScenarioError(
-        _describe(err, path, is_key),
-        file=file,
-        line=doc.line_of(path),
-        field=render_path(path) or None,
-    )
-
-
-def _describe(err: ErrorDetails, path: YamlPath, is_key: bool) -> str:
-    kind, value = err["type"], err["input"]
-    ctx: dict[str, Any] = dict(err.get("ctx") or {})
-    where = [p for p in path if not isinstance(p, int)]
-    if kind == "extra_forbidden":
-        return _unknown_key(path)
-    if kind == "missing":
-        return "required key is missing"
-    if kind in ("value_error", "assertion_error") and "error" in ctx:
-        return str(ctx["error"])
-    if is_key and where[:2] == ["load", "journeys"]:
-        return f"{value!r} is not a journey; expected one of {', '.join(JOURNEYS)}"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        if where[-1:] == ["apply"]:
-            return f"expected an Istio resource (a mapping); found {_kind(value)}"
-        if where[-1:] == ["actions"]:
-            return f"expected a mapping such as {{kill: product:v2}}; found {_kind(value)}"
-        return f"expected a mapping; found {_kind(value)}"
-    if kind == "list_type":
-        return f"expected a list; found {_kind(value)}"
-    if kind == "string_type":
-        return f"expected text; found {_kind(value)} (quote it if it is meant as text)"
-    if kind in ("int_parsing", "int_type"):
-        return f"{_show(value)} is not a whole number; expected e.g. 20"
-    if kind == "int_from_float":
-        return f"{_show(value)} must be a whole number"
-    if kind in ("float_parsing", "float_type"):
-        return f"{_show(value)} is not a number; expected e.g. 10 or 2.5"
-    if kind in ("bool_type", "bool_parsing"):
-        return "expected true or false"
-    if kind == "invalid_key":
-        return f"a key must be text; found {_kind(value)}"
-    if kind == "finite_number":
-        return f"{value} is not a finite number; .inf and .nan mean nothing here"
-    if kind == "too_long":
-        return (
-            f"has {ctx.get('actual_length')} entries; at most {ctx.get('max_length')} are "
-            "allowed (see Limits in docs/scenarios.md)"
-        )
-    if kind == "string_too_long":
-        return (
-            f"is {len(value) if isinstance(value, str) else '?'} characters long; at most "
-            f"{ctx.get('max_length')} are allowed"
-        )
-    bounds = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "greater than"),
-              "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}  # fmt: skip
-    if kind in bounds:
-        key, words = bounds[kind]
-        return f"must be {words} {ctx.get(key)}"
-    if kind == "too_short":
-        if ctx.get("min_length") == 1:
-            return "must not be empty" + (
-                "; list at least one phase" if where == ["phases"] else ""
-            )
-        return f"needs at least {ctx.get('min_length')} items"
-    if kind == "string_too_short":
-        return "must not be empty"
-    if kind == "string_pattern_mismatch":
-        if where[-2:] == ["phases", "name"]:
-            return f"{value!r} is not a valid phase name; use letters, digits, '_', '.' and '-'"
-        if where[-2:] == ["cohorts", "name"]:
-            return (
-                f"{value!r} is not a valid cohort name; use lowercase letters, digits, '_' "
-                "and '-', starting with a letter"
-            )
-        if where[-2:] == ["legacy_clients", "path"]:
-            return (
-                f"{value!r} is not a request path; expected '/' then path and query "
-                "characters without spaces (percent-encode others), e.g. /products?page=2"
-            )
-        return f"{value!r} does not match the pattern {ctx.get('pattern')}"
-    if kind == "literal_error":
-        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", ""))) or [ctx.get("expected")]
-        return f"expected one of {', '.join(map(str, choices))}; got {_show(value)}"
-    return str(err["msg"])
-
-
-def describe_error(err: ErrorDetails) -> str:
-    """A pydantic error in plain words, without its path ("must be at most 100",
-    "expected a list; found text 'product'"). Unknown and missing keys are the
-    caller's to word: this module says "key", the Istio models "field"."""
-    return _describe(err, *_key_path(tuple(err["loc"])))
-
-
-def _key_path(loc: YamlPath) -> tuple[YamlPath, bool]:
-    """Pydantic's location without its "[key]" marker, and whether it was there
-    (the error is about a mapping's key, which then names the place)."""
-    is_key = bool(loc) and loc[-1] == "[key]"
-    return (loc[:-1] if is_key else loc), is_key
-
-
-def _unknown_key(path: YamlPath) -> str:
-    model = model_at(path[:-1])
-    if model is None:
-        return "unknown key"
-    allowed = list(model.model_fields)
-    message = f"unknown key; expected one of {', '.join(allowed)}"
-    close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
-    return message + (f" (did you mean {close[0]!r}?)" if close else "")
-
-
-def model_at(path: YamlPath, root: type[BaseModel] = Scenario) -> type[BaseModel] | None:
-    """The model class at a data path below `root`, e.g. ("phases", 0) → Phase;
-    fields are found by name or alias ("from")."""
-    tp: Any = root
-    for part in path:
-        tp = _unwrap(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            field = tp.model_fields.get(str(part)) or next(
-                (f for f in tp.model_fields.values() if f.alias == part), None
-            )
-            if field is None:
-                return None
-            tp = field.annotation
-        elif get_origin(tp) is list and isinstance(part, int):
-            tp = get_args(tp)[0]
-        elif get_origin(tp) is dict:
-            tp = get_args(tp)[1]
-        else:
-            return None
-    tp = _unwrap(tp)
-    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
-
-
-def _unwrap(tp: Any) -> Any:
-    args = [a for a in get_args(tp) if a is not type(None)]
-    if get_origin(tp) not in (list, dict) and len(args) == 1:
-        return args[0]
-    return tp
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"{str(value).lower()}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"text {value!r}"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    return f"{type(value).__name__} {value!r}"
-
-
-def _show(value: object) -> str:
-    return repr(value) if isinstance(value, str) else _kind(value)

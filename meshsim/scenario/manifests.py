@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshsim.errors import ScenarioError
+from meshsim.scenario.istio import check_resource
 from meshsim.scenario.k8s_objects import K8sObject, schema_problem
-from meshsim.scenario.yamlpos import YamlPath
+from meshsim.scenario.yamlpos import YamlPath, split_path
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
 # Kinds that need nothing from meshsim beyond what it does anyway.
@@ -340,12 +341,10 @@ def check_policy(obj: K8sObject) -> ScenarioError | None:
     """An Istio or Gateway API object as a phase's `apply` checks it, with the
     manifest's line; None when it is fine. A kind meshsim does not implement
     is a warning instead (returned as None by the caller's choice)."""
-    from meshsim.scenario.loader import _check_resource, _split_path
-
     if not isinstance(obj.data.get("spec"), dict):
         return obj.error(("spec",), "required: an Istio resource needs a spec")
-    for relative, message in _check_resource(obj.data):
-        return obj.error(_split_path(relative), message)
+    for relative, message in check_resource(obj.data):
+        return obj.error(split_path(relative), message)
     return None
 
 

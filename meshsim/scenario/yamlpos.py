@@ -417,3 +417,47 @@ def _hint(exc: yaml.MarkedYAMLError, lines: list[str]) -> str | None:
             "(or a ',' is missing between two entries)"
         )
     return None
+
+
+def decode(data: bytes, file: str) -> str:
+    """Scenario bytes as text: UTF-8, or UTF-16/32 when a byte-order mark says so
+    (as YAML 1.2 allows; Windows editors save UTF-16). ScenarioError naming the
+    line of the first byte that is not UTF-8."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(codec)
+            except UnicodeDecodeError:
+                raise ScenarioError(
+                    f"starts with a {codec.upper()} byte-order mark but is not {codec.upper()} "
+                    "text; save it as UTF-8",
+                    file=file,
+                ) from None
+    data = data.removeprefix(b"\xef\xbb\xbf")  # UTF-8's mark: positions below count after it
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError(
+            f"is not UTF-8 text: byte {data[exc.start]:#04x} cannot start or continue a "
+            "character here; save the file as UTF-8",
+            file=file,
+            line=line,
+        ) from None
+
+
+# UTF-32 first: its little-endian mark begins with UTF-16's.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def split_path(relative: str) -> YamlPath:
+    """`spec.http[0].route` → ("spec", "http", 0, "route")."""
+    parts: list[object] = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", relative.replace("[key]", "")):
+        parts.append(int(index) if index else name)
+    return tuple(parts)

@@ -31,8 +31,8 @@ import aiohttp
 from meshsim.control.admin import EnvoyAdmin
 from meshsim.control.envoy import stat_name
 from meshsim.control.plan import MeshPlan
-from meshsim.control.translate import ProxyConfig
 from meshsim.control.writer import atomic_write
+from meshsim.control.xds import ProxyConfig
 from meshsim.telemetry.edges import EdgeContext, ProxyView, build_edges, proxy_view
 from meshsim.telemetry.envoy_stats import (
     STATS_FILTER,

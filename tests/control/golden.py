@@ -29,7 +29,8 @@ from unittest import mock
 import meshsim.control.plan as plan_module
 from meshsim.control.observe import Observability
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
+from meshsim.control.translate import compile_mesh
+from meshsim.control.xds import Paths, ProxyConfig
 from meshsim.library import library, shipped_dir
 from meshsim.scenario import load_scenario
 from meshsim.scenario.application import resolve_application

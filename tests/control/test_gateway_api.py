@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from meshsim.control.gateway_routes import route_conflicts, to_virtual_services, weights
-from meshsim.control.istio import check_resource, parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
+from meshsim.control.translate import compile_mesh
+from meshsim.control.xds import Paths, ProxyConfig
+from meshsim.scenario.gateway_routes import route_conflicts, to_virtual_services, weights
+from meshsim.scenario.istio import check_resource, parse_resource
 
 MESH = {"user": {"v1": 1}, "product": {"v1": 1, "v2": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}
 V1 = "outbound|80|v1|product.default.svc.cluster.local"
@@ -374,7 +375,7 @@ def test_the_api_version_is_checked() -> None:
 
 def test_envoy_accepts_what_httproutes_compile_to(tmp_path: Path) -> None:
     """The real Envoy validates the compiled config of every proxy."""
-    from meshsim.control.writer import static_bootstrap
+    from meshsim.control.validate import static_bootstrap
     from meshsim.runtime.local import envoy_binary
 
     cfgs = compiled(

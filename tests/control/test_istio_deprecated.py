@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshsim.control.envoy import percent
-from meshsim.control.istio import check_resource, parse_resource, resource_warnings
+from meshsim.scenario.istio import check_resource, parse_resource, resource_warnings
 from tests.control.test_traffic_translate import PRODUCT, SUBSETS, cluster, compiled, dr, routes, vs
 
 

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from meshsim.control.istio import check_resource
-from meshsim.control.writer import static_bootstrap
+from meshsim.control.validate import static_bootstrap
 from meshsim.runtime.local import envoy_binary
+from meshsim.scenario.istio import check_resource
 from tests.control.test_security import compiled as secured
 from tests.control.test_security import pa
 from tests.control.test_traffic_translate import (

@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from meshsim.control import istio, istio_jwt, istio_security
-from meshsim.control.istio import check_resource
-from meshsim.control.istio_fields import ISTIO_FIELDS
 from meshsim.errors import ScenarioError
-from meshsim.scenario import load_scenario_text
+from meshsim.scenario import istio, istio_base, istio_jwt, istio_security, load_scenario_text
+from meshsim.scenario.istio import check_resource
+from meshsim.scenario.istio_fields import ISTIO_FIELDS
 
 # meshsim reads one field current Istio no longer has: the deprecated integer
 # `percent` of an abort, accepted with a warning (see resource_warnings).
@@ -20,7 +19,7 @@ _MESHSIM_ONLY = {("FaultAbort", "percent")}
 
 def _models() -> dict[str, type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {}
-    for module in (istio, istio_security, istio_jwt):
+    for module in (istio_base, istio, istio_security, istio_jwt):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseModel):
                 found[value.__name__] = value

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from meshsim.control.istio import check_resource
+from meshsim.scenario.istio import check_resource
 
 
 def vs(name: Any = "product", hosts: Any = ("product",), dest: Any = "product") -> dict[str, Any]:

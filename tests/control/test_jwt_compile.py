@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from meshsim.control.istio import check_resource
 from meshsim.control.jwt_authn import JWT_FILTER, PLACEHOLDER_JWKS, T_JWT_AUTHN
 from meshsim.control.jwt_rbac import request_principal_id
 from meshsim.control.state import PolicyState
 from meshsim.control.translate import compile_mesh
+from meshsim.scenario.istio import check_resource
 from tests.control.test_security import PLAN, ap, compiled, inbound
 
 ISS = "testing@secure.istio.io"
@@ -100,7 +100,7 @@ def test_keys_are_the_run_issuers_unless_the_rule_inlines_jwks() -> None:
     own = json.dumps({"keys": [{"kty": "RSA", "e": "AQAB", "n": "xyz"}]})
     state = PolicyState.initial()
     state.local_jwks = '{"keys":[]}'
-    from meshsim.control.istio import parse_resource
+    from meshsim.scenario.istio import parse_resource
 
     state.apply(
         [
@@ -117,7 +117,7 @@ def test_keys_are_the_run_issuers_unless_the_rule_inlines_jwks() -> None:
             )
         ]
     )
-    from meshsim.control.translate import Paths
+    from meshsim.control.xds import Paths
 
     cfg = compile_mesh(PLAN, state, Paths("/tmp/x"))
     providers = list(_jwt(inbound(cfg["product-v1-0"]))["providers"].values())

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 
 from meshsim.control.issuer import Issuer, foreign_token
-from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import Paths, compile_mesh
-from meshsim.control.writer import static_bootstrap
+from meshsim.control.translate import compile_mesh
+from meshsim.control.validate import static_bootstrap
+from meshsim.control.xds import Paths
 from meshsim.runtime.local import envoy_binary
+from meshsim.scenario.istio import parse_resource
 from tests.control.test_security import SHOP
 
 ISS = "testing@secure.istio.io"

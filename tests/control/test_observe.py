@@ -20,8 +20,9 @@ from meshsim.control.observe import (
 from meshsim.control.plan import build_plan
 from meshsim.control.security import INBOUND_LOG_FORMAT, T_FILE_LOG
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
-from meshsim.control.writer import static_bootstrap
+from meshsim.control.translate import compile_mesh
+from meshsim.control.validate import static_bootstrap
+from meshsim.control.xds import Paths, ProxyConfig
 from meshsim.runtime.local import envoy_binary
 
 PLAN = build_plan({"user": {"v1": 1}, "product": {"v1": 1}, "order": {"v1": 1}}, 0)

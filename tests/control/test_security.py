@@ -20,7 +20,6 @@ from meshsim.control.ca import (
     CertificateAuthority,
     workload_identity,
 )
-from meshsim.control.istio import check_resource, parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.control.rbac import rbac_filter_name
 from meshsim.control.sds import CertRotator, file_sources
@@ -33,12 +32,14 @@ from meshsim.control.security import (
     workloads,
 )
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
-from meshsim.control.writer import static_bootstrap
+from meshsim.control.translate import compile_mesh
+from meshsim.control.validate import static_bootstrap
+from meshsim.control.xds import Paths, ProxyConfig
 from meshsim.control.xds_proto import T_SECRET
 from meshsim.errors import UsageError
 from meshsim.runtime.local import envoy_binary
 from meshsim.scenario import load_scenario, load_scenario_text
+from meshsim.scenario.istio import check_resource, parse_resource
 from meshsim.telemetry.authz import caller, merge_into_edges, write_authz
 
 SHOP = {"user": {"v1": 1}, "product": {"v1": 1, "v2": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 
 from meshsim.control.advice import scenario_warnings
-from meshsim.control.istio import check_resource, parse_resource, resource_warnings
 from meshsim.control.plan import build_plan
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import Paths, ProxyConfig, compile_mesh
-from meshsim.control.writer import static_bootstrap
+from meshsim.control.translate import compile_mesh
+from meshsim.control.validate import static_bootstrap
+from meshsim.control.xds import Paths, ProxyConfig
 from meshsim.runtime.local import envoy_binary
 from meshsim.scenario import load_scenario_text
+from meshsim.scenario.istio import check_resource, parse_resource, resource_warnings
 
 SHOP = {"user": {"v1": 1}, "product": {"v1": 2, "v2": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}
 PRODUCT = "outbound|80||product.default.svc.cluster.local"

@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
-from meshsim.control.istio import check_resource, parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.control.state import PolicyState, version_subsets
-from meshsim.control.translate import Paths, compile_mesh
-from meshsim.control.writer import ConfigWriter, static_bootstrap
+from meshsim.control.translate import compile_mesh
+from meshsim.control.validate import static_bootstrap
+from meshsim.control.writer import ConfigWriter
+from meshsim.control.xds import Paths
 from meshsim.runtime.local import envoy_binary
+from meshsim.scenario.istio import check_resource, parse_resource
 
 SHOP = {"user": {"v1": 1}, "product": {"v1": 2, "v2": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}
 

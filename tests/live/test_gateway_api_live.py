@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.mesh import Mesh
+from meshsim.scenario.istio import parse_resource
 
 pytestmark = pytest.mark.slow
 

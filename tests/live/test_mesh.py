@@ -10,10 +10,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.control.state import version_subsets
 from meshsim.mesh import Mesh
+from meshsim.scenario.istio import parse_resource
 
 pytestmark = pytest.mark.slow
 

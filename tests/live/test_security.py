@@ -23,12 +23,12 @@ import aiohttp
 import pytest
 
 from meshsim.control.ca import CertificateAuthority, workload_identity
-from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.load.records import read_records
 from meshsim.mesh import Mesh
 from meshsim.request_as import request_as
 from meshsim.runner import RunOptions, run
+from meshsim.scenario.istio import parse_resource
 from tests.live.helpers import meshsim, phase_started, running_meshsim, wait_for
 
 pytestmark = pytest.mark.slow

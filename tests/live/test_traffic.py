@@ -22,10 +22,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.control.state import version_subsets
 from meshsim.mesh import Mesh
+from meshsim.scenario.istio import parse_resource
 from meshsim.telemetry.recorder import EdgeRecorder
 
 pytestmark = pytest.mark.slow

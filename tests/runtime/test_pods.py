@@ -9,7 +9,8 @@ import pytest
 
 from meshsim.control.plan import build_plan
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import Paths, compile_mesh
+from meshsim.control.translate import compile_mesh
+from meshsim.control.xds import Paths
 from meshsim.rundir import RunDir
 from meshsim.runtime import apps, pods
 from meshsim.runtime.agent import TOKEN_ENV

@@ -8,7 +8,8 @@ from pathlib import Path
 from meshsim.control.plan import MeshPlan, build_plan
 from meshsim.control.security import identities, workloads
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import Paths, compile_mesh
+from meshsim.control.translate import compile_mesh
+from meshsim.control.xds import Paths
 from meshsim.runtime import pods
 from meshsim.scenario import load_scenario_text, resolve_application, resolve_mesh
 

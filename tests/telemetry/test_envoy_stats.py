@@ -3,10 +3,11 @@ shaped like what Envoy 1.40 really reports (see meshsim/telemetry/envoy_stats.py
 
 from __future__ import annotations
 
-from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.control.state import PolicyState, version_subsets
-from meshsim.control.translate import Paths, compile_mesh
+from meshsim.control.translate import compile_mesh
+from meshsim.control.xds import Paths
+from meshsim.scenario.istio import parse_resource
 from meshsim.telemetry.edges import EdgeContext, ProxyView, build_edges, split
 from meshsim.telemetry.envoy_stats import (
     ClusterDelta,

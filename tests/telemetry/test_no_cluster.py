@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from meshsim.control.istio import parse_resource
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import Paths, compile_mesh
+from meshsim.control.translate import compile_mesh
+from meshsim.control.xds import Paths
+from meshsim.scenario.istio import parse_resource
 from meshsim.telemetry.edges import EdgeContext, build_edges, proxy_view
 from meshsim.telemetry.envoy_stats import STATS_FILTER, no_cluster_deltas
 from tests.telemetry.test_recorder import PLAN, ScriptedRecorder, order_stats

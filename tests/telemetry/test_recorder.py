@@ -10,7 +10,8 @@ from typing import Any
 
 from meshsim.control.plan import build_plan
 from meshsim.control.state import PolicyState
-from meshsim.control.translate import Paths, compile_mesh
+from meshsim.control.translate import compile_mesh
+from meshsim.control.xds import Paths
 from meshsim.telemetry.prometheus import Buckets, ProxyMetrics
 from meshsim.telemetry.recorder import EdgeRecorder, Snapshot
 

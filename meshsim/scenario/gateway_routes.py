@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshsim.control.gateway_api import (
+from meshsim.scenario.gateway_api import (
     FROM_ANNOTATION,
     GwBackendObjectReference,
     GwBackendRef,
@@ -26,7 +26,7 @@ from meshsim.control.gateway_api import (
     GwURLRewrite,
     HTTPRoute,
 )
-from meshsim.control.istio import (
+from meshsim.scenario.istio import (
     Destination,
     HeaderOperations,
     Headers,
@@ -36,16 +36,20 @@ from meshsim.control.istio import (
     HTTPRetry,
     HTTPRewrite,
     HTTPRouteDestination,
+    IstioError,
     Percent,
     PortSelector,
     RegexRewrite,
-    Resource,
     StringMatch,
     VirtualService,
     VirtualServiceSpec,
+    parse_resource,
+    short_host,
 )
-from meshsim.control.istio import HTTPDirectResponse as DirectResponse
-from meshsim.control.istio import HTTPRoute as IstioHTTPRoute
+from meshsim.scenario.istio import HTTPDirectResponse as DirectResponse
+from meshsim.scenario.istio import HTTPRoute as IstioHTTPRoute
+from meshsim.scenario.istio_base import Resource
+from meshsim.scenario.model import parse_duration
 from meshsim.shop import GATEWAY_NAME, SERVICE_PORT
 
 
@@ -231,8 +235,6 @@ def weights(given: list[int]) -> list[int]:
 
 
 def _nonzero(text: str) -> bool:
-    from meshsim.scenario.model import parse_duration
-
     return parse_duration(text) > 0
 
 
@@ -326,8 +328,6 @@ def route_conflicts(resources: list[Resource]) -> list[tuple[Resource, str]]:
     proxies. Istio uses only one VirtualService per host for sidecars
     (istioctl analyze IST0109) and which one is not something to learn from:
     meshsim refuses both, naming them. Returns (the later resource, why)."""
-    from meshsim.control.istio import short_host
-
     owners: dict[tuple[str, str], Resource] = {}
     out: list[tuple[Resource, str]] = []
     for r in resources:
@@ -371,8 +371,6 @@ def route_conflicts(resources: list[Resource]) -> list[tuple[Resource, str]]:
 def raw_conflicts(raws: list[tuple[Any, dict[str, Any]]]) -> list[tuple[Any, str]]:
     """`route_conflicts` of resources as loaded, each with where it was
     written (any token); those that do not parse are left to validation."""
-    from meshsim.control.istio import IstioError, parse_resource
-
     parsed: list[Resource] = []
     where: dict[int, Any] = {}
     for at, raw in raws:

@@ -1,7 +1,7 @@
 """Istio's own field names, per object: what tells a typo from a field
 meshsim does not implement.
 
-meshsim's models (`meshsim.control.istio`, `istio_security`) reject any key
+meshsim's models (`meshsim.scenario.istio`, `istio_security`) reject any key
 they do not read. Such a key is either a real Istio field that meshsim lacks
 ("spec.http[0].corsPolicy: not supported by meshsim") or no Istio field at
 all, usually a typo ("spec.hostt: unknown field 'hostt'; did you mean

@@ -4,7 +4,7 @@ Each model forbids unknown keys: a field meshsim does not implement is an
 error that names it ("spec.http[0].corsPolicy: not supported by meshsim"),
 never silently ignored, and a key Istio has no field for is a typo
 ("spec.hostt: unknown field 'hostt'; did you mean 'host'?"; the lists are in
-`meshsim.control.istio_fields`). docs/istio-support.md lists the supported subset.
+`meshsim.scenario.istio_fields`). docs/istio-support.md lists the supported subset.
 """
 
 from __future__ import annotations
@@ -14,40 +14,21 @@ import re
 import warnings
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from meshsim.control.istio_fields import ISTIO_FIELDS
-from meshsim.control.istio_names import (
+from meshsim.scenario.gateway_api import GATEWAY_API_FIELDS, GATEWAY_API_KINDS
+from meshsim.scenario.istio_base import NETWORKING, Resource, _duration, _Istio
+from meshsim.scenario.istio_fields import ISTIO_FIELDS
+from meshsim.scenario.istio_jwt import JWT_KINDS
+from meshsim.scenario.istio_names import (
     GatewayHost,
     Host,
-    NamespaceName,
-    ResourceName,
     SubsetName,
     WildcardHost,
 )
-from meshsim.scenario.loader import describe_error, model_at
-from meshsim.scenario.model import parse_duration
-
-NETWORKING = (
-    "networking.istio.io/v1",
-    "networking.istio.io/v1beta1",
-    "networking.istio.io/v1alpha3",
-)
-SECURITY = ("security.istio.io/v1", "security.istio.io/v1beta1")
-
-
-class _Istio(BaseModel):
-    # allow_inf_nan: YAML's `.inf` and `.nan` are numbers, and no Istio field means them.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
-    )
-
-
-def _duration(value: str | None) -> str | None:
-    if value is not None:
-        parse_duration(value)
-    return value
+from meshsim.scenario.istio_security import SECURITY_KINDS
+from meshsim.scenario.words import describe_error, model_at
 
 
 class StringMatch(_Istio):
@@ -347,27 +328,6 @@ class GatewaySpec(_Istio):
     servers: list[GatewayServer] = Field(default_factory=list)
 
 
-class Metadata(BaseModel):
-    # Kubernetes metadata: labels/annotations are accepted and not interpreted.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: ResourceName
-    namespace: NamespaceName = "default"
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-
-
-class Resource(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    apiVersion: str
-    kind: str
-    metadata: Metadata
-    spec: Any
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}/{self.metadata.name}"
-
-
 class VirtualService(Resource):
     kind: Literal["VirtualService"]
     spec: VirtualServiceSpec
@@ -391,12 +351,6 @@ _KINDS: dict[str, tuple[type[Resource], tuple[str, ...]]] = {
 
 
 def _kinds() -> dict[str, tuple[type[Resource], tuple[str, ...]]]:
-    # The security kinds and the Gateway API live in their own modules, which
-    # build on Resource above.
-    from meshsim.control.gateway_api import GATEWAY_API_KINDS
-    from meshsim.control.istio_jwt import JWT_KINDS
-    from meshsim.control.istio_security import SECURITY_KINDS
-
     return {**_KINDS, **SECURITY_KINDS, **JWT_KINDS, **GATEWAY_API_KINDS}
 
 
@@ -458,7 +412,7 @@ def check_resource(raw: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _problems(model: type[Resource], errors: list[ErrorDetails]) -> list[tuple[str, str]]:
     """Pydantic's errors in meshsim's words. A key the model rejects is a
-    real Istio field meshsim lacks, or a typo (see meshsim.control.istio_fields)."""
+    real Istio field meshsim lacks, or a typo (see meshsim.scenario.istio_fields)."""
     unknown = {
         tuple(e["loc"]): _unknown_field(model, tuple(e["loc"]))
         for e in errors
@@ -486,8 +440,6 @@ def _unknown_field(model: type[Resource], loc: tuple[object, ...]) -> tuple[str,
     name = str(loc[-1])
     parent = model_at(loc[:-1], root=model)
     mro = parent.__mro__ if parent is not None else ()
-    from meshsim.control.gateway_api import GATEWAY_API_FIELDS
-
     known = {**ISTIO_FIELDS, **GATEWAY_API_FIELDS}
     real = next((known[c.__name__] for c in mro if c.__name__ in known), None)
     if parent is None or real is None or name in real:

@@ -20,12 +20,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from meshsim.control.istio import (
+from meshsim.scenario.istio_base import (
     Resource,
     _duration,
     _Istio,
 )
-from meshsim.control.istio_names import ResourceName
+from meshsim.scenario.istio_names import ResourceName
 
 GATEWAY_API = ("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1")
 GATEWAY_GROUP = "gateway.networking.k8s.io"

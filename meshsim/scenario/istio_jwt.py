@@ -20,8 +20,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from meshsim.control.istio import SECURITY, Resource, _duration, _Istio
-from meshsim.control.istio_security import WorkloadSelector, _Namespaced
+from meshsim.scenario.istio_base import SECURITY, Resource, _duration, _Istio
+from meshsim.scenario.istio_security import WorkloadSelector, _Namespaced
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
 

@@ -1,6 +1,6 @@
 """Istio's security resources as typed models: PeerAuthentication and AuthorizationPolicy.
 
-Like the networking models in `meshsim.control.istio`, every model forbids
+Like the networking models in `meshsim.scenario.istio`, every model forbids
 unknown keys, so a field meshsim does not implement is an error that names it.
 What each field means once compiled is in `meshsim.control.security` and
 docs/security.md.
@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from meshsim.control.istio import SECURITY, Resource, _Istio
-from meshsim.control.istio_fields import ISTIO_CONDITION_KEYS
+from meshsim.scenario.istio_base import SECURITY, Resource, _Istio
+from meshsim.scenario.istio_fields import ISTIO_CONDITION_KEYS
 
 MtlsMode = Literal["UNSET", "DISABLE", "PERMISSIVE", "STRICT"]
 Action = Literal["ALLOW", "DENY", "AUDIT", "CUSTOM"]
