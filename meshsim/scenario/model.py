@@ -554,7 +554,7 @@ class Phase(_Strict):
     apply: list[dict[str, Any]] = Field(
         default_factory=list,
         max_length=MAX_PER_PHASE,
-        description="Istio resources, verbatim; in force until removed.",
+        description="Istio resources (and Gateway API HTTPRoutes), verbatim; in force until removed.",
     )
     remove: list[str] = Field(
         default_factory=list,
