@@ -183,6 +183,10 @@ def validate(
         if len(scenarios) > 1:
             console.print_error(f"{failed} of {len(scenarios)} scenarios are invalid")
         raise typer.Exit(2)
+    console.print_info(
+        "next: `meshsim analyze SCENARIO` reads the policies of every phase against the "
+        "call graph (retry amplification, timeout budgets, dangling references)"
+    )
 
 
 @app.command()
