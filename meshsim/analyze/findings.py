@@ -30,7 +30,6 @@ CODES: dict[str, tuple[Level, str]] = {
     "MSA302": ("warning", "OutlierDetectionCanEjectAll"),
     "MSA303": ("warning", "StrictMtlsRefusesLegacyClient"),
     "MSA401": ("warning", "ShadowedRoute"),
-    "MSA901": ("info", "RetryAmplificationFigures"),
 }
 
 ISTIOCTL: dict[str, str] = {
@@ -70,6 +69,7 @@ class Finding:
         out = asdict(self)
         out["level"] = self.level
         out["name"] = self.name
+        out["phases"] = self.phase.split(", ")  # `phase` says them in one string
         if self.code in ISTIOCTL:
             out["istioctl"] = ISTIOCTL[self.code]
         return out
