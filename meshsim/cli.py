@@ -791,6 +791,45 @@ def exec_(
 
 
 @app.command()
+def token(
+    sub: Annotated[
+        str | None, typer.Option(help="The token's subject (its principal is iss/sub).")
+    ] = None,
+    claim: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A claim NAME=VALUE; a JSON value stays JSON: groups='[\"group1\"]'. Repeat.",
+            metavar="NAME=VALUE",
+        ),
+    ] = None,
+    iss: Annotated[
+        str | None,
+        typer.Option(
+            help="The issuer (default: the one the run's RequestAuthentications name).",
+            show_default=False,
+        ),
+    ] = None,
+    expired: Annotated[
+        bool, typer.Option("--expired", help="A token that expired an hour ago (Istio: 401).")
+    ] = False,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Run directory (default: the running mesh).")
+    ] = None,
+) -> None:
+    """Print a JWT signed by the run's local issuer, which the run's
+    RequestAuthentications trust in place of their jwksUri.
+
+    Example:  curl -H "Authorization: Bearer $(meshsim token --sub jason)" localhost:8080/products
+    """
+    from meshsim import console
+    from meshsim.token import make_token, parse_claims
+
+    console.print_info(
+        make_token(sub, parse_claims(claim or []), iss=iss, expired=expired, run_dir=run_dir)
+    )
+
+
+@app.command()
 def bench(
     quick: Annotated[
         bool, typer.Option(help="Short windows and fewer trials (under a minute), as in CI.")

@@ -1,4 +1,4 @@
-"""The run's local JWT issuer: one RSA key pair per run, its JWKS, signed tokens.
+"""The run's local JWT issuer: one key pair per run, its JWKS, signed tokens.
 
 Istio's RequestAuthentication names an issuer and where its public keys are
 (`jwksUri`, or `jwks` inline); istiod fetches the keys and hands them to
@@ -10,9 +10,12 @@ when this key signed it and its `iss` is an issuer a RequestAuthentication
 names: `meshsim token --iss testing@secure.istio.io --sub jason` makes one,
 and so does a cohort's `jwt` (docs/security.md).
 
-Keys and tokens come from maintained libraries (cryptography, PyJWT); the key
-is kept in the run directory (`jwt/issuer.pem`, owner-only) so that
-`meshsim token` signs for a running mesh.
+Keys and tokens come from maintained libraries (cryptography, PyJWT). The
+key is ECDSA P-256 (ES256), which Envoy's jwt_authn checks as it checks
+Istio's RS256 samples, and which takes no noticeable time to make at every
+mesh start (an RSA key can take a tenth of a second or more on a busy
+machine). It is kept in the run directory (`jwt/issuer.pem`, owner-only) so
+that `meshsim token` signs for a running mesh.
 """
 
 from __future__ import annotations
@@ -26,23 +29,23 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 from jwt.utils import base64url_encode
 
-ALGORITHM = "RS256"  # what Istio's sample tokens use; Envoy's jwt_authn checks it
+ALGORITHM = "ES256"
 DEFAULT_TOKEN_TTL_S = 24 * 3600.0
 # An expired token expired this long ago: beyond Envoy's default clock skew (60 s).
 EXPIRED_AGO_S = 3600.0
 ISSUER_DIR = "jwt"
 KEY_FILE = "issuer.pem"
-ISSUERS_FILE = "issuers.json"  # the issuers the run's scenario names, for `meshsim token`
+JWKS_FILE = "jwks.json"
 
 
 def _kid(public_jwk: dict[str, Any]) -> str:
     # RFC 7638 thumbprint: a key id that names this key and no other.
     canonical = json.dumps(
-        {k: public_jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True
+        {k: public_jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True
     )
     digest = hashes.Hash(hashes.SHA256())
     digest.update(canonical.encode())
@@ -53,17 +56,17 @@ def _kid(public_jwk: dict[str, Any]) -> str:
 class Issuer:
     """A signing key and the JWKS that publishes its public half."""
 
-    key: rsa.RSAPrivateKey
+    key: ec.EllipticCurvePrivateKey
 
     @classmethod
     def generate(cls) -> Issuer:
-        return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        return cls(ec.generate_private_key(ec.SECP256R1()))
 
     @classmethod
     def from_pem(cls, pem: bytes) -> Issuer:
         key = serialization.load_pem_private_key(pem, password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError("the issuer key is not an RSA private key")
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("the issuer key is not an ECDSA private key")
         return cls(key)
 
     def key_pem(self) -> bytes:
@@ -74,7 +77,7 @@ class Issuer:
         )
 
     def public_jwk(self) -> dict[str, Any]:
-        jwk: dict[str, Any] = RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        jwk: dict[str, Any] = ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
         jwk["kid"] = _kid(jwk)
         jwk["alg"] = ALGORITHM
         jwk["use"] = "sig"
@@ -115,26 +118,18 @@ def foreign_token(iss: str, sub: str | None = None, claims: dict[str, Any] | Non
 # ------------------------------------------------------------ the run directory
 
 
-def save(issuer: Issuer, run_dir: Path, issuers: list[str]) -> Path:
-    """Keep the key (owner-only) and the scenario's issuers in `run_dir/jwt/`."""
+def save(issuer: Issuer, run_dir: Path) -> Path:
+    """Keep the key (owner-only) and its JWKS in `run_dir/jwt/`."""
     where = run_dir / ISSUER_DIR
     where.mkdir(parents=True, exist_ok=True)
     key_path = where / KEY_FILE
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(issuer.key_pem())
-    (where / ISSUERS_FILE).write_text(json.dumps({"issuers": issuers}) + "\n")
-    (where / "jwks.json").write_text(issuer.jwks() + "\n")
+    (where / JWKS_FILE).write_text(issuer.jwks() + "\n")
     return key_path
 
 
-def load(run_dir: Path) -> tuple[Issuer, list[str]]:
-    """The run's issuer and the issuers its scenario names. OSError or ValueError
-    when `run_dir` has none (a run from before meshsim had JWT, or not a run)."""
-    where = run_dir / ISSUER_DIR
-    issuer = Issuer.from_pem((where / KEY_FILE).read_bytes())
-    try:
-        names = json.loads((where / ISSUERS_FILE).read_text()).get("issuers", [])
-    except (OSError, ValueError):
-        names = []
-    return issuer, [str(n) for n in names]
+def load(run_dir: Path) -> Issuer:
+    """The run's issuer. OSError or ValueError when `run_dir` has none."""
+    return Issuer.from_pem((run_dir / ISSUER_DIR / KEY_FILE).read_bytes())

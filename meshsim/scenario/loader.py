@@ -21,6 +21,7 @@ from meshsim.scenario.application import own_service_problems, resolve_applicati
 from meshsim.scenario.from_manifests import with_manifests
 from meshsim.scenario.gateway_routes import raw_conflicts
 from meshsim.scenario.istio import check_resource
+from meshsim.scenario.jwt import cohort_jwt_problems
 from meshsim.scenario.model import (
     JOURNEYS,
     MAX_INSTANCES,
@@ -223,7 +224,10 @@ class _Checker:
             self.error(path, message)
 
     def load(self) -> None:
-        """A locustfile that exists (whether it imports is checked before the run)."""
+        """Cohort tokens meshsim can sign, and a locustfile that exists (whether it
+        imports is checked before the run)."""
+        for path, message in cohort_jwt_problems(self.scenario):
+            self.error(path, message)
         locustfile = self.scenario.load.locustfile
         if locustfile is not None and self.check_files:
             file = self.scenario.base_dir / locustfile

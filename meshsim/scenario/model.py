@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from meshsim.scenario.expect import Expectation, parse_expectation, parse_rate
+from meshsim.scenario.jwt import CohortJwt
 from meshsim.scenario.services import SERVICE_NAME_PATTERN, ServiceSpec
 from meshsim.scenario.services import Strict as _Strict
 from meshsim.shop import SHOP
@@ -343,6 +344,13 @@ class Cohort(_Strict):
         "A VirtualService `match` sees them at the ingress, and on later hops as far "
         "as the apps forward them (order forwards end-user).",
         json_schema_extra={"propertyNames": {"pattern": _HEADER_TOKEN.pattern}},
+    )
+
+    jwt: CohortJwt | None = Field(
+        None,
+        description="A JWT on every request (Authorization: Bearer), signed by the run's "
+        "local issuer, e.g. {sub: jason, claims: {groups: [group1]}}; or {expired: true}, "
+        "{foreign: true}, {token: invalidToken} for the tokens Istio refuses with 401.",
     )
 
     @field_validator("headers")
