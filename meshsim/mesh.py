@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
+from meshsim.control import issuer as jwt_issuer
 from meshsim.control.ca import DEFAULT_CERT_TTL_S, CertificateAuthority
 from meshsim.control.observe import ZIPKIN_FLUSH_S, Observability
 from meshsim.control.plan import MeshPlan
@@ -106,6 +107,10 @@ class Mesh:
             run_dir,
             cert_ttl or DEFAULT_CERT_TTL_S,
         )
+        # A JWT issuer per run: its keys stand in for every RequestAuthentication's
+        # jwksUri (meshsim.control.issuer); `meshsim token` and cohorts sign with it.
+        self.issuer = jwt_issuer.Issuer.generate()
+        self.control.state.local_jwks = self.issuer.jwks()
         self.record = MeshRecord(
             run_id=self.run_id,
             run_dir=str(run_dir),
@@ -151,6 +156,7 @@ class Mesh:
         # Every Envoy dials the control plane's ADS server: it listens before any starts.
         await self.control.serve(*self.runtime.callback_address())
         self.certs.issue_all()
+        jwt_issuer.save(self.issuer, self.run_dir)
         self.certs.start()
         await self._start_telemetry(events)
         self.control.write_initial()

@@ -287,9 +287,17 @@ class Runner:
     async def _start_load(self, mesh: Mesh, run_dir: Path) -> Any:
         from meshsim.load.runner import LocustRunner
 
+        spec = self.scenario.load
+        if any(c.jwt is not None for c in spec.cohorts):
+            from meshsim.load.tokens import with_tokens
+            from meshsim.scenario.jwt import scenario_issuers
+
+            # load.cohorts[].jwt: tokens signed now by the run's issuer
+            spec = with_tokens(spec, mesh.issuer, scenario_issuers(self.scenario))
+
         load = LocustRunner(
             mesh.ingress_url,
-            self.scenario.load,
+            spec,
             RunDir(run_dir).records,
             RunDir(run_dir).locust_log,
             locustfile=self._locustfile(),
