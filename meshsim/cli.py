@@ -18,6 +18,7 @@ import typer
 
 from meshsim import __version__
 from meshsim.errors import MeshError, MeshsimError, UsageError, check_phase, write_failure
+from meshsim.exercise.cli import exercise_app
 from meshsim.rundir import RunDir
 
 app = typer.Typer(
@@ -969,6 +970,7 @@ workshop_app = typer.Typer(
     help="The workshop: notebooks and scenarios to work through.", no_args_is_help=True
 )
 app.add_typer(workshop_app, name="workshop")
+app.add_typer(exercise_app, name="exercise")  # the commands live in meshsim/exercise/cli.py
 
 
 @workshop_app.command("init")

@@ -19,7 +19,9 @@ from meshsim.library import shipped_dir
 from meshsim.starter import SCHEMA_MARK, with_schema_comment
 
 WORKSHOP_DIRS = ("notebooks", "scenarios", "examples", "exercises")
-_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+# solution.yaml: an exercise's reference solution stays out of attendees' copies
+# (meshsim/exercise/catalog.py); `meshsim exercise check` judges without it.
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "solution.yaml")
 
 
 def workshop_init(directory: Path, *, force: bool = False) -> list[Path]:

@@ -80,6 +80,9 @@ def test_the_wheel_carries_the_library_and_what_a_run_needs(dist: Path) -> None:
             assert f"meshsim/{shipped.relative_to(REPO).as_posix()}" in names, shipped
     for nb in (REPO / "notebooks").glob("*.ipynb"):
         assert f"meshsim/notebooks/{nb.name}" in names
+    for shipped in (REPO / "exercises").rglob("*"):  # `meshsim exercise` from a wheel
+        if shipped.is_file():
+            assert f"meshsim/{shipped.relative_to(REPO).as_posix()}" in names, shipped
     for needed in (
         "meshsim/scenarios/README.md",
         "meshsim/scenario/scenario.schema.json",
