@@ -68,8 +68,11 @@ _METHODS = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
 class GwParentReference(_Istio):
     group: str | None = None
     kind: str | None = None
+    # Names are matched by service name, as meshsim reads every host (a
+    # service of your own may live in a namespace of its own).
     namespace: str | None = None
     name: ResourceName
+    sectionName: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
 
     @property
@@ -86,8 +89,11 @@ class GwParentReference(_Istio):
             )
         if not self.is_service and (self.group or GATEWAY_GROUP) != GATEWAY_GROUP:
             raise ValueError(f"group: a Gateway's group is {GATEWAY_GROUP}")
-        if self.namespace not in (None, "default"):
-            raise ValueError("namespace: meshsim's mesh has one namespace, default")
+        if self.sectionName not in (None, "http"):
+            raise ValueError(
+                f"sectionName: {self.sectionName!r}: meshsim's services and its gateway have "
+                "one port each, named http"
+            )
         return self
 
 
@@ -167,8 +173,6 @@ class GwBackendObjectReference(_Istio):
     def _service(self) -> GwBackendObjectReference:
         if (self.kind or "Service") != "Service" or (self.group or "") not in ("", "core"):
             raise ValueError(f"kind: only a Service can be a backend in meshsim; found {self.kind}")
-        if self.namespace not in (None, "default"):
-            raise ValueError("namespace: meshsim's mesh has one namespace, default")
         if self.port is None:
             raise ValueError("port: required for a Service backend (the Gateway API's rule)")
         return self

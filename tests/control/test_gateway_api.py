@@ -361,6 +361,23 @@ def test_bad_input_names_the_field(spec: dict[str, Any], expected: list[tuple[st
     assert check_resource(raw) == expected
 
 
+def test_section_and_namespaces_name_the_one_port_and_the_service() -> None:
+    raw = route([{"backendRefs": [{"name": "product-v2", "port": 80, "namespace": "shop"}]}])
+    raw["spec"]["parentRefs"][0] |= {"sectionName": "http", "namespace": "shop"}
+    assert check_resource(raw) == []
+    [vs] = to_virtual_services([parse_resource(raw)])  # type: ignore[list-item]
+    assert (
+        vs.spec.hosts == ["product"] and vs.spec.http[0].route[0].destination.host == "product-v2"
+    )
+    raw["spec"]["parentRefs"][0]["sectionName"] = "grpc"
+    assert check_resource(raw) == [
+        (
+            "spec.parentRefs[0]",
+            "sectionName: 'grpc': meshsim's services and its gateway have one port each, named http",
+        )
+    ]
+
+
 def test_the_api_version_is_checked() -> None:
     raw = route([])
     raw["apiVersion"] = "gateway.networking.k8s.io/v1alpha2"
