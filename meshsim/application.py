@@ -23,6 +23,8 @@ from typing import Any
 # (the shop's is VirtualService/shop).
 APP_ROUTE_NAME = "app"
 PORT_PLACEHOLDER = "{port}"
+# SPIFFE trust domain of every workload identity (Istio's default)
+TRUST_DOMAIN = "cluster.local"
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,6 @@ class AppService:
     @property
     def identity(self) -> str:
         """`spiffe://cluster.local/ns/<namespace>/sa/<service account>`."""
-        from meshsim.shop import TRUST_DOMAIN
-
         account = self.service_account or self.name
         return f"spiffe://{TRUST_DOMAIN}/ns/{self.namespace}/sa/{account}"
 
@@ -234,11 +234,8 @@ class Application:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Application:
-        """An application as written in plan.json; the built-in shop is the shop's own."""
-        if raw.get("builtin"):
-            from meshsim.shop import SHOP_APP
-
-            return SHOP_APP
+        """An application as written in plan.json (the built-in shop is read
+        back as itself by `meshsim.shop.application_from_dict`)."""
         ready = raw.get("ready") or {}
         return cls(
             name=str(raw.get("name") or "app"),

@@ -34,7 +34,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from meshsim.runtime.local import envoy_binary, envoy_version
+        from meshsim.runtime.commands import envoy_binary, envoy_version
 
         try:
             where = envoy_binary()

@@ -27,8 +27,8 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+import meshsim.report.format as fmt
 from meshsim.events import Progress, RunEventHandler, RunInfo
-from meshsim.report import format as fmt
 from meshsim.report.model import PASS, Report
 from meshsim.report.text import one_line, visible
 from meshsim.rundir import RunDir

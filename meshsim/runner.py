@@ -31,18 +31,25 @@ from meshsim.control.push import PushRejected
 from meshsim.control.writer import atomic_write
 from meshsim.errors import MeshError, MeshsimError, UsageError, write_failure
 from meshsim.events import EventBus, Progress, RunEventHandler, RunInfo
-from meshsim.load.records import record_counts
+from meshsim.load.legacy import LegacyCaller
+from meshsim.load.records import RecordTail, record_counts
+from meshsim.load.runner import LocustRunner, check_locustfile
+from meshsim.load.tokens import with_tokens
 from meshsim.mesh import Mesh, new_run_id, run_id_of_dir
+from meshsim.report import build_report, write_reports
+from meshsim.report.model import RUN_ERROR
 from meshsim.rundir import MANIFEST, RunDir
+from meshsim.runtime.cleanup import clean_leftovers
 from meshsim.runtime.registry import (
     ProcessRecord,
     all_meshes,
-    clean_leftovers,
     process_create_time,
 )
 from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 from meshsim.scenario.from_manifests import expanded_text
+from meshsim.scenario.jwt import scenario_issuers
 from meshsim.scenario.model import Phase, Scenario
+from meshsim.telemetry.authz import write_authz
 from meshsim.telemetry.metrics import MetricsScraper
 from meshsim.telemetry.recorder import EdgeRecorder
 from meshsim.telemetry.settings import resolve_telemetry
@@ -134,8 +141,6 @@ class Runner:
             )
         locustfile = self._locustfile()
         if locustfile is not None and self.scenario.load.users > 0:
-            from meshsim.load.runner import check_locustfile
-
             # Before anything starts: a locustfile that cannot run is bad input (exit 2).
             await check_locustfile(locustfile)
         services = resolve_mesh(self.scenario)
@@ -264,15 +269,12 @@ class Runner:
         await step(f"the timeline ({timeline.path})", lambda: timeline.write("run_end", **end))
         await step(f"the timeline ({timeline.path})", timeline.close)
         await step("the mesh", lambda: mesh.stop(keep=self.options.keep and status == "completed"))
-        from meshsim.telemetry.authz import write_authz
 
         # allowed/denied per caller → callee, from the sidecars
         await step("authz.json", lambda: write_authz(mesh.run_dir))
         return failures
 
     def _start_legacy(self, mesh: Mesh, run_dir: Path) -> list[Any]:
-        from meshsim.load.legacy import LegacyCaller
-
         callers = []
         for client in self.scenario.mesh.legacy_clients:
             caller = LegacyCaller(client, mesh.plan.select(client.target), RunDir(run_dir).records)
@@ -285,13 +287,8 @@ class Runner:
         return callers
 
     async def _start_load(self, mesh: Mesh, run_dir: Path) -> Any:
-        from meshsim.load.runner import LocustRunner
-
         spec = self.scenario.load
         if any(c.jwt is not None for c in spec.cohorts):
-            from meshsim.load.tokens import with_tokens
-            from meshsim.scenario.jwt import scenario_issuers
-
             # load.cohorts[].jwt: tokens signed now by the run's issuer
             spec = with_tokens(spec, mesh.issuer, scenario_issuers(self.scenario))
 
@@ -319,8 +316,6 @@ class Runner:
         return load
 
     async def _phases(self, mesh: Mesh, timeline: Timeline, load: Any) -> None:
-        from meshsim.load.records import RecordTail
-
         tail = RecordTail(RunDir(mesh.run_dir).records)
         self._timeline = timeline
         session = await mesh.control.session()
@@ -573,9 +568,6 @@ class Runner:
     def _finish(
         self, run_dir: Path, info: RunInfo, status: str, error: str | None, ready_s: float | None
     ) -> RunResult:
-        from meshsim.report import build_report, write_reports
-        from meshsim.report.model import RUN_ERROR
-
         report = build_report(run_dir)
         if status == "error" and report.status != RUN_ERROR:  # failed after run_end was written
             report.status, report.error = RUN_ERROR, error

@@ -12,7 +12,6 @@ from meshsim.application import Application, AppService, ReadyRequest, VersionRu
 # The port every service listens on inside the mesh (Kubernetes Service port).
 SERVICE_PORT = 80
 NAMESPACE = "default"
-TRUST_DOMAIN = "cluster.local"
 GATEWAY_NAME = "meshsim-gateway"
 
 FIRST_ORDER = {"user_id": 1, "items": [{"product_id": 1, "quantity": 1}]}
@@ -71,3 +70,12 @@ SHOP: dict[str, AppService] = SHOP_APP.services
 
 def fqdn(service: str) -> str:
     return f"{service}.{NAMESPACE}.svc.cluster.local"
+
+
+def application_from_dict(raw: dict[str, Any] | None) -> Application:
+    """An application as written in plan.json: the built-in shop is the shop's
+    own `SHOP_APP`; a plan.json without one (from before applications were
+    recorded) ran the shop."""
+    if not raw or raw.get("builtin"):
+        return SHOP_APP
+    return Application.from_dict(raw)

@@ -14,16 +14,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from meshsim.control.bypass import bypass_note
 from meshsim.control.plan import Instance, MeshPlan
+from meshsim.control.state import PolicyState
 from meshsim.control.xds_record import read_sync
 from meshsim.errors import UsageError
 from meshsim.rundir import RunDir
+from meshsim.runtime.engine import remove_run, run_containers, sweep
 from meshsim.runtime.registry import (
     MeshRecord,
     all_meshes,
     same_process,
     terminate,
 )
+from meshsim.scenario import load_scenario
+from meshsim.telemetry.runfiles import read_plan
+from meshsim.timeline import read_phase_events
+from meshsim.xds_watch import watch
 
 
 def _probe(url: str, expect: str | None = None) -> str:
@@ -123,10 +130,6 @@ def _bypass_note(mesh: MeshRecord, plan: MeshPlan | None) -> str | None:
     run directory cannot say."""
     if mesh.runtime != "local" or plan is None:
         return None
-    from meshsim.control.bypass import bypass_note
-    from meshsim.control.state import PolicyState
-    from meshsim.scenario import load_scenario
-    from meshsim.timeline import read_phase_events
 
     run_dir = Path(mesh.run_dir)
     try:
@@ -144,8 +147,6 @@ def _bypass_note(mesh: MeshRecord, plan: MeshPlan | None) -> str | None:
 def _docker_components(mesh: MeshRecord, plan: MeshPlan | None) -> list[dict[str, Any]]:
     """A Docker mesh's containers (by run label), with the ports published on
     127.0.0.1 and each one's health."""
-    from meshsim.runtime.engine import run_containers
-
     comps = []
     files = RunDir(Path(mesh.run_dir))
     for c in run_containers(mesh.run_id):
@@ -200,12 +201,9 @@ def stop_all_meshes(timeout: float = 5.0) -> list[tuple[str, list[str]]]:
                 time.sleep(0.1)
         names = terminate(mesh.processes, timeout)
         if mesh.runtime == "docker":
-            from meshsim.runtime.engine import remove_run
-
             names += remove_run(mesh.run_id)
         mesh.delete()
         stopped.append((mesh.run_id, names))
-    from meshsim.runtime.engine import sweep
 
     orphans = sweep()  # containers and networks of runs that have no record any more
     if orphans:
@@ -225,8 +223,6 @@ def _find_run_dir(run_dir: Path | None) -> Path:
 def _proxy_names(run_dir: Path) -> list[str]:
     """The proxies of a run: its plan's (the xds/ directories of a run without
     a readable plan.json); plain names only, whatever a damaged file says."""
-    from meshsim.telemetry.runfiles import read_plan
-
     plan = read_plan(run_dir)
     xds = RunDir(run_dir).xds
     if plan is not None:
@@ -272,8 +268,6 @@ def proxy_config(proxy: str, kind: str, run_dir: Path | None) -> str:
 def xds_stream(proxy: str, run_dir: Path | None, follow: bool) -> Iterator[str]:
     """`meshsim xds watch`: the readable lines of `proxy`'s ADS stream; with
     `follow`, new lines until the mesh's meshsim process ends."""
-    from meshsim.xds_watch import watch
-
     found = _find_run_dir(run_dir)
     known = _proxy_names(found)
     if proxy not in known:

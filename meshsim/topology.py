@@ -36,6 +36,8 @@ from meshsim.scenario.istio import short_host
 from meshsim.shop import SHOP_APP
 from meshsim.telemetry.edges import latency_summary
 from meshsim.telemetry.prometheus import Buckets
+from meshsim.telemetry.runfiles import read_plan
+from meshsim.timeline import phase_windows
 
 INGRESS = INGRESS_NAME
 HEALTHY, DEGRADED, FAILING, IDLE = "healthy", "degraded", "failing", "idle"
@@ -346,9 +348,6 @@ def run_graphs(run_dir: Path) -> dict[str, ServiceGraph]:
     """Each phase's service graph from the run's edges.json (phase order), and
     `all`: the phases summed. Empty without edges.json."""
     import json
-
-    from meshsim.telemetry.runfiles import read_plan
-    from meshsim.timeline import phase_windows
 
     try:
         raw = json.loads(RunDir(run_dir).edges.read_text())

@@ -27,7 +27,7 @@ import aiohttp
 from meshsim.control.plan import free_ports
 from meshsim.errors import MeshError
 from meshsim.rundir import RunDir
-from meshsim.runtime.local import PROXY_ENV
+from meshsim.runtime.commands import PROXY_ENV
 from meshsim.runtime.registry import MeshRecord, ProcessRecord, process_create_time, terminate
 from meshsim.shop import SHOP
 

@@ -33,8 +33,8 @@ from meshsim.bench.worker import Generator, GeneratorProcess
 from meshsim.control.plan import build_plan
 from meshsim.mesh import Mesh
 from meshsim.rundir import RunDir
+from meshsim.runtime.commands import envoy_version
 from meshsim.runtime.limits import inotify_limit
-from meshsim.runtime.local import envoy_version
 
 IDLE_SETTLE_S = 1.0
 

@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from meshsim.shop import NAMESPACE, TRUST_DOMAIN
+from meshsim.application import TRUST_DOMAIN
+from meshsim.shop import NAMESPACE
 
 # Istio's default workload certificate lifetime; scenarios may shorten it (mesh.cert_ttl).
 DEFAULT_CERT_TTL_S = 24 * 3600.0

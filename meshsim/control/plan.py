@@ -16,7 +16,7 @@ from typing import Any
 
 from meshsim.application import Application
 from meshsim.errors import MeshError
-from meshsim.shop import SHOP_APP
+from meshsim.shop import SHOP_APP, application_from_dict
 
 INGRESS_NAME = "istio-ingressgateway"
 DEFAULT_INGRESS_PORT = 8080
@@ -155,7 +155,7 @@ class MeshPlan:
         for raw in data["instances"]:
             raw = {k: v for k, v in raw.items() if k != "name"}
             instances.append(Instance(**raw))
-        app = Application.from_dict(data["app"]) if data.get("app") else SHOP_APP
+        app = application_from_dict(data.get("app"))
         return cls(instances, Ingress(**data["ingress"]), data.get("services", {}), app)
 
 

@@ -26,6 +26,9 @@ from meshsim.rundir import RunDir
 from meshsim.scenario.expect import parse_expectation
 from meshsim.scenario.loader import load_scenario
 from meshsim.scenario.model import Scenario
+from meshsim.telemetry.runfiles import read_plan
+from meshsim.telemetry.slowest import slowest_traces
+from meshsim.telemetry.traces import SLOWEST, critical_path_summary
 from meshsim.timeline import (
     INCOMPLETE,
     OPEN_END,
@@ -34,6 +37,7 @@ from meshsim.timeline import (
     settled_window,
     timeline_of,
 )
+from meshsim.topology import declared_graph, service_graph
 
 if TYPE_CHECKING:
     from meshsim.telemetry.traces import Trace
@@ -197,12 +201,6 @@ class _Observed:
     the critical path of the slowest traces (traces.jsonl), if there are any."""
 
     def __init__(self, run_dir: Path, windows: list[PhaseWindow]) -> None:
-        # imported here: the telemetry readers use the report's phase windows
-        from meshsim.telemetry.runfiles import read_plan
-        from meshsim.telemetry.slowest import slowest_traces
-        from meshsim.telemetry.traces import SLOWEST
-        from meshsim.topology import declared_graph
-
         plan = read_plan(run_dir)
         self.declared = declared_graph(
             list(plan.services) if plan and plan.services else None,
@@ -215,15 +213,11 @@ class _Observed:
         )
 
     def graph(self, edges: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-        from meshsim.topology import service_graph
-
         if edges is None:
             return None
         return service_graph(edges, self.declared).to_dict()
 
     def critical_path(self, window: PhaseWindow) -> dict[str, Any] | None:
-        from meshsim.telemetry.traces import critical_path_summary
-
         traced, slowest = self.traces.get(window.index, (0, []))
         if not traced:
             return None

@@ -32,7 +32,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from meshsim.report import format as fmt
+import meshsim.report.format as fmt
 from meshsim.report.model import ExpectationResult
 from meshsim.report.stats import LATENCY_KEYS, PhaseStats, Traffic
 from meshsim.scenario.expect import EDGE_METRICS, Expectation

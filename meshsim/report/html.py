@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import meshsim.report.format as fmt
 from meshsim import __version__, rundir
-from meshsim.report import format as fmt
 from meshsim.report.graph_svg import graph_svg
 from meshsim.report.model import PASS, PhaseReport, Report
 from meshsim.report.stats import Traffic

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
+import meshsim.report.format as fmt
 from meshsim import rundir
-from meshsim.report import format as fmt
 from meshsim.report.model import (
     PHASE_INCOMPLETE,
     PHASE_NOT_RUN,

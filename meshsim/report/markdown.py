@@ -10,8 +10,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import meshsim.report.format as fmt
 from meshsim import rundir
-from meshsim.report import format as fmt
 from meshsim.report.model import PASS, Report
 from meshsim.report.text import markdown_code, markdown_text, one_line
 

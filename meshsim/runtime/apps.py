@@ -16,7 +16,7 @@ from meshsim.control.plan import Instance, MeshPlan
 from meshsim.errors import MeshError, ScenarioError
 from meshsim.events import RunEventHandler
 from meshsim.runtime import pods
-from meshsim.runtime.local import mesh_env
+from meshsim.runtime.commands import mesh_env
 
 
 def app_env(ctx: pods.RunContext, inst: Instance) -> dict[str, str]:

@@ -50,6 +50,7 @@ from meshsim.control.xds import Paths, ProxyConfig
 from meshsim.errors import check_phase
 from meshsim.rundir import LOGS, XDS, RunDir
 from meshsim.runtime import pods
+from meshsim.runtime.commands import mesh_env
 from meshsim.runtime.dashboards import (
     DASHBOARD_FILE,
     SHIPPED_DASHBOARD,
@@ -58,7 +59,6 @@ from meshsim.runtime.dashboards import (
     prometheus_config,
 )
 from meshsim.runtime.images import APP_REPO, SIDECAR_REPO
-from meshsim.runtime.local import mesh_env
 from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 
 CONTAINER_ROOT = "/etc/meshsim"  # in every Envoy container: xds/<proxy>/ and logs/

@@ -44,7 +44,7 @@ from meshsim.control.plan import Ingress, Instance, MeshPlan
 from meshsim.rundir import RunDir
 from meshsim.runtime import capture
 from meshsim.runtime.agent import TOKEN_ENV
-from meshsim.runtime.local import envoy_argv
+from meshsim.runtime.commands import envoy_argv
 from meshsim.shop import SHOP_APP
 
 APP_PORT = 8080

@@ -131,22 +131,3 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
             os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
-
-
-def clean_leftovers(include_kept: bool = False) -> list[MeshRecord]:
-    """Stop meshes whose owner died (a run killed with SIGKILL) — and, with
-    `include_kept`, meshes left running on purpose with --keep."""
-    cleaned = []
-    for mesh in all_meshes():
-        if mesh.owner_alive() and not include_kept:
-            continue
-        if mesh.keep and not include_kept:
-            continue
-        terminate(mesh.processes)
-        if mesh.runtime == "docker":
-            from meshsim.runtime.engine import remove_run
-
-            remove_run(mesh.run_id)  # its containers and network, by label
-        mesh.delete()
-        cleaned.append(mesh)
-    return cleaned

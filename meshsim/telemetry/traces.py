@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from meshsim.rundir import RunDir
+from meshsim.timeline import phase_of, phase_windows
 
 SLOWEST = 10  # traces per phase whose critical paths the report sums
 
@@ -402,8 +403,6 @@ def to_jaeger(traces: Iterable[Trace]) -> dict[str, Any]:
 def traces_by_phase(run_dir: Path) -> dict[str, list[Trace]]:
     """The run's traces (`traces.jsonl`) by the phase their root started in, in
     phase order; traces outside every phase (start-up, drain) are left out."""
-    from meshsim.timeline import phase_of, phase_windows
-
     windows = phase_windows(run_dir)
     out: dict[str, list[Trace]] = {w.name: [] for w in sorted(windows, key=lambda w: w.start)}
     for trace in assemble(read_spans(RunDir(run_dir).traces)):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.control.validate import static_bootstrap
-from meshsim.runtime.local import envoy_binary
+from meshsim.runtime.commands import envoy_binary
 from meshsim.scenario.istio import check_resource
 from tests.control.test_security import compiled as secured
 from tests.control.test_security import pa

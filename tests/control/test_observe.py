@@ -23,7 +23,7 @@ from meshsim.control.state import PolicyState
 from meshsim.control.translate import compile_mesh
 from meshsim.control.validate import static_bootstrap
 from meshsim.control.xds import Paths, ProxyConfig
-from meshsim.runtime.local import envoy_binary
+from meshsim.runtime.commands import envoy_binary
 
 PLAN = build_plan({"user": {"v1": 1}, "product": {"v1": 1}, "order": {"v1": 1}}, 0)
 PATHS = Paths("/run/x/xds")

@@ -37,7 +37,7 @@ from meshsim.control.validate import static_bootstrap
 from meshsim.control.xds import Paths, ProxyConfig
 from meshsim.control.xds_proto import T_SECRET
 from meshsim.errors import UsageError
-from meshsim.runtime.local import envoy_binary
+from meshsim.runtime.commands import envoy_binary
 from meshsim.scenario import load_scenario, load_scenario_text
 from meshsim.scenario.istio import check_resource, parse_resource
 from meshsim.telemetry.authz import caller, merge_into_edges, write_authz

@@ -18,7 +18,7 @@ from meshsim.control.state import PolicyState
 from meshsim.control.translate import compile_mesh
 from meshsim.control.validate import static_bootstrap
 from meshsim.control.xds import Paths, ProxyConfig
-from meshsim.runtime.local import envoy_binary
+from meshsim.runtime.commands import envoy_binary
 from meshsim.scenario import load_scenario_text
 from meshsim.scenario.istio import check_resource, parse_resource, resource_warnings
 

@@ -15,7 +15,7 @@ from meshsim.control.translate import compile_mesh
 from meshsim.control.validate import static_bootstrap
 from meshsim.control.writer import ConfigWriter
 from meshsim.control.xds import Paths
-from meshsim.runtime.local import envoy_binary
+from meshsim.runtime.commands import envoy_binary
 from meshsim.scenario.istio import check_resource, parse_resource
 
 SHOP = {"user": {"v1": 1}, "product": {"v1": 2, "v2": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}

@@ -91,7 +91,8 @@ def test_the_next_up_hands_a_killed_docker_run_to_the_engine_cleanup(monkeypatch
     for real)."""
     import os
 
-    from meshsim.runtime.registry import MeshRecord, clean_leftovers, process_create_time
+    from meshsim.runtime.cleanup import clean_leftovers
+    from meshsim.runtime.registry import MeshRecord, process_create_time
 
     removed: list[str] = []
     monkeypatch.setattr("meshsim.runtime.engine.remove_run", lambda run_id: removed.append(run_id))

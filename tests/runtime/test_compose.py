@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from meshsim.runtime.commands import envoy_binary
 from meshsim.runtime.compose import export_compose, for_compose
-from meshsim.runtime.local import envoy_binary
 from tests.live.helpers import skip_unless_ci
 
 REPO = Path(__file__).parents[2]
