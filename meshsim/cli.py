@@ -308,7 +308,7 @@ def init(
     from meshsim import console
 
     if from_compose is not None:
-        from meshsim.scenario.from_compose import write_from_compose
+        from meshsim.from_compose import write_from_compose
 
         if name is not None:
             raise UsageError("give a library scenario NAME or --from-compose, not both")

@@ -31,7 +31,9 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from meshsim.errors import UsageError
+from meshsim.errors import ScenarioError, ScenarioErrors, UsageError
+from meshsim.scenario import load_scenario_text
+from meshsim.starter import with_schema_comment, write_scenario
 
 SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -429,10 +431,6 @@ def write_from_compose(
     DIRECTORY/<project>.yaml), an existing file kept unless `force`, then
     validate it as `meshsim validate` would. A result that does not validate
     is kept for editing, and a UsageError (exit 2) says what to fix."""
-    from meshsim.errors import ScenarioError, ScenarioErrors
-    from meshsim.scenario import load_scenario_text
-    from meshsim.starter import with_schema_comment, write_scenario
-
     text = scenario_from_compose(compose)
     if dest is None:
         dest = directory / f"{_project(_load(compose), compose)}.yaml"
