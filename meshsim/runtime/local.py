@@ -22,6 +22,9 @@ from meshsim.events import RunEventHandler
 from meshsim.rundir import RunDir
 from meshsim.runtime.base import ComponentInfo, Runtime
 from meshsim.runtime.commands import PROXY_ENV, envoy_argv, mesh_env
+
+# Where Envoy's binary was found before commands.py existed: still importable from here.
+from meshsim.runtime.commands import envoy_binary as envoy_binary
 from meshsim.runtime.registry import MeshRecord, ProcessRecord, process_create_time, terminate
 from meshsim.shop import SHOP_APP
 

@@ -26,7 +26,7 @@ from meshsim.control.state import PolicyState
 from meshsim.control.translate import compile_mesh
 from meshsim.control.validate import static_bootstrap
 from meshsim.control.xds import Paths
-from meshsim.runtime.local import envoy_binary
+from meshsim.runtime.commands import envoy_binary
 from meshsim.scenario.istio import parse_resource
 from tests.control.test_security import SHOP
 
