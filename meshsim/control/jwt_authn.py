@@ -30,14 +30,11 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from meshsim.control import envoy as e
 from meshsim.control.jwt_rbac import JWT_FILTER, PAYLOAD_KEY
-from meshsim.control.security import Workload, workloads
-from meshsim.control.xds import ROUTE_INBOUND, ROUTE_INGRESS, ProxyConfig
+from meshsim.control.security import Workload
 from meshsim.scenario.istio_jwt import JWTRule, RequestAuthentication
 
 if TYPE_CHECKING:
-    from meshsim.control.plan import MeshPlan
     from meshsim.control.state import PolicyState
 
 T_JWT_AUTHN = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
@@ -148,57 +145,22 @@ def jwt_authn_filter(
     }
 
 
-def _insert(hcm: dict[str, Any], jwt_filter: dict[str, Any]) -> None:
-    """Put the filter before the first RBAC filter (authentication before authorization)."""
-    filters = list(hcm.get("http_filters", []))
+def with_jwt(filters: list[dict[str, Any]], jwt_filter: dict[str, Any]) -> list[dict[str, Any]]:
+    """HTTP filters with jwt_authn before the first RBAC filter (authentication
+    before authorization), else before the router, which is last."""
     at = next(
         (
             i
             for i, f in enumerate(filters)
             if str(f.get("name", "")).startswith("envoy.filters.http.rbac")
         ),
-        max(len(filters) - 1, 0),  # else before the router, which is last
+        max(len(filters) - 1, 0),
     )
-    filters.insert(at, copy.deepcopy(jwt_filter))
-    hcm["http_filters"] = filters
+    return filters[:at] + [copy.deepcopy(jwt_filter)] + filters[at:]
 
 
-def authenticate_mesh(plan: MeshPlan, state: PolicyState, configs: dict[str, ProxyConfig]) -> None:
-    """Add jwt_authn to the inbound (and ingress) HTTP connection managers of
-    every workload a RequestAuthentication selects, in place. Runs after
-    `meshsim.control.security.secure_mesh` has split the inbound chains."""
-    resources = request_authentications(state)
-    if not resources:
-        return
-    warnings = _warnings(resources)
-    wls = workloads(plan)
-    for name, cfg in configs.items():
-        workload = wls.get(name)
-        if workload is None:
-            continue
-        jwt_filter = jwt_authn_filter(
-            [ra for ra in resources if applies_to(ra, workload)], state.local_jwks
-        )
-        cfg.warnings = list(cfg.warnings) + warnings
-        if jwt_filter is None:
-            continue
-        route_name = ROUTE_INBOUND if workload.service is not None else ROUTE_INGRESS
-        listeners = []
-        for lst in cfg.listeners:
-            lst = copy.deepcopy(lst)
-            for chain in lst.get("filter_chains", []):
-                for f in chain.get("filters", []):
-                    hcm = f.get("typed_config", {})
-                    if (
-                        hcm.get("@type") == e.T_HCM
-                        and hcm.get("rds", {}).get("route_config_name") == route_name
-                    ):
-                        _insert(hcm, jwt_filter)
-            listeners.append(lst)
-        cfg.listeners = listeners
-
-
-def _warnings(resources: list[RequestAuthentication]) -> list[str]:
+def jwt_warnings(resources: list[RequestAuthentication]) -> list[str]:
+    """What the run's RequestAuthentications do differently from a cluster's."""
     out = []
     for ra in resources:
         for i, rule in enumerate(ra.spec.jwtRules):

@@ -1,8 +1,9 @@
 """What the data plane reports beyond its counters: spans and access logs. Pure.
 
-`compile_mesh(..., observability=Observability(...))` calls `observe_mesh`
-last, after `secure_mesh`, so every filter chain (mTLS and plaintext) is
-covered. For each proxy it adds
+`compile_mesh(..., observability=Observability(...))` hands it to the
+listener and cluster builders (meshsim.control.listeners, clusters), which
+build every HTTP connection manager (of every filter chain, mTLS and
+plaintext) and every proxy's clusters with
 
 - **tracing** on every HTTP connection manager: Envoy's Zipkin tracer,
   JSON v2 to `/api/v2/spans` on the collector meshsim embeds
@@ -28,22 +29,18 @@ configuration is then exactly what it was without it.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from meshsim.control import envoy as e
-from meshsim.control.plan import MeshPlan
 from meshsim.control.security import INBOUND_LOG_FORMAT, T_FILE_LOG
-from meshsim.control.xds import Paths, ProxyConfig
 from meshsim.rundir import RunDir
 
 COLLECTOR_CLUSTER = "meshsim_zipkin"
 COLLECTOR_PATH = "/api/v2/spans"
 T_ZIPKIN = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig"
 INBOUND, OUTBOUND, INGRESS = "inbound", "outbound", "ingress"
-_LISTENER_DIRECTION = {"virtualInbound": INBOUND, "outbound_http_proxy": OUTBOUND}
 ZIPKIN_FLUSH_S = 1.0
 
 # Envoy's upstream_rq_time is whole milliseconds; its default buckets jump
@@ -170,50 +167,15 @@ def bootstrap_fields(observability: Observability) -> dict[str, Any]:
     return fields
 
 
-def _hcms(chain: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        f["typed_config"]
-        for f in chain.get("filters", [])
-        if f.get("typed_config", {}).get("@type") == e.T_HCM
-    ]
-
-
-def _observe_hcm(
-    hcm: dict[str, Any], proxy: str, direction: str, obs: Observability, root: str
-) -> None:
-    if obs.collector is not None:
-        hcm["tracing"] = tracing(proxy, direction, obs.sampling)
-    if not obs.access_logs:
-        return
+def access_logs(
+    logs: list[dict[str, Any]], proxy: str, direction: str, obs: Observability, root: str
+) -> list[dict[str, Any]]:
+    """An HTTP connection manager's access logs with this direction's JSON log:
+    the inbound log security asks for (same file) gets every field, or the log
+    is added."""
     path = access_log_path(root, proxy, direction)
-    logs = list(hcm.get("access_log", []))
-    for log in logs:
+    for i, log in enumerate(logs):
         config = log.get("typed_config", {})
         if config.get("@type") == T_FILE_LOG and config.get("path") == path:
-            config["log_format"] = {"json_format": dict(ACCESS_LOG_FORMAT)}
-            break
-    else:
-        logs.append(file_access_log(path))
-    hcm["access_log"] = logs
-
-
-def observe_mesh(
-    plan: MeshPlan, paths: Paths, configs: dict[str, ProxyConfig], obs: Observability
-) -> None:
-    """Add tracing and access logs to every proxy's compiled configuration, in place."""
-    for name, cfg in configs.items():
-        listeners = copy.deepcopy(cfg.listeners)
-        for listener in listeners:
-            if name == plan.ingress.name:
-                direction = INGRESS
-            else:
-                direction = _LISTENER_DIRECTION.get(listener.get("name", ""), OUTBOUND)
-                if obs.collector is not None:
-                    # Envoy makes an OUTBOUND listener's spans CLIENT spans, others SERVER.
-                    listener["traffic_direction"] = direction.upper()
-            for chain in listener.get("filter_chains", []):
-                for hcm in _hcms(chain):
-                    _observe_hcm(hcm, name, direction, obs, paths.root)
-        cfg.listeners = listeners
-        if obs.collector is not None:
-            cfg.clusters = list(cfg.clusters) + [collector_cluster(*obs.collector)]
+            return logs[:i] + [file_access_log(path)] + logs[i + 1 :]
+    return logs + [file_access_log(path)]

@@ -1,7 +1,9 @@
 """mTLS and authorization: PeerAuthentication and AuthorizationPolicy compiled for Envoy.
 
-Pure, like `meshsim.control.translate`, whose `compile_mesh` calls
-`secure_mesh` last: it takes what translate built and adds
+Pure: which mode each workload runs in, which policies apply to it, and the
+converters the builders (listeners.py, clusters.py, routes.py) call with what
+`meshsim.control.inputs` makes of them, so a proxy's configuration is built
+secure rather than patched afterwards:
 
 - on each sidecar's inbound listener: the TLS inspector and one filter chain
   per accepted transport (mTLS, plaintext) as the workload's PeerAuthentication
@@ -31,14 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshsim.control import envoy as e
 from meshsim.control.ca import INGRESS_IDENTITY, INGRESS_NAMESPACE, workload_identity
 from meshsim.control.plan import MeshPlan
-from meshsim.control.rbac import rbac_http_filters, rbac_per_route
 from meshsim.control.sds import SECRET_CERT, SECRET_ROOT, sds_secret_config
 from meshsim.control.state import PolicyState
 from meshsim.control.traffic import merge_policy
-from meshsim.control.xds import ROUTE_INBOUND, ROUTE_INGRESS, Paths, ProxyConfig
+from meshsim.control.xds import Paths
 from meshsim.rundir import RunDir
 from meshsim.scenario.istio import short_host
 from meshsim.scenario.istio_security import AuthorizationPolicy, PeerAuthentication
@@ -300,48 +300,36 @@ def _authz_warnings(state: PolicyState, plan: MeshPlan) -> list[str]:
     return warnings
 
 
-# ------------------------------------------------------------------ the pass
+# ------------------------------------------------------------- the converters
 
 
-def _hcms(listener: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        f["typed_config"]
-        for chain in listener.get("filter_chains", [])
-        for f in chain.get("filters", [])
-        if f.get("typed_config", {}).get("@type") == e.T_HCM
-    ]
+def inbound_access_log(path: str) -> dict[str, Any]:
+    """The inbound access log authorization reads (meshsim.telemetry.authz)."""
+    return {
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": T_FILE_LOG,
+            "path": path,
+            "log_format": {"json_format": INBOUND_LOG_FORMAT},
+        },
+    }
 
 
-def _add_http_security(hcm: dict[str, Any], log_path: str | None) -> None:
-    hcm["http_filters"] = rbac_http_filters() + list(hcm.get("http_filters", []))
-    if log_path is not None:
-        hcm["access_log"] = list(hcm.get("access_log", [])) + [
-            {
-                "name": "envoy.access_loggers.file",
-                "typed_config": {
-                    "@type": T_FILE_LOG,
-                    "path": log_path,
-                    "log_format": {"json_format": INBOUND_LOG_FORMAT},
-                },
-            }
-        ]
-
-
-def secure_inbound_listener(
-    listener: dict[str, Any], mode: str, paths: Paths, proxy: str, log_path: str | None
-) -> dict[str, Any]:
-    """The sidecar's inbound listener with the chains `mode` accepts."""
-    out = copy.deepcopy(listener)
-    base = out["filter_chains"][0]["filters"]
-    for hcm in _hcms(out):
-        _add_http_security(hcm, log_path)
+def inbound_chains(
+    mode: str, filters: Callable[[], list[dict[str, Any]]], paths: Paths, proxy: str
+) -> list[dict[str, Any]]:
+    """The inbound listener's filter chains for a PeerAuthentication mode:
+    mTLS (STRICT, PERMISSIVE) and plaintext (PERMISSIVE, DISABLE), each with
+    the network filters `filters()` builds. The listener keeps the TLS
+    inspector in every mode (`TLS_INSPECTOR`): a change of mode is then a
+    change of filter chains only, which Envoy applies without draining the others."""
     chains = []
     if mode in (STRICT, PERMISSIVE):
         chains.append(
             {
                 "name": CHAIN_MTLS,
                 "filter_chain_match": {"transport_protocol": "tls"},
-                "filters": copy.deepcopy(base),
+                "filters": filters(),
                 "transport_socket": server_tls(paths, proxy),
             }
         )
@@ -350,14 +338,10 @@ def secure_inbound_listener(
             {
                 "name": CHAIN_PLAINTEXT,
                 "filter_chain_match": {"transport_protocol": "raw_buffer"},
-                "filters": copy.deepcopy(base),
+                "filters": filters(),
             }
         )
-    # The inspector stays in every mode: a change of mode is then a change of
-    # filter chains only, which Envoy applies without draining the others.
-    out["listener_filters"] = [TLS_INSPECTOR]
-    out["filter_chains"] = chains
-    return out
+    return chains
 
 
 def _sni(cluster_name: str) -> str:
@@ -378,27 +362,39 @@ def destination_tls(state: PolicyState, cluster_name: str) -> str | None:
     return policy.tls.mode if policy is not None and policy.tls is not None else None
 
 
-def secure_cluster(
+def auto_mtls(
     cluster: dict[str, Any],
-    tls_endpoints: set[tuple[str, int]],
+    tls_endpoints: frozenset[tuple[str, int]],
     paths: Paths,
     proxy: str,
     mode: str | None = None,
     identity_of: Callable[[str], str] = workload_identity,
 ) -> dict[str, Any]:
-    """Auto mTLS on an outbound cluster: TLS to endpoints in `tls_endpoints`.
-    A DestinationRule's `mode` overrides it, as in Istio: ISTIO_MUTUAL sends
-    mTLS to every endpoint (one that accepts only plaintext then fails),
-    DISABLE plaintext to every endpoint (a STRICT one then refuses it)."""
-    out = copy.deepcopy(cluster)
+    """An outbound cluster with Istio's auto mTLS: TLS to endpoints in
+    `tls_endpoints`. A DestinationRule's `mode` overrides it, as in Istio:
+    ISTIO_MUTUAL sends mTLS to every endpoint (one that accepts only plaintext
+    then fails), DISABLE plaintext to every endpoint (a STRICT one then
+    refuses it). `cluster` is not changed; what differs per proxy is new."""
+    out = dict(cluster)
     service = short_host(out["name"].split("|")[3])
-    for group in out.get("load_assignment", {}).get("endpoints", []):
-        for lb in group.get("lb_endpoints", []):
-            sock = lb["endpoint"]["address"]["socket_address"]
-            auto = (sock["address"], sock["port_value"]) in tls_endpoints
-            if mode == "ISTIO_MUTUAL" or (mode is None and auto):
-                meta = lb.setdefault("metadata", {}).setdefault("filter_metadata", {})
-                meta[TLS_MODE_KEY] = {"tlsMode": "istio"}
+    tag = {"filter_metadata": {TLS_MODE_KEY: {"tlsMode": "istio"}}}
+
+    def endpoint(lb: dict[str, Any]) -> dict[str, Any]:
+        sock = lb["endpoint"]["address"]["socket_address"]
+        auto = (sock["address"], sock["port_value"]) in tls_endpoints
+        if mode == "ISTIO_MUTUAL" or (mode is None and auto):
+            return {**lb, "metadata": copy.deepcopy(tag)}
+        return lb
+
+    if "load_assignment" in out:
+        assignment = out["load_assignment"]
+        out["load_assignment"] = {
+            **assignment,
+            "endpoints": [
+                {**group, "lb_endpoints": [endpoint(lb) for lb in group.get("lb_endpoints", [])]}
+                for group in assignment.get("endpoints", [])
+            ],
+        }
     out["transport_socket_matches"] = [
         {
             "name": "tlsMode-istio",
@@ -410,54 +406,6 @@ def secure_cluster(
     return out
 
 
-def secure_mesh(
-    plan: MeshPlan, state: PolicyState, paths: Paths, configs: dict[str, ProxyConfig]
-) -> None:
-    """Add mTLS and authorization to every proxy's compiled configuration, in place.
-
-    `configs` is compile_mesh's proxy name → ProxyConfig; `paths` its Paths.
-    """
-    wls = workloads(plan)
-    modes = {w.proxy: mtls_mode(state, w) for w in wls.values() if w.service is not None}
-    tls_endpoints = {(i.host, i.inbound_port) for i in plan.instances if modes[i.name] != DISABLE}
-    warnings = _mtls_warnings(state, plan) + _authz_warnings(state, plan)
-    policies = state.authorization_policies()
-    for name, cfg in configs.items():
-        workload = wls.get(name)
-        if workload is None:
-            continue
-        cfg.clusters = [
-            secure_cluster(
-                c,
-                tls_endpoints,
-                paths,
-                name,
-                destination_tls(state, c["name"]),
-                plan.app.identity_of,
-            )
-            if c.get("name", "").startswith("outbound|")
-            else c
-            for c in cfg.clusters
-        ]
-        route_name = ROUTE_INBOUND if workload.service is not None else ROUTE_INGRESS
-        listeners = []
-        for lst in cfg.listeners:
-            hcm_routes = {h.get("rds", {}).get("route_config_name") for h in _hcms(lst)}
-            if route_name not in hcm_routes:
-                listeners.append(lst)
-            elif workload.service is None:
-                lst = copy.deepcopy(lst)
-                for hcm in _hcms(lst):
-                    _add_http_security(hcm, None)
-                listeners.append(lst)
-            else:
-                log = inbound_log_path(paths.root, name)
-                listeners.append(secure_inbound_listener(lst, modes[name], paths, name, log))
-        cfg.listeners = listeners
-        per_route = rbac_per_route([ap for ap in policies if applies_to(ap, workload)])
-        if per_route and route_name in cfg.routes:
-            rc = copy.deepcopy(cfg.routes[route_name])
-            for vhost in rc.get("virtual_hosts", []):
-                vhost.setdefault("typed_per_filter_config", {}).update(per_route)
-            cfg.routes = {**cfg.routes, route_name: rc}
-        cfg.warnings = list(cfg.warnings) + warnings
+def security_warnings(state: PolicyState, plan: MeshPlan) -> list[str]:
+    """PeerAuthentication and AuthorizationPolicy setups that do not do what they seem to."""
+    return _mtls_warnings(state, plan) + _authz_warnings(state, plan)

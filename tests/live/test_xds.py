@@ -18,7 +18,7 @@ from meshsim.cli import app
 from meshsim.control import envoy as e
 from meshsim.control.plan import build_plan
 from meshsim.control.push import PushRejected
-from meshsim.control.translate import ProxyConfig
+from meshsim.control.xds import ProxyConfig
 from meshsim.control.xds_proto import SHORT
 from meshsim.mesh import Mesh
 
