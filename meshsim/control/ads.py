@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ class _Stream:
 class _Proxy:
     name: str
     resources: dict[str, dict[str, any_pb2.Any]] = field(default_factory=dict)
+    bodies: dict[str, str] = field(default_factory=dict)  # type → last set, as JSON
     sync: dict[str, TypeSync] = field(default_factory=dict)
     stream: _Stream | None = None
     connects: int = 0
@@ -189,6 +191,13 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         """Make `resources` (name → Envoy JSON) the proxy's whole set of
         `type_url`; returns whether anything changed (then the version moves)."""
         p = self.proxies[proxy]
+        # The compiler rebuilds every proxy's whole configuration on each push:
+        # one compact dump (json's C encoder) tells an unchanged set without
+        # converting it to protobuf.
+        body = json.dumps(resources, separators=(",", ":"))
+        if p.bodies.get(type_url) == body:
+            return False
+        p.bodies[type_url] = body
         packed = {name: self.convert.to_any(type_url, r) for name, r in resources.items()}
         old = p.resources.get(type_url)
         if old is not None and _same(old, packed):

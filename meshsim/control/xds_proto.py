@@ -83,7 +83,7 @@ class Converter:
 
     def to_any(self, type_url: str, resource: dict[str, Any]) -> any_pb2.Any:
         body = {**resource, "@type": type_url}
-        key = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        key = json.dumps(body, separators=(",", ":"))
         cached = self._cache.get(key)
         if cached is not None:
             return cached
