@@ -36,10 +36,10 @@ from typing import Any
 import psutil
 
 import meshsim.mesh
-from meshsim.control.istio import parse_resource
 from meshsim.control.plan import build_plan
 from meshsim.mesh import Mesh
 from meshsim.runtime.limits import inotify_in_use, inotify_limit
+from meshsim.scenario.istio import parse_resource
 
 
 def services(size: int) -> dict[str, dict[str, int]]:
