@@ -276,7 +276,8 @@ class RunReport:
 
     def edges_df(self) -> pd.DataFrame:
         """One row per phase and edge: source, destination, destination_version, requests,
-        errors, error_rate, retries, timeouts, pending_overflow, ejections, faults, denied."""
+        errors, error_rate, retries, timeouts, pending_overflow, ejections, faults, denied,
+        no_cluster, unclassified."""
         return edges_df(self.report)
 
     def expectations_df(self) -> pd.DataFrame:

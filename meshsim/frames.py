@@ -71,6 +71,10 @@ EDGE_COLUMNS = [
     "faults_delayed",
     "mirrored",
     "denied",
+    # 503s of a route to no cluster (Envoy's NC), counted on the caller's edge,
+    # and what no outcome class explains: requests equal the sum of the outcomes
+    "no_cluster",
+    "unclassified",
 ]
 EXPECTATION_COLUMNS = [
     "phase",

@@ -24,7 +24,8 @@ EDGES = {
     "phases": {
         "canary": [
             {"source": "order", "destination": "product", "destination_version": "v2",
-             "requests": 40, "errors": 2, "retries": 3, "denied_by": {}},
+             "requests": 40, "errors": 2, "retries": 3, "no_cluster": 1, "unclassified": 0,
+             "denied_by": {}},
             {"source": "istio-ingressgateway", "destination": "order",
              "destination_version": "v1", "requests": 100, "errors": 0, "retries": 0},
         ]
@@ -104,6 +105,9 @@ def test_dataframes(run_dir: RunDir) -> None:
     edges = frames["edges"]
     assert list(edges.columns[:4]) == ["phase", "source", "destination", "destination_version"]
     assert edges["requests"].sum() == 140
+    # the report's edge columns, there even for an edge that lacks them (older edges.json)
+    assert {"no_cluster", "unclassified"} <= set(edges.columns)
+    assert edges.set_index("source").loc["order", "no_cluster"] == 1
     assert frames["timeline"]["requests"].sum() == 200
 
 
