@@ -33,6 +33,7 @@ from meshsim.exercise.judges_security import (
 from meshsim.exercise.judges_traffic import (
     canary_observed,
     canary_written,
+    gateway_written,
     header_observed,
     header_written,
 )
@@ -62,5 +63,6 @@ CHECKS: dict[str, Check] = {
     "timeout-budget": Check(timeout_written, timeout_observed),
     "outlier-detection": Check(outlier_written, outlier_observed),
     "mtls-legacy": Check(mtls_written, mtls_observed),
+    "gateway-api-canary": Check(gateway_written, canary_observed),
     "authz-lockdown": Check(authz_written, authz_observed, [ProbeSpec("user"), ProbeSpec("order")]),
 }

@@ -154,3 +154,63 @@ def header_observed(ev: Evidence, phase: str) -> list[Finding]:
     elif others_all:
         out.append(bad(f"v2 also served {pct(rate(others_v2, others_all))} of everyone else's"))
     return out
+
+
+# -------------------------------------------------------- 8 Gateway API canary
+
+
+def _parent_kinds(route: dict[str, Any]) -> set[str]:
+    """`service` for a Service parent named product (GAMMA), `gateway` otherwise."""
+    kinds = set()
+    for ref in (route.get("spec") or {}).get("parentRefs") or []:
+        if (ref or {}).get("kind") == "Service" and short_host(ref.get("name")) == "product":
+            kinds.add("service")
+        else:
+            kinds.add("gateway")
+    return kinds
+
+
+def _backend_share(route: dict[str, Any], backend: str) -> float | None:
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        if (rule or {}).get("matches"):
+            continue
+        refs = [r for r in rule.get("backendRefs") or [] if isinstance(r, dict)]
+        weights = [float(r.get("weight", 1)) for r in refs]
+        if refs and sum(weights):
+            picked = sum(w for r, w in zip(refs, weights, strict=True) if r.get("name") == backend)
+            return 100 * picked / sum(weights)
+    return None
+
+
+def gateway_written(ev: Evidence, phase: str) -> list[Finding]:
+    out = []
+    if any(routes_for(vs, "product") for vs in ev.resources(phase, "VirtualService")):
+        out.append(
+            bad(
+                f"VirtualService product still routes product in phase {phase}: the task is to "
+                "write the split as an HTTPRoute (a host takes one or the other, never both)"
+            )
+        )
+    routes = ev.resources(phase, "HTTPRoute")
+    mesh = [r for r in routes if "service" in _parent_kinds(r)]
+    if not mesh:
+        out.append(
+            bad(
+                "an HTTPRoute whose parent is the Gateway routes the ingress's calls, not order's: "
+                'order\'s calls take a Service parent (GAMMA: kind: Service, name: product, group: "")'
+                if routes
+                else "no HTTPRoute routes order's calls to product (a parentRef to the Service product)"
+            )
+        )
+        return out
+    share = _backend_share(mesh[0], "product-v2")
+    if share is None or abs(share - 20) > 1:
+        shown = "none" if share is None else f"{share:g} %"
+        out.append(
+            bad(
+                f"HTTPRoute {mesh[0]['metadata']['name']} gives product-v2 {shown}; the task is 20 %"
+            )
+        )
+    else:
+        out.append(good("an HTTPRoute on the Service product gives backend product-v2 20 %"))
+    return out

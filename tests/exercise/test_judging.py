@@ -40,6 +40,8 @@ REJECTED_AS_WRITTEN = {
     "06-mesh-permissive": "is no longer STRICT",
     "06-namespace-permissive": "plaintext is accepted beyond product: namespace default",
     "07-no-policy": "no AuthorizationPolicy applies to product",
+    "08-virtualservice-kept": "VirtualService product still routes product",
+    "08-gateway-parent": "routes the ingress's calls, not order's",
 }
 # wrong fix that reads right -> what the run shows
 REJECTED_AS_RUN = {
