@@ -18,6 +18,7 @@ from typing import Any
 
 from meshsim.control import describe
 from meshsim.control.bypass import bypass_note
+from meshsim.control.phases import iter_phases
 from meshsim.control.plan import MeshPlan, build_plan
 from meshsim.control.security import mtls_policies, workloads
 from meshsim.control.state import PolicyState
@@ -123,11 +124,10 @@ def explain(
     check_phase(phase, names)
     plan = build_plan(resolve_mesh(s), 0, resolve_application(s))
     proxies = plan.proxies if instance is None else _chosen(plan, instance)
-    state = PolicyState.initial(plan.app)
     out: list[PhaseExplanation] = []
     previous: Texts | None = None
-    for index, p in enumerate(s.phases):
-        applied, _ = state.enter(p.apply, p.remove)
+    for step in iter_phases(s, plan.app):
+        index, p, state = step.index, step.phase, step.state
         configs = compile_mesh(plan, state, Paths(f"{RUN_DIR}/xds"))
         texts: Texts = {n: _proxy_sections(plan, state, configs[n]) for n in proxies}
         if phase is None or p.name == phase:
@@ -142,7 +142,7 @@ def explain(
                     index=index,
                     duration_s=p.duration,
                     in_force=list(state.resources),
-                    changed=[r.key for r in applied] + [f"-{k}" for k in p.remove],
+                    changed=step.changed,
                     sections=_group(plan, shown),
                     warnings=sorted({w for n in proxies for w in configs[n].warnings}),
                     raw={n: _raw(configs[n]) for n in proxies},

@@ -26,6 +26,7 @@ from hdrh.histogram import HdrHistogram
 
 from meshsim import chaos
 from meshsim.control.advice import scenario_warnings
+from meshsim.control.phases import PhaseStep, iter_phases
 from meshsim.control.plan import build_plan
 from meshsim.control.push import PushRejected
 from meshsim.control.writer import atomic_write
@@ -339,7 +340,10 @@ class Runner:
         scale = self.options.time_scale
         start = time.monotonic()
         planned_end = start
-        for index, phase in enumerate(self.scenario.phases):
+        # each phase's policies enter the control plane's state as its step is
+        # taken; _apply pushes them once phase_start is logged
+        for step in iter_phases(self.scenario, mesh.plan.app, mesh.control.state):
+            index, phase = step.index, step.phase
             planned = phase.duration * scale
             planned_end += planned
             # settle_s: the start of the phase its expectations leave out (scaled too)
@@ -354,7 +358,7 @@ class Runner:
             self._phase_started = time.monotonic()
             self.events.phase_started(phase.name, index, planned)
             try:
-                await self._apply(mesh, phase, timeline)
+                await self._apply(mesh, step, timeline)
                 await self._hold(mesh, phase, index, planned, planned_end, settle, tail, load)
             except asyncio.CancelledError:
                 timeline.write("phase_end", phase=phase.name, index=index, status="interrupted")
@@ -418,12 +422,12 @@ class Runner:
                 continue
             timeline.write("rollback", instance=c.instance, was=was)
 
-    async def _apply(self, mesh: Mesh, phase: Phase, timeline: Timeline) -> None:
-        if not phase.apply and not phase.remove:
+    async def _apply(self, mesh: Mesh, step: PhaseStep, timeline: Timeline) -> None:
+        """Push the phase's change (already in `mesh.control.state`) to every proxy."""
+        phase = step.phase
+        if not step.changes:
             return
-        state = mesh.control.state
-        applied, not_in_force = state.enter(phase.apply, phase.remove)
-        for missing in not_in_force:
+        for missing in step.not_in_force:
             self.events.warning(f"phase {phase.name}: remove {missing}: not in force")
         try:
             result = await mesh.control.push()
@@ -441,7 +445,7 @@ class Runner:
         # in force in every proxy (Envoy acknowledged it), counted from the phase's start
         effective_s = round(time.monotonic() - self._phase_started, 4)
         # keys as `remove` names them (Kind/namespace/name for security kinds outside default)
-        names = [r.key for r in applied] + [f"-{k}" for k in phase.remove]
+        names = step.changed
         timeline.write(
             "policy",
             phase=phase.name,

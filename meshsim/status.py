@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.control.bypass import bypass_note
+from meshsim.control.phases import iter_phases
 from meshsim.control.plan import Instance, MeshPlan
 from meshsim.control.state import PolicyState
 from meshsim.control.xds_record import read_sync
@@ -139,8 +140,10 @@ def _bypass_note(mesh: MeshRecord, plan: MeshPlan | None) -> str | None:
     events = read_phase_events(RunDir(run_dir).phases)
     started = [e.index for e in events if e.event == "phase_start" and e.index is not None]
     state = PolicyState.initial(plan.app)
-    for phase in scenario.phases[: max(started, default=-1) + 1]:
-        state.enter(phase.apply, phase.remove)
+    if started:  # in force now: what the last phase that started left
+        for step in iter_phases(scenario, plan.app, state):
+            if step.index == max(started):
+                break
     return bypass_note(state, plan)
 
 

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from meshsim import runner as runner_module
+from meshsim.control.state import PolicyState
 from meshsim.events import EventBus, RunEventHandler
 from meshsim.runner import Runner, RunOptions, Timeline
+from meshsim.shop import SHOP_APP
 
 SCENARIO = """name: settle
 settle: 2s
@@ -73,13 +75,17 @@ def fake_mesh(run_dir: Path) -> Any:
     async def session() -> None:
         return None
 
-    control = SimpleNamespace(session=session, configs={}, admin_port=lambda proxy: 0)
+    control = SimpleNamespace(
+        session=session, configs={}, admin_port=lambda proxy: 0, state=PolicyState()
+    )
     # the killed app's address: a port nobody listens on, so it refuses
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = sock.getsockname()
     inst = SimpleNamespace(name="product-v1-0", app_address=dead)
-    plan = SimpleNamespace(proxies=[], select=lambda target: [inst], admin_address=None)
+    plan = SimpleNamespace(
+        proxies=[], select=lambda target: [inst], admin_address=None, app=SHOP_APP
+    )
     return SimpleNamespace(control=control, plan=plan, runtime=FakeRuntime(), run_dir=run_dir)
 
 

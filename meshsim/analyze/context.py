@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from meshsim.control.phases import iter_phases
 from meshsim.control.plan import Ingress, Instance, MeshPlan
 from meshsim.control.state import PolicyState
 from meshsim.scenario.application import resolve_application
@@ -56,11 +57,10 @@ def phase_views(scenario: Scenario, doc: Located | None, file: str) -> Iterator[
         for i in range(replicas)
     ]
     plan = MeshPlan(instances, Ingress(0, 0), mesh, app)
-    state = PolicyState.initial(plan.app)
     lines: dict[str, int] = {}
-    for i, phase in enumerate(scenario.phases):
-        applied, _ = state.enter(phase.apply, phase.remove)
-        for j, r in enumerate(applied):
+    for step in iter_phases(scenario, plan.app):
+        i, phase, state = step.index, step.phase, step.state
+        for j, r in enumerate(step.applied):
             if doc is not None:
                 lines[r.key] = doc.line_of(("phases", i, "apply", j))
         for key in phase.remove:

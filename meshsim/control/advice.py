@@ -10,8 +10,8 @@ with `meshsim.control.gotchas` judged on the real plan. Never errors.
 from __future__ import annotations
 
 from meshsim.control.gotchas import gotcha_warnings
+from meshsim.control.phases import iter_phases
 from meshsim.control.plan import build_plan
-from meshsim.control.state import PolicyState
 from meshsim.control.translate import compile_mesh
 from meshsim.control.xds import Paths
 from meshsim.scenario.application import resolve_application
@@ -101,22 +101,21 @@ def compile_warnings(scenario: Scenario) -> list[str]:
     # that on the real plan): one instance a version compiles many times
     # faster, which keeps `meshsim validate` quick at the scenario caps.
     lean = build_plan({s: dict.fromkeys(v, 1) for s, v in mesh.items()}, 0, app)
-    state = PolicyState.initial(plan.app)
     phases_of: dict[str, list[str]] = {}
     found: list[str] | None = None
-    for phase in scenario.phases:
-        if phase.apply or phase.remove or found is None:  # else: what the last phase said
-            try:
-                state.enter(phase.apply, phase.remove)
-            except IstioError:
-                return []
-            configs = compile_mesh(lean, state, Paths("$RUN_DIR/xds"))
-            said = dict.fromkeys(w for cfg in configs.values() for w in cfg.warnings)
-            for warning in gotcha_warnings(lean, state):
-                said.pop(warning, None)
-            found = list(said) + gotcha_warnings(plan, state)
-        for warning in dict.fromkeys(found):
-            phases_of.setdefault(warning, []).append(phase.name)
+    try:
+        for step in iter_phases(scenario, plan.app):
+            if step.changes or found is None:  # else: what the last phase said
+                state = step.state
+                configs = compile_mesh(lean, state, Paths("$RUN_DIR/xds"))
+                said = dict.fromkeys(w for cfg in configs.values() for w in cfg.warnings)
+                for warning in gotcha_warnings(lean, state):
+                    said.pop(warning, None)
+                found = list(said) + gotcha_warnings(plan, state)
+            for warning in dict.fromkeys(found):
+                phases_of.setdefault(warning, []).append(step.phase.name)
+    except IstioError:  # a resource that does not parse: validation says so
+        return []
     return [
         f"phase{'s' if len(names) > 1 else ''} {', '.join(names)}: {warning}"
         for warning, names in phases_of.items()

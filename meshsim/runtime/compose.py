@@ -33,6 +33,7 @@ import yaml
 from meshsim.application import Application
 from meshsim.control import envoy as e
 from meshsim.control.ca import CertificateAuthority
+from meshsim.control.phases import iter_phases
 from meshsim.control.plan import Instance, MeshPlan, build_plan
 from meshsim.control.sds import (
     SECRET_CERT,
@@ -100,10 +101,10 @@ def compose_plan(services: dict[str, dict[str, int]], app: Application | None = 
 def policies_at(scenario: Any, phase: str | None) -> PolicyState:
     """The policies in force during `phase` (default: the first phase)."""
     check_phase(phase, [p.name for p in scenario.phases])
-    state = PolicyState.initial(resolve_application(scenario))
-    for p in scenario.phases:
-        state.enter(p.apply, p.remove)
-        if phase is None or p.name == phase:
+    app = resolve_application(scenario)
+    state = PolicyState.initial(app)
+    for step in iter_phases(scenario, app, state):
+        if phase is None or step.phase.name == phase:
             break
     return state
 
