@@ -1,4 +1,4 @@
-"""The runner: the only part of meshsim that knows about time.
+"""The runner: owns the run's timeline (phases, settle points, chaos actions).
 
 It starts the mesh, starts the load, walks the scenario's phases (applying
 policies, firing chaos actions, sampling progress), then stops everything and
