@@ -142,12 +142,43 @@ def fault(cfg: dict[str, Any], where: str) -> str:
     return f"fault injected {where}: " + " and ".join(parts)
 
 
+_REDIRECT_STATUS = {
+    "MOVED_PERMANENTLY": 301,
+    "FOUND": 302,
+    "SEE_OTHER": 303,
+    "TEMPORARY_REDIRECT": 307,
+    "PERMANENT_REDIRECT": 308,
+}
+
+
+def _redirect(r: dict[str, Any]) -> str:
+    """A redirect route (Istio's `redirect`, the Gateway API's RequestRedirect)."""
+    status = _REDIRECT_STATUS.get(r.get("response_code", "MOVED_PERMANENTLY"), 301)
+    parts = []
+    if "scheme_redirect" in r:
+        parts.append(f"scheme {r['scheme_redirect']}")
+    if "host_redirect" in r:
+        parts.append(f"host {r['host_redirect']}")
+    if "port_redirect" in r:
+        parts.append(f"port {r['port_redirect']}")
+    if "path_redirect" in r:
+        parts.append(f"path {r['path_redirect']}")
+    if "prefix_rewrite" in r:
+        parts.append(f"the matched prefix replaced by {r['prefix_rewrite']!r}")
+    where = ", ".join(parts) or "the same URL"
+    return f"answered by the proxy itself: redirect {status} to {where}"
+
+
 def route_action(route: dict[str, Any], endpoints: dict[str, list[str]]) -> list[str]:
     """What happens to a matched request: where it goes, timeout, retries, faults, mirror."""
     if "direct_response" in route:
         r = route["direct_response"]
         body = r.get("body", {}).get("inline_string", "").strip()
-        return [f"answered by the proxy itself: HTTP {r.get('status')} ({body})"]
+        return [
+            f"answered by the proxy itself: HTTP {r.get('status')}" + (f" ({body})" if body else "")
+        ]
+    if "redirect" in route:
+        return [_redirect(route["redirect"])]
     action = route.get("route", {})
     out = []
     if "weighted_clusters" in action:

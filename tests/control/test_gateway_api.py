@@ -433,3 +433,48 @@ def test_envoy_accepts_what_httproutes_compile_to(tmp_path: Path) -> None:
             timeout=60,
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_explain_says_what_an_httproute_became(tmp_path: Path) -> None:
+    from meshsim.explain import explain
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "name": "s",
+                "phases": [
+                    {
+                        "name": "a",
+                        "duration": "5s",
+                        "remove": ["VirtualService/shop"],
+                        "apply": [
+                            route(
+                                [
+                                    {
+                                        "matches": [{"path": {"value": "/old"}}],
+                                        "filters": [
+                                            {
+                                                "type": "RequestRedirect",
+                                                "requestRedirect": {
+                                                    "scheme": "https",
+                                                    "statusCode": 301,
+                                                },
+                                            }
+                                        ],
+                                    },
+                                    {"backendRefs": [{"name": "product", "port": 80}]},
+                                ],
+                                parent="meshsim-gateway",
+                                name="shop",
+                            )
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    text = explain(path, phase="a", instance="istio-ingressgateway").text()
+    assert "HTTPRoute/shop (bound to meshsim-gateway), hosts *:" in text
+    assert "route shop.0: requests with path '/old' or below it" in text
+    assert "redirect 301 to scheme https, port 443" in text
