@@ -40,6 +40,7 @@ from meshsim.mesh import Mesh, new_run_id, run_id_of_dir
 from meshsim.report import build_report, write_reports
 from meshsim.report.model import RUN_ERROR
 from meshsim.rundir import MANIFEST, RunDir
+from meshsim.runtime.base import CHAOS_ACTIONS
 from meshsim.runtime.cleanup import clean_leftovers
 from meshsim.runtime.registry import (
     ProcessRecord,
@@ -49,11 +50,12 @@ from meshsim.runtime.registry import (
 from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 from meshsim.scenario.from_manifests import expanded_text
 from meshsim.scenario.jwt import scenario_issuers
-from meshsim.scenario.model import Phase, Scenario
+from meshsim.scenario.model import Action, Phase, Scenario
 from meshsim.telemetry.authz import write_authz
 from meshsim.telemetry.metrics import MetricsScraper
 from meshsim.telemetry.recorder import EdgeRecorder
 from meshsim.telemetry.settings import resolve_telemetry
+from meshsim.timeline import RunStatus
 
 PROGRESS_EVERY_S = 0.5
 EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -73,7 +75,7 @@ class RunOptions:
 @dataclass
 class RunResult:
     run_dir: Path
-    status: str  # completed | interrupted | error
+    status: RunStatus
     exit_code: int
     ready_s: float | None = None
     report: Any = None
@@ -202,7 +204,9 @@ class Runner:
         self._warned: set[str] = set()
         for w in scenario_warnings(self.scenario):
             self._warn(w, timeline)
-        status, error, ready_s = "completed", None, None
+        status: RunStatus = "completed"
+        error: str | None = None
+        ready_s: float | None = None
         load = None
         legacy: list[Any] = []  # legacy clients: plaintext callers outside the mesh
         try:
@@ -232,7 +236,7 @@ class Runner:
         timeline: Timeline,
         load: Any,
         legacy: list[Any],
-        status: str,
+        status: RunStatus,
         error: str | None,
     ) -> list[str]:
         """Stop everything, each step guarded on its own: a step that fails
@@ -521,7 +525,7 @@ class Runner:
             wake = planned_end if settle_at is None else min(planned_end, settle_at)
             await asyncio.sleep(min(0.1, max(0.0, wake - now)))
 
-    async def _act(self, mesh: Mesh, phase: Phase, action: Any) -> None:
+    async def _act(self, mesh: Mesh, phase: Phase, action: Action) -> None:
         """Call the runtime, then record what a caller of each app sees
         (meshsim.chaos): the event says what happened, not what was asked."""
         targets = mesh.plan.select(action.target)
@@ -530,7 +534,7 @@ class Runner:
         for inst in targets:
             if action.verb == "restart":
                 before[inst.name] = await runtime.app_identity(inst.name)
-            await getattr(runtime, action.verb)(inst.name)
+            await CHAOS_ACTIONS[action.verb](runtime, inst.name)
         # no keep-alive: every probe reaches the app as a new caller would
         connector = aiohttp.TCPConnector(force_close=True)
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -570,7 +574,12 @@ class Runner:
             load.check()
 
     def _finish(
-        self, run_dir: Path, info: RunInfo, status: str, error: str | None, ready_s: float | None
+        self,
+        run_dir: Path,
+        info: RunInfo,
+        status: RunStatus,
+        error: str | None,
+        ready_s: float | None,
     ) -> RunResult:
         report = build_report(run_dir)
         if status == "error" and report.status != RUN_ERROR:  # failed after run_end was written

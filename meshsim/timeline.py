@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from meshsim.rundir import RunDir
 
@@ -35,6 +35,8 @@ COMPLETED = "completed"
 INTERRUPTED = "interrupted"
 INCOMPLETE = "incomplete"  # its data is known to be missing (a cut file)
 ERROR = "error"  # the mesh could not run, or the phase failed
+# How a run ended, as run_end says and `RunResult.status` reports it
+RunStatus = Literal["completed", "interrupted", "error"]
 
 
 class TimedRequest(Protocol):

@@ -7,11 +7,13 @@ The runner talks only to this interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from meshsim.control.plan import Ingress, Instance, MeshPlan
 from meshsim.events import RunEventHandler
+from meshsim.scenario.model import Verb
 
 
 @dataclass
@@ -92,3 +94,14 @@ class Runtime(ABC):
     @abstractmethod
     def died(self) -> list[ComponentInfo]:
         """Components that exited on their own (not through a chaos action)."""
+
+
+# Each chaos action a scenario may name (`actions: [{kill: ...}]`), as the
+# runtime call that does it: a table rather than getattr(runtime, verb), so a
+# verb without a runtime method is a type error, not an AttributeError mid-run.
+CHAOS_ACTIONS: dict[Verb, Callable[[Runtime, str], Awaitable[None]]] = {
+    "kill": lambda runtime, instance: runtime.kill(instance),
+    "pause": lambda runtime, instance: runtime.pause(instance),
+    "resume": lambda runtime, instance: runtime.resume(instance),
+    "restart": lambda runtime, instance: runtime.restart(instance),
+}

@@ -509,7 +509,8 @@ class LoadSpec(_Strict):
         return self
 
 
-VERBS: tuple[str, ...] = ("kill", "pause", "resume", "restart")
+Verb = Literal["kill", "pause", "resume", "restart"]  # a chaos action
+VERBS: tuple[Verb, ...] = get_args(Verb)
 _TARGET = "`service`, `service:version` or an instance such as `product-v2-0`"
 
 
@@ -535,7 +536,7 @@ class Action(_Strict):
         return self
 
     @property
-    def verb(self) -> str:
+    def verb(self) -> Verb:
         for v in VERBS:
             if getattr(self, v):
                 return v
