@@ -31,7 +31,9 @@ Edge = tuple[str, str]
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 
 SWEEPS = 4
-LABEL_STEPS = (0.5, 0.42, 0.58, 0.34, 0.66, 0.26, 0.74)
+# where along a segment a label may go, nearest the middle first; never over the
+# ends, where the arrowhead and the node are
+LABEL_STEPS = tuple(0.5 + sign * k / 50 for k in range(0, 18) for sign in (-1, 1))[1:]
 
 
 @dataclass
@@ -215,15 +217,19 @@ def place_labels(
         w, h = label_size(edge)
         others = [seg for e, r in layout.routes.items() if e != edge for seg in segments(r)]
         best: tuple[int, Point] | None = None
-        for t in LABEL_STEPS:
-            for a, b in segments(layout.routes[edge]):
-                centre = (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t)
-                box = node_box(centre, (w, h))
-                crowd = sum(segment_hits_box(p, q, box) for p, q in others)
-                crowd += sum(boxes_overlap(box, nb) for nb in node_boxes)
-                crowd += sum(boxes_overlap(box, lb) for lb in placed)
-                if best is None or crowd < best[0]:
-                    best = (crowd, centre)
+        # on the line first; then just above or below it, still touching it
+        for shift in (0.0, -(h / 2 + 1), h / 2 + 1):
+            for t in LABEL_STEPS:
+                for a, b in segments(layout.routes[edge]):
+                    centre = (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t + shift)
+                    box = node_box(centre, (w, h))
+                    crowd = sum(segment_hits_box(p, q, box) for p, q in others)
+                    crowd += sum(boxes_overlap(box, nb) for nb in node_boxes)
+                    crowd += sum(boxes_overlap(box, lb) for lb in placed)
+                    if best is None or crowd < best[0]:
+                        best = (crowd, centre)
+                if best is not None and best[0] == 0:
+                    break
             if best is not None and best[0] == 0:
                 break
         assert best is not None

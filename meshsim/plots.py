@@ -168,7 +168,7 @@ def _draw_topology(rep: Report, phase: str | None, ax: Axes | None) -> Axes | No
     g = sg.graph
     nodes = [n for layer in sg.layers() for n in layer]
     edges = {
-        (str(u), str(v)): _Drawn(
+        (str(u), str(v)): DrawnEdge(
             topology.COLORS[d.get("health", topology.IDLE)],
             "solid" if d.get("declared") else "dotted",
             topology.edge_label(d).replace(" · p99", "\np99"),
@@ -194,13 +194,15 @@ def _draw_edges(rep: Report, phase: str | None, ax: Axes | None, by_version: boo
     ends = [n for edge in counted for n in edge]
     nodes = sorted(dict.fromkeys(ends), key=lambda n: (n != INGRESS, ends.index(n)))
     edges = {
-        e: _Drawn(ERROR_COLOR if d.get("errors", 0) else "#6b7280", "solid", _edge_label(d))
+        e: DrawnEdge(ERROR_COLOR if d.get("errors", 0) else "#6b7280", "solid", _edge_label(d))
         for e, d in counted.items()
     }
     return draw_graph(nodes, edges, dict.fromkeys(nodes, "#93c5fd"), ax, title=title)
 
 
-class _Drawn(NamedTuple):
+class DrawnEdge(NamedTuple):
+    """How `draw_graph` draws one edge: its colour, line style and label (may be two lines)."""
+
     color: str
     style: str
     label: str
@@ -214,7 +216,7 @@ LABEL_PAD = 2.0
 
 def draw_graph(
     nodes: list[str],
-    edges: dict[tuple[str, str], _Drawn],
+    edges: dict[tuple[str, str], DrawnEdge],
     node_colors: dict[str, str],
     ax: Axes | None,
     *,

@@ -48,7 +48,7 @@ def _edges_of(path: Path, by_version: bool) -> tuple[list[dict[str, Any]], Any]:
                 "source": s, "destination": f"{d}:{version}" if by_version else d,
                 "destination_version": version, "requests": 100 + 37 * i + j,
                 "errors": (i * 7 + j) % 4, "rps": 10.0 + i + j / 3,
-                "latency_histogram": None,
+                "latency_histogram": {"buckets": {"20": 90, "150": 10 + i}, "sum_ms": 3300.0},
             })  # fmt: skip
     return out, declared
 
@@ -318,4 +318,33 @@ def test_notebook_canary_50_plot_reads_true() -> None:
 def test_notebook_plot_of_every_library_scenario_reads_true(entry: Any) -> None:
     edges, _ = _edges_of(entry.path, by_version=False)
     nodes, lines, labels = _plot(edges)
+    assert problems(nodes, lines, labels) == []
+
+
+@pytest.mark.parametrize("entry", LIBRARY, ids=[s.name for s in LIBRARY])
+def test_notebook_topology_plot_of_every_library_scenario_reads_true(entry: Any) -> None:
+    """The by-service plot: meshsim.topology's graph, two-line labels, idle edges."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from meshsim.plots import DrawnEdge, draw_graph
+    from meshsim.topology import edge_label
+
+    edges, declared = _edges_of(entry.path, by_version=False)
+    edges = edges[1:]  # one declared call left idle: "no traffic"
+    g = service_graph(edges, declared).graph
+    drawn = {
+        (str(u), str(v)): DrawnEdge("#16a34a", "solid", edge_label(d).replace(" · p99", "\np99"))
+        for u, v, d in g.edges(data=True)
+    }
+    _ALL_NAMES.update(str(n) for n in g)
+    ax = draw_graph([str(n) for n in g], drawn, {}, None, title=entry.name)
+    try:
+        nodes, lines, labels = plot_geometry(ax)
+    finally:
+        plt.close(ax.figure)
+    assert set(lines) == set(drawn)
     assert problems(nodes, lines, labels) == []
