@@ -1035,6 +1035,36 @@ def export_compose(
     )
 
 
+@export_app.command("kubernetes")
+def export_kubernetes(
+    scenario: ScenarioArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Directory to write into.")] = Path(
+        "meshsim-kubernetes"
+    ),
+    registry: Annotated[
+        str | None,
+        typer.Option(help="Registry the sample shop's app image is pushed to, e.g. ghcr.io/acme."),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=100, help="Locust worker pods.")] = 2,
+) -> None:
+    """Write a drill to `kubectl apply` on a cluster with Istio: namespaces,
+    Deployments, Services and ServiceAccounts, the gateway, each phase's Istio
+    resources, Locust's master and workers, a run.sh walking the phases and a
+    README.md. Every object is validated offline against the Kubernetes,
+    Istio and Gateway API schemas (docs/kubernetes.md).
+
+    Example:  meshsim export kubernetes scenarios/canary.yaml --out k8s/
+    """
+    from meshsim import console
+    from meshsim.kube.export import export_kubernetes as export
+    from meshsim.library import resolve_scenario
+
+    files = export(resolve_scenario(scenario), out, registry=registry, workers=workers)
+    console.print_info(
+        f"wrote {len(files)} files to {out}; read {out}/README.md, then: bash {out}/run.sh"
+    )
+
+
 def main() -> None:
     """Entry point: runs the Typer app and maps meshsim errors to exit codes."""
     try:
