@@ -98,6 +98,20 @@ class Timeline:
         self._fh.close()
 
 
+@dataclass
+class _Run:
+    """One run once prepared; what has started is added as it starts."""
+
+    run_dir: Path
+    mesh: Mesh
+    info: RunInfo
+    meta: dict[str, Any]  # run.json
+    timeline: Timeline
+    ready_s: float | None = None
+    load: Any = None  # the LocustRunner
+    legacy: list[Any] = field(default_factory=list)  # legacy clients: plaintext callers
+
+
 class Runner:
     def __init__(self, scenario_path: Path, options: RunOptions, events: RunEventHandler) -> None:
         self.scenario_path = scenario_path
@@ -138,6 +152,31 @@ class Runner:
         return Path("meshsim-runs") / new_run_id(self.scenario.name)
 
     async def run(self) -> RunResult:
+        """Prepare (nothing runs yet), start the mesh and walk the phases, tear
+        down (always), then build the report."""
+        run = await self.prepare()
+        status: RunStatus = "completed"
+        error: str | None = None
+        try:
+            await self._execute(run)
+        except asyncio.CancelledError:
+            status = "interrupted"
+        except MeshsimError as exc:
+            status, error = "error", str(exc)
+        except OSError as exc:  # the disk filled up, a file could not be written
+            status, error = "error", write_failure("the run", exc)
+        finally:
+            failures = await self._teardown(run, status, error)
+        if failures:  # exit 3 naming what could not be written (130/143 stay)
+            error = "; ".join(([error] if error else []) + failures)
+            status = status if status == "interrupted" else "error"
+        return self._finish(run.run_dir, run.info, status, error, run.ready_s)
+
+    async def prepare(self) -> _Run:
+        """Everything before a process starts: leftovers of killed runs stopped,
+        the locustfile checked, the plan (a port in use fails here), the run
+        directory claimed, run.json and `run_start` written. A failure here
+        leaves nothing to stop."""
         for leftover in clean_leftovers():
             self.events.warning(
                 f"stopped leftovers of an earlier run that was killed: {leftover.run_id}"
@@ -204,46 +243,27 @@ class Runner:
         self._warned: set[str] = set()
         for w in scenario_warnings(self.scenario):
             self._warn(w, timeline)
-        status: RunStatus = "completed"
-        error: str | None = None
-        ready_s: float | None = None
-        load = None
-        legacy: list[Any] = []  # legacy clients: plaintext callers outside the mesh
-        try:
-            ready_s = await mesh.start(self.events)
-            meta["ready_s"] = round(ready_s, 3)
-            atomic_write(rd.run_json, json.dumps(meta, indent=1))
-            self.events.mesh_ready(info, ready_s)
-            load = await self._start_load(mesh, run_dir)
-            legacy = self._start_legacy(mesh, run_dir)
-            await self._phases(mesh, timeline, load)
-        except asyncio.CancelledError:
-            status = "interrupted"
-        except MeshsimError as exc:
-            status, error = "error", str(exc)
-        except OSError as exc:  # the disk filled up, a file could not be written
-            status, error = "error", write_failure("the run", exc)
-        finally:
-            failures = await self._teardown(mesh, timeline, load, legacy, status, error)
-        if failures:  # exit 3 naming what could not be written (130/143 stay)
-            error = "; ".join(([error] if error else []) + failures)
-            status = status if status == "interrupted" else "error"
-        return self._finish(run_dir, info, status, error, ready_s)
+        return _Run(run_dir, mesh, info, meta, timeline)
 
-    async def _teardown(
-        self,
-        mesh: Mesh,
-        timeline: Timeline,
-        load: Any,
-        legacy: list[Any],
-        status: RunStatus,
-        error: str | None,
-    ) -> list[str]:
+    async def _execute(self, run: _Run) -> None:
+        """The mesh to ready, the load and legacy callers, then every phase.
+        What has started is on `run`, for the teardown whatever happens."""
+        mesh = run.mesh
+        run.ready_s = await mesh.start(self.events)
+        run.meta["ready_s"] = round(run.ready_s, 3)
+        atomic_write(RunDir(run.run_dir).run_json, json.dumps(run.meta, indent=1))
+        self.events.mesh_ready(run.info, run.ready_s)
+        run.load = await self._start_load(mesh, run.run_dir)
+        run.legacy = self._start_legacy(mesh, run.run_dir)
+        await self._phases(mesh, run.timeline, run.load)
+
+    async def _teardown(self, run: _Run, status: RunStatus, error: str | None) -> list[str]:
         """Stop everything, each step guarded on its own: a step that fails
         (a full disk, a dead process) never skips the next one, and the mesh
         is always stopped. Returns what failed to write (the run is then an
         error, exit 3); other failures of a step only warn."""
         failures: list[str] = []
+        mesh, timeline, load, legacy = run.mesh, run.timeline, run.load, run.legacy
         rd = RunDir(mesh.run_dir)
 
         async def step(what: str, action: Any) -> None:
