@@ -109,6 +109,9 @@ def up(
 
     Example:  meshsim up scenarios/baseline.yaml --report-dir out/
     """
+    from meshsim.runtime.hostcheck import prepare_host
+
+    prepare_host()  # first: native Windows is refused before anything is imported or started
     from meshsim import console
     from meshsim.library import resolve_scenario
     from meshsim.runner import RunOptions, run

