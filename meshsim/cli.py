@@ -293,10 +293,19 @@ def init(
             "health checks and depends_on, with comments where it guessed.",
         ),
     ] = None,
+    from_k8s: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-k8s",
+            help="Start from Kubernetes manifests (a file or directory): a scenario whose "
+            "mesh.manifests names them (docs/kubernetes.md).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="With --from-compose: the file to write (default DIR/<project>.yaml)."
+            "--out",
+            help="With --from-compose or --from-k8s: the file to write (default DIR/<name>.yaml).",
         ),
     ] = None,
 ) -> None:
@@ -307,6 +316,7 @@ def init(
 
     Example:  meshsim init canary --dir drills/
     Example:  meshsim init --from-compose docker-compose.yml --out drills/ours.yaml
+    Example:  meshsim init --from-k8s k8s/ --out drills/ours.yaml
     """
     from meshsim import console
 
@@ -321,8 +331,21 @@ def init(
             f"meshsim up {written} --runtime docker"
         )
         return
+    if from_k8s is not None:
+        from meshsim.from_k8s import write_from_k8s
+
+        if name is not None:
+            raise UsageError("give a library scenario NAME or --from-k8s, not both")
+        written = write_from_k8s(from_k8s, out, directory, force=force)
+        console.print_info(
+            f"wrote {written} from {from_k8s}; read the lines marked GUESS, build the images, "
+            f"then: meshsim up {written} --runtime docker"
+        )
+        return
     if out is not None:
-        raise UsageError("--out goes with --from-compose; a library scenario is written to --dir")
+        raise UsageError(
+            "--out goes with --from-compose or --from-k8s; a library scenario is written to --dir"
+        )
     from meshsim.starter import DEFAULT_STARTER, init_scenario
 
     written = init_scenario(name or DEFAULT_STARTER, directory, force=force)
