@@ -503,7 +503,7 @@ def traces(
     """
     from meshsim import console
     from meshsim.report import format as fmt
-    from meshsim.telemetry.traces import to_jaeger, traces_by_phase, waterfall
+    from meshsim.telemetry.traces import find_trace, slowest, to_jaeger, traces_by_phase, waterfall
 
     by_phase = traces_by_phase(_run_dir(run_dir))
     check_phase(phase, list(by_phase))
@@ -513,31 +513,18 @@ def traces(
         )
     chosen = []
     if trace is not None:
-        found = [t for ts in by_phase.values() for t in ts if t.trace_id.startswith(trace.lower())]
-        if not found:
+        found = find_trace(by_phase, trace)
+        if found is None:
             raise UsageError(f"--trace {trace}: no such trace in {run_dir}")
-        chosen = found[:1]
+        chosen = [found]
     else:
         for name, phase_traces in by_phase.items():
             if phase is not None and name != phase:
                 continue
-            slowest = sorted(phase_traces, key=lambda t: t.duration_ms, reverse=True)
-            slowest = slowest[:limit] if limit > 0 else slowest
-            chosen += slowest
-            console.print_table(
-                f"phase {name}: the {len(slowest)} slowest of {len(phase_traces)} traces",
-                ["trace", "request", "status", "duration", "spans", "services"],
-                [
-                    [
-                        t.trace_id,
-                        t.name,
-                        t.status,
-                        fmt.ms(t.duration_ms),
-                        len(t.spans),
-                        ", ".join(t.services),
-                    ]
-                    for t in slowest
-                ],
+            shown = slowest(phase_traces, limit)
+            chosen += shown
+            console.print_traces(
+                f"phase {name}: the {len(shown)} slowest of {len(phase_traces)} traces", shown
             )
     if chosen:
         first = max(chosen, key=lambda t: t.duration_ms) if trace is None else chosen[0]
@@ -603,36 +590,7 @@ def logs(
             typer.echo(json.dumps(e.to_dict()))
         return
     origin = min((w.start for w in windows), default=shown[0].t if shown else 0.0)
-    console.print_table(
-        f"{len(shown)} of {len(entries)} matching entries",
-        [
-            "t (s)",
-            "phase",
-            "dir",
-            "call",
-            "request",
-            "status",
-            "flags",
-            "ms",
-            "answered by",
-            "trace",
-        ],
-        [
-            [
-                f"{e.t - origin:.3f}",
-                e.phase or "-",
-                e.direction,
-                f"{e.source} → {e.destination}",
-                f"{e.method} {e.path}",
-                e.status,
-                ",".join(e.flags) or "-",
-                e.duration_ms,
-                e.upstream_instance or "-",
-                (e.trace_id or "-")[:16],
-            ]
-            for e in shown
-        ],
-    )
+    console.print_access_logs(f"{len(shown)} of {len(entries)} matching entries", shown, origin)
     if len(shown) < len(entries):
         console.print_info(f"… {len(entries) - len(shown)} more; --limit 0 shows all")
 

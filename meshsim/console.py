@@ -32,6 +32,8 @@ from meshsim.events import Progress, RunEventHandler, RunInfo
 from meshsim.report.model import PASS, Report
 from meshsim.report.text import one_line, visible
 from meshsim.rundir import RunDir
+from meshsim.telemetry.accesslog import AccessLogEntry
+from meshsim.telemetry.traces import Trace
 
 
 class SafeText(Text):
@@ -482,3 +484,56 @@ def print_service_graph(
         out.print(SafeText(one_line("idle: " + ", ".join(graph["idle"])), style="dim"))
     if graph.get("matches"):
         out.print(SafeText("✔ the observed graph is the declared one", style="green"))
+
+
+def print_traces(title: str, traces: Sequence[Trace]) -> None:
+    """`meshsim traces`: one row per trace."""
+    print_table(
+        title,
+        ["trace", "request", "status", "duration", "spans", "services"],
+        [
+            [
+                t.trace_id,
+                t.name,
+                t.status,
+                fmt.ms(t.duration_ms),
+                len(t.spans),
+                ", ".join(t.services),
+            ]
+            for t in traces
+        ],
+    )
+
+
+def print_access_logs(title: str, entries: Sequence[AccessLogEntry], origin: float) -> None:
+    """`meshsim logs`: one row per access log entry, its time from `origin`."""
+    print_table(
+        title,
+        [
+            "t (s)",
+            "phase",
+            "dir",
+            "call",
+            "request",
+            "status",
+            "flags",
+            "ms",
+            "answered by",
+            "trace",
+        ],
+        [
+            [
+                f"{e.t - origin:.3f}",
+                e.phase or "-",
+                e.direction,
+                f"{e.source} → {e.destination}",
+                f"{e.method} {e.path}",
+                e.status,
+                ",".join(e.flags) or "-",
+                e.duration_ms,
+                e.upstream_instance or "-",
+                (e.trace_id or "-")[:16],
+            ]
+            for e in entries
+        ],
+    )

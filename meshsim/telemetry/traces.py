@@ -410,3 +410,15 @@ def traces_by_phase(run_dir: Path) -> dict[str, list[Trace]]:
         if phase is not None:
             out[phase].append(trace)
     return out
+
+
+def find_trace(by_phase: dict[str, list[Trace]], prefix: str) -> Trace | None:
+    """The first trace whose id starts with `prefix` (`meshsim traces --trace`)."""
+    found = [t for ts in by_phase.values() for t in ts if t.trace_id.startswith(prefix.lower())]
+    return found[0] if found else None
+
+
+def slowest(traces: list[Trace], limit: int) -> list[Trace]:
+    """The `limit` slowest of `traces`, slowest first (0: all of them)."""
+    ordered = sorted(traces, key=lambda t: t.duration_ms, reverse=True)
+    return ordered[:limit] if limit > 0 else ordered
