@@ -31,7 +31,7 @@ from meshsim.control.writer import ConfigWriter
 from meshsim.errors import MeshError
 from meshsim.events import RunEventHandler
 from meshsim.rundir import RunDir
-from meshsim.runtime import apps, pods
+from meshsim.runtime import apps, dockerhost, pods
 from meshsim.runtime.base import ComponentInfo, Runtime
 from meshsim.runtime.engine import connect, home_label, remove_run, sweep
 from meshsim.runtime.registry import MeshRecord, all_meshes
@@ -252,7 +252,11 @@ class DockerRuntime(Runtime):
         network = await asyncio.to_thread(lambda: client.networks.create(**pods.network_spec(ctx)))
         await asyncio.to_thread(network.reload)
         gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
-        engine_os = (await asyncio.to_thread(client.info)).get("OperatingSystem", "")
+        info = await asyncio.to_thread(client.info)
+        # a VM engine (Docker Desktop, OrbStack, Colima) by name, else the engine's OS
+        engine_os = dockerhost.vm_engine(info, dockerhost.docker_host().url) or info.get(
+            "OperatingSystem", ""
+        )
         bind, advertise = pods.control_address(engine_os, gateway)
         self._callback = (bind, advertise)
         try:

@@ -15,6 +15,7 @@ from typing import Any
 
 from meshsim.errors import MeshError
 from meshsim.runtime import pods
+from meshsim.runtime.dockerhost import client_environment, docker_host
 from meshsim.runtime.registry import home
 
 
@@ -42,7 +43,9 @@ def connect(timeout: float = 60.0) -> Any:
         # unix socket was checked above, because docker-py leaks the socket of
         # that first call when the engine is down.
         client = docker.from_env(
-            timeout=int(timeout), version=os.environ.get("DOCKER_API_VERSION", "auto")
+            timeout=int(timeout),
+            version=os.environ.get("DOCKER_API_VERSION", "auto"),
+            environment=client_environment(),  # Docker contexts too, as the docker CLI
         )
         client.ping()
     except docker.errors.DockerException as exc:
@@ -58,9 +61,9 @@ def connect(timeout: float = 60.0) -> Any:
 def _unix_socket_problem() -> str | None:
     """Why the engine's unix socket refuses us, checked with a socket we close
     ourselves: docker-py leaks its socket when a connect fails."""
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if not host.startswith("unix://"):
-        return None
+    host = docker_host().url
+    if not host.startswith("unix://") or not hasattr(socket, "AF_UNIX"):
+        return None  # tcp://, ssh://, or Windows' npipe://: docker-py's own check
     path = host.removeprefix("unix://")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(2)

@@ -45,6 +45,7 @@ from meshsim.rundir import RunDir
 from meshsim.runtime import capture
 from meshsim.runtime.agent import TOKEN_ENV
 from meshsim.runtime.commands import envoy_argv
+from meshsim.runtime.dockerhost import VM_ENGINES
 from meshsim.shop import SHOP_APP
 
 APP_PORT = 8080
@@ -318,7 +319,8 @@ def control_address(
 
     - A Linux engine on this machine: the run network's gateway, an address of
       this host that only containers (and the host) reach.
-    - Docker Desktop (macOS, Windows): containers run in a VM and reach the
+    - A VM engine (Docker Desktop, OrbStack, Colima: `dockerhost.vm_engine`):
+      containers run in a VM and reach the
       host's loopback as host.docker.internal, so the server stays on 127.0.0.1.
     - `$MESHSIM_CONTROL_BIND` / `$MESHSIM_CONTROL_HOST` override either.
 
@@ -328,7 +330,7 @@ def control_address(
     ('127.0.0.1', 'host.docker.internal')
     """
     given: Mapping[str, str] = os.environ if env is None else env
-    if "docker desktop" in engine_os.lower():
+    if any(vm.lower() in engine_os.lower() for vm in VM_ENGINES):
         bind, advertise = "127.0.0.1", "host.docker.internal"
     else:
         bind, advertise = gateway, gateway
