@@ -422,6 +422,33 @@ def _proxy_row(name: str, sync: dict[str, Any]) -> list[str]:
 
 
 @app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """What this machine has (platform, Python, Envoy, Docker, limits, ports) and
+    what will or will not work, with the fix for each problem. Exits 3 when
+    neither runtime can run here.
+
+    Example:  meshsim doctor    (or: MESHSIM_ENVOY=/opt/envoy/bin/envoy meshsim doctor --json)
+    """
+    from meshsim.runtime.doctor import run_checks, verdict
+
+    found = verdict(run_checks())
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+    else:
+        for check in found["checks"]:
+            typer.echo(f"{check['level']:<5} {check['name']:<11} {check['detail']}")
+            if check["fix"]:
+                typer.echo(f"{'':17} fix: {check['fix']}")
+        for runtime in ("local", "docker"):
+            works = "will work" if found[f"{runtime}_runtime"] else "will NOT work"
+            typer.echo(f"--runtime {runtime}: {works}")
+    if not (found["local_runtime"] or found["docker_runtime"]):
+        raise typer.Exit(3)
+
+
+@app.command()
 def down() -> None:
     """Stop every mesh meshsim started here: kept ones and leftovers of killed runs.
 

@@ -67,9 +67,7 @@ def test_meta_directory_not_named_by_hash_is_still_read(tmp_path: Path) -> None:
     assert dockerhost.docker_host(env).url == "unix:///d.sock"
 
 
-def test_engine_probes_the_contexts_socket(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_engine_probes_the_contexts_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _context(tmp_path, "elsewhere", f"unix://{tmp_path}/no-engine.sock")
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
