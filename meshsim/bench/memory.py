@@ -13,6 +13,7 @@ import asyncio
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -72,13 +73,34 @@ class MemoryResult:
 
 def _anon_mb(pid: int) -> float | None:
     try:
-        text = Path(f"/proc/{pid}/status").read_text()
+        text = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
     except OSError:
         return None
     for line in text.splitlines():
         if line.startswith("RssAnon:"):
             return round(int(line.split()[1]) / 1024, 1)
     return None
+
+
+def _mb(info: Any, field: str) -> float | None:
+    value = getattr(info, field, None)
+    return None if value is None else round(value / MB, 1)
+
+
+def process_memory(p: psutil.Process, name: str, kind: str, detailed: bool) -> ProcessMemory:
+    """One process's memory. psutil's fields differ by OS: Linux has rss, uss,
+    pss (and /proc's RssAnon); macOS rss and uss; so what is missing is None
+    (the summary leaves it out) rather than an AttributeError."""
+    if not detailed:
+        return ProcessMemory(name, kind, round(p.memory_info().rss / MB, 1))
+    full: Any
+    try:
+        full = p.memory_full_info()
+    except psutil.AccessDenied:  # macOS needs root for USS of some processes
+        full = p.memory_info()
+    return ProcessMemory(
+        name, kind, round(full.rss / MB, 1), _mb(full, "uss"), _mb(full, "pss"), _anon_mb(p.pid)
+    )
 
 
 def snapshot(mesh: Mesh, when: str, detailed: bool = True) -> MemorySnapshot:
@@ -89,22 +111,7 @@ def snapshot(mesh: Mesh, when: str, detailed: bool = True) -> MemorySnapshot:
             continue
         try:
             p = psutil.Process(comp.pid)
-            if detailed:
-                full = p.memory_full_info()
-                procs.append(
-                    ProcessMemory(
-                        comp.name,
-                        comp.kind,
-                        round(full.rss / MB, 1),
-                        round(full.uss / MB, 1),
-                        round(full.pss / MB, 1),
-                        _anon_mb(comp.pid),
-                    )
-                )
-            else:
-                procs.append(
-                    ProcessMemory(comp.name, comp.kind, round(p.memory_info().rss / MB, 1))
-                )
+            procs.append(process_memory(p, comp.name, comp.kind, detailed))
         except psutil.Error:
             continue
     return MemorySnapshot(when, procs)
