@@ -207,13 +207,22 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Nothing listens on `port`. The bind keeps SO_REUSEADDR (a port left in
+    TIME_WAIT by the last run is free); but macOS then lets 127.0.0.1:8080 bind
+    over another server's *:8080, so a connect checks that nobody answers."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
             return False
-    return True
+    return not _answers(port, "127.0.0.1" if host == "0.0.0.0" else host)
+
+
+def _answers(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
 
 
 def build_plan(
