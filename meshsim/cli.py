@@ -560,7 +560,7 @@ def traces(
             waterfall(first),
         )
     if export is not None:
-        export.write_text(json.dumps(to_jaeger(chosen), indent=1) + "\n")
+        export.write_text(json.dumps(to_jaeger(chosen), indent=1) + "\n", encoding="utf-8")
         console.print_info(
             f"wrote {len(chosen)} traces to {export} (Jaeger UI: Search → JSON File)"
         )
@@ -669,7 +669,7 @@ def graph(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text)
+        output.write_text(text, encoding="utf-8")
         console.print_info(f"wrote {output} (phase {name})")
 
 
@@ -896,10 +896,10 @@ def bench(
     for title, columns, rows in tables:
         console.print_table(title, columns, rows)
     if json_file is not None:
-        json_file.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+        json_file.write_text(json.dumps(result.to_dict(), indent=1) + "\n", encoding="utf-8")
         console.print_info(f"wrote {json_file}")
     if markdown_file is not None:
-        markdown_file.write_text(markdown(tables))
+        markdown_file.write_text(markdown(tables), encoding="utf-8")
         console.print_info(f"wrote {markdown_file}")
 
 

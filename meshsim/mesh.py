@@ -72,7 +72,7 @@ def slug(name: str) -> str:
 
 def tail(path: Path, lines: int = 8) -> str:
     try:
-        text = path.read_text(errors="replace").rstrip().splitlines()
+        text = path.read_text(errors="replace", encoding="utf-8").rstrip().splitlines()
     except OSError:
         return ""
     return "\n".join(text[-lines:])

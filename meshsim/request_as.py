@@ -70,7 +70,7 @@ def running_plan(run_dir: Path | None = None) -> MeshPlan:
             )
         run_dir = Path(meshes[-1].run_dir)
     try:
-        return MeshPlan.from_dict(json.loads(RunDir(run_dir).plan.read_text()))
+        return MeshPlan.from_dict(json.loads(RunDir(run_dir).plan.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{run_dir}: cannot read the mesh plan (plan.json): {exc}") from exc
 

@@ -88,7 +88,7 @@ class Timeline:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh = path.open("a", buffering=1)
+        self._fh = path.open("a", buffering=1, encoding="utf-8")
 
     def write(self, event: str, **fields: Any) -> None:
         self._fh.write(json.dumps({"event": event, "t": time.time(), **fields}) + "\n")

@@ -64,7 +64,7 @@ def _app_health(plan: MeshPlan, inst: Instance, host: str, port: int, probe: boo
 def _plan(mesh: MeshRecord) -> MeshPlan | None:
     path = RunDir(Path(mesh.run_dir)).plan
     try:
-        return MeshPlan.from_dict(json.loads(path.read_text()))
+        return MeshPlan.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -263,7 +263,7 @@ def proxy_config(proxy: str, kind: str, run_dir: Path | None) -> str:
         raise UsageError(f"--kind {kind}: expected one of all, {', '.join(files)}")
     parts = []
     for name in names:
-        data = json.loads((root / name).read_text())
+        data = json.loads((root / name).read_text(encoding="utf-8"))
         parts.append(f"# {proxy}: {name}\n{json.dumps(data, indent=2)}")
     return "\n\n".join(parts)
 

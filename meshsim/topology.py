@@ -350,7 +350,7 @@ def run_graphs(run_dir: Path) -> dict[str, ServiceGraph]:
     import json
 
     try:
-        raw = json.loads(RunDir(run_dir).edges.read_text())
+        raw = json.loads(RunDir(run_dir).edges.read_text(encoding="utf-8"))
         phases = {str(k): list(v) for k, v in raw.get("phases", {}).items()}
     except (OSError, ValueError, AttributeError):
         return {}

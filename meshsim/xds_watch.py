@@ -93,7 +93,7 @@ def watch(
     partial = ""
     while True:
         try:
-            with path.open() as fh:
+            with path.open(encoding="utf-8") as fh:
                 fh.seek(pos)
                 chunk = fh.read()
                 pos = fh.tell()

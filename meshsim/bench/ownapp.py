@@ -73,8 +73,8 @@ phases: [{name: ready, duration: 1s}]
 def write_own_app(directory: Path) -> Path:
     """Write the two services and their scenario into `directory`; returns the scenario."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "prices.py").write_text(PRICES)
-    (directory / "quotes.py").write_text(QUOTES)
+    (directory / "prices.py").write_text(PRICES, encoding="utf-8")
+    (directory / "quotes.py").write_text(QUOTES, encoding="utf-8")
     scenario = directory / "scenario.yaml"
-    scenario.write_text(SCENARIO)
+    scenario.write_text(SCENARIO, encoding="utf-8")
     return scenario

@@ -58,7 +58,7 @@ class BenchResult:
 
 def _cpu_model() -> str:
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     except OSError:
         text = ""
     for line in text.splitlines():

@@ -126,7 +126,7 @@ def save(issuer: Issuer, run_dir: Path) -> Path:
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(issuer.key_pem())
-    (where / JWKS_FILE).write_text(issuer.jwks() + "\n")
+    (where / JWKS_FILE).write_text(issuer.jwks() + "\n", encoding="utf-8")
     return key_path
 
 

@@ -172,7 +172,7 @@ _LINUX_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 def _ephemeral_start() -> int:
     try:
-        return int(_LINUX_EPHEMERAL.read_text().split()[0])
+        return int(_LINUX_EPHEMERAL.read_text(encoding="utf-8").split()[0])
     except (OSError, ValueError, IndexError):
         return 32768
 

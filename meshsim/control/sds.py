@@ -145,7 +145,7 @@ class CertRotator:
             "not_before": svid.not_before,
             "not_after": svid.not_after,
         }
-        with RunDir(self.run_dir).certs.open("a") as fh:
+        with RunDir(self.run_dir).certs.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(event) + "\n")
         return svid
 

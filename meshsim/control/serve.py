@@ -140,7 +140,7 @@ class ConfigServer:
         for rel, f in state.files.items():
             if f.generation > after:
                 with contextlib.suppress(OSError):
-                    files[rel] = (self.root / proxy / rel).read_text()
+                    files[rel] = (self.root / proxy / rel).read_text(encoding="utf-8")
         return web.json_response({"generation": state.generation, "files": files})
 
     async def start(self, host: str, port: int = 0) -> int:

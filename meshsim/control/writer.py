@@ -28,7 +28,7 @@ def atomic_write(path: Path, data: str) -> None:
     """Write `data` to `path` so a reader (Envoy) never sees a partial file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:

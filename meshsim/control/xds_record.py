@@ -42,7 +42,7 @@ class StreamRecorder:
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self._fh = (self.root / STREAM_FILE).open("a")
+        self._fh = (self.root / STREAM_FILE).open("a", encoding="utf-8")
         self.ads.events.append(self._on_event)
         self.write_sync()
 
@@ -74,7 +74,7 @@ class StreamRecorder:
 def read_sync(root: Path) -> dict[str, Any]:
     """`sync.json` of a run's xds directory; {} when there is none (yet)."""
     try:
-        data = json.loads((root / SYNC_FILE).read_text())
+        data = json.loads((root / SYNC_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -139,11 +139,11 @@ def hint(ex: Exercise, number: int | None = None, directory: Path | None = None)
     seen_file = (directory if directory is not None else default_dir(ex)) / ".hints"
     if number is None:
         try:
-            number = int(seen_file.read_text().strip() or 0) + 1
+            number = int(seen_file.read_text(encoding="utf-8").strip() or 0) + 1
         except (OSError, ValueError):
             number = 1
         if seen_file.parent.is_dir():
-            seen_file.write_text(str(min(number, len(ex.hints))))
+            seen_file.write_text(str(min(number, len(ex.hints))), encoding="utf-8")
     if number < 1:
         raise UsageError(f"hint {number}: hints are numbered from 1 to {len(ex.hints)}")
     return ex.hints[: min(number, len(ex.hints))]

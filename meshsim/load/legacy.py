@@ -74,7 +74,7 @@ class LegacyCaller:
             else [],
             "error": error,
         }
-        with self.path.open("a") as fh:
+        with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, separators=(",", ":")) + "\n")
 
     async def _one(self, session: aiohttp.ClientSession, target: Instance) -> None:

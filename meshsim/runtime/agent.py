@@ -155,7 +155,7 @@ class Mirror:
             self._mkdirs(target.parent)
             tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(data)
             if self.owner is not None:
                 os.chown(tmp, *self.owner)
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     owner = (args.uid, args.gid) if args.uid is not None and args.gid is not None else None
     if owner is not None and os.geteuid() != 0:
         owner = None  # not root: everything already belongs to us
-    log: IO[str] = args.log.open("a", buffering=1) if args.log else sys.stderr
+    log: IO[str] = args.log.open("a", buffering=1, encoding="utf-8") if args.log else sys.stderr
     if args.log and owner is not None:
         os.chown(args.log, *owner)  # the log is on the host: leave it to the host's user
     mirror = Mirror(args.control, args.proxy, args.dir, os.environ.get(TOKEN_ENV, ""), owner, log)

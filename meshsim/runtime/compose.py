@@ -317,7 +317,7 @@ def export_compose(
 
     def write(path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(text, encoding="utf-8")
         written.append(path)
 
     envoy_dir = out / "envoy"

@@ -71,7 +71,7 @@ _PANELS = [
 def dashboard_json() -> str:
     """The dashboard compose provisions: the shipped one when present."""
     if SHIPPED_DASHBOARD.is_file():
-        return SHIPPED_DASHBOARD.read_text()
+        return SHIPPED_DASHBOARD.read_text(encoding="utf-8")
     return json.dumps(dashboard(), indent=2) + "\n"
 
 

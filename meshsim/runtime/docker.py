@@ -202,7 +202,7 @@ class DockerRuntime(Runtime):
             except MeshError as exc:
                 with self._lock:
                     box.info.state = "exited"
-                with contextlib.suppress(OSError), box.info.log.open("a") as fh:
+                with contextlib.suppress(OSError), box.info.log.open("a", encoding="utf-8") as fh:
                     fh.write(f"meshsim: {exc}\n")
 
         self._starting.append(asyncio.ensure_future(start()))

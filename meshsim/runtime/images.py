@@ -249,7 +249,7 @@ def wheelhouse(pins: list[str], target: list[str]) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     constraints = dest / ".constraints.txt"
-    constraints.write_text("\n".join(pins) + "\n")
+    constraints.write_text("\n".join(pins) + "\n", encoding="utf-8")
     wanted = [p for p in pins if p.split("==")[0] in APP_REQUIREMENTS + SIDECAR_REQUIREMENTS]
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
     cmd += ["--only-binary=:all:", "--dest", str(dest), "-c", str(constraints), *target, *wanted]
@@ -259,7 +259,9 @@ def wheelhouse(pins: list[str], target: list[str]) -> Path:
             "could not download the wheels for the images:\n" + result.stderr.strip()[-1500:],
             component="docker images",
         )
-    (dest / ".complete").write_text("\n".join(sorted(p.name for p in dest.glob("*.whl"))))
+    (dest / ".complete").write_text(
+        "\n".join(sorted(p.name for p in dest.glob("*.whl"))), encoding="utf-8"
+    )
     return dest
 
 
@@ -343,10 +345,10 @@ def _build(
             rm=True,
             forcerm=True,
         )
-        log.write_text("".join(str(x.get("stream", "")) for x in lines))
+        log.write_text("".join(str(x.get("stream", "")) for x in lines), encoding="utf-8")
     except docker.errors.BuildError as exc:
         text = "".join(str(x.get("stream", x.get("error", ""))) for x in exc.build_log)
-        log.write_text(text)
+        log.write_text(text, encoding="utf-8")
         raise MeshError(
             f"building the {kind} image failed: {exc.msg}", component="docker images", log=log
         ) from exc

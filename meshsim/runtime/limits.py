@@ -25,7 +25,7 @@ INOTIFY_HEADROOM = 4
 def inotify_limit() -> int | None:
     """`fs.inotify.max_user_instances`, or None where there is no such limit (not Linux)."""
     try:
-        return int(INOTIFY_LIMIT_FILE.read_text().strip())
+        return int(INOTIFY_LIMIT_FILE.read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
         return None
 

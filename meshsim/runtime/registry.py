@@ -70,7 +70,7 @@ class MeshRecord:
 
     @classmethod
     def load(cls, path: Path) -> MeshRecord:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
         procs = [ProcessRecord(**p) for p in data.pop("processes", [])]
         return cls(**data, processes=procs)
 

@@ -151,7 +151,7 @@ def read_access_logs(run_dir: Path) -> list[AccessLogEntry]:
     addresses = instance_addresses(run_dir)
     out = []
     for path, proxy, direction in RunDir(run_dir).access_logs():
-        for line in path.read_text(errors="replace").splitlines():
+        for line in path.read_text(errors="replace", encoding="utf-8").splitlines():
             try:
                 raw = json.loads(line)
             except ValueError:

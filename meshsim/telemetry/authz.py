@@ -80,7 +80,7 @@ def read_inbound_logs(logs_dir: Path) -> list[InboundRequest]:
     out = []
     for path in sorted(logs_dir.glob(LOG_GLOB)):
         destination, version = _service_version(path.name.removesuffix(".inbound.jsonl"))
-        for line in path.read_text(errors="replace").splitlines():
+        for line in path.read_text(errors="replace", encoding="utf-8").splitlines():
             try:
                 raw = json.loads(line)
                 t = float(raw["t"])
@@ -188,7 +188,7 @@ def write_authz(run_dir: Path) -> Path:
     edges_path = RunDir(run_dir).edges
     if edges_path.is_file():
         try:
-            edges = json.loads(edges_path.read_text())
+            edges = json.loads(edges_path.read_text(encoding="utf-8"))
         except ValueError:
             return path
         if isinstance(edges, dict):

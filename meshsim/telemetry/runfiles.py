@@ -15,7 +15,7 @@ __all__ = ["instance_addresses", "read_plan"]
 
 def read_plan(run_dir: Path) -> MeshPlan | None:
     try:
-        return MeshPlan.from_dict(json.loads(RunDir(run_dir).plan.read_text()))
+        return MeshPlan.from_dict(json.loads(RunDir(run_dir).plan.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
