@@ -15,6 +15,8 @@ Names and one-line messages escape newlines too (`one_line`).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -205,6 +207,19 @@ def _count_phases(run_dir: Path) -> int | None:
         return None
 
 
+LONG_RUN_S = 60.0  # after this much of a run, the progress line shows its disk use
+
+
+def disk_use_mb(path: Path) -> float:
+    """Bytes under `path` in MB; what cannot be read (a file rotated away) counts 0."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name), follow_symlinks=False).st_size
+    return total / 2**20
+
+
 class _LiveView:
     """What the live display shows, rendered afresh on every refresh."""
 
@@ -230,6 +245,8 @@ class _LiveView:
                 f"  ·  p99 {fmt.ms(snap.p99_ms)}  ·  {fmt.number(snap.requests)} requests",
                 style="red" if snap.failures else "",
             )
+        if disk := p.disk_note():
+            line.append(f"  ·  {disk}")
         bar = ProgressBar(total=max(planned_s, 0.001), completed=min(elapsed, planned_s), width=40)
         return Group(line, bar)
 
@@ -271,6 +288,8 @@ class ConsoleProgress(RunEventHandler):
         self._phase_started = clock()
         self._last_line: dict[int, float] = {}
         self._live: Live | None = None
+        self.run_dir: Path | None = None
+        self._disk: tuple[float, float] | None = None  # (when measured, MB)
 
     # -- helpers the live view reads ------------------------------------------------
 
@@ -280,6 +299,17 @@ class ConsoleProgress(RunEventHandler):
     def phase_elapsed(self) -> float:
         # Our own clock, not the last snapshot's: time left keeps moving between events.
         return self.clock() - self._phase_started
+
+    def disk_note(self) -> str:
+        """'run dir N MB' once the run is long (LONG_RUN_S), where a run's
+        telemetry starts to weigh; measured at most every `interval_s`, as a
+        walk of the directory is not free at the live display's 4 refreshes a second."""
+        now = self.clock()
+        if self.run_dir is None or now - self._run_started < LONG_RUN_S:
+            return ""
+        if self._disk is None or now - self._disk[0] >= self.interval_s:
+            self._disk = (now, disk_use_mb(self.run_dir))
+        return f"run dir {self._disk[1]:.0f} MB"
 
     # -- output -----------------------------------------------------------------------
 
@@ -316,6 +346,7 @@ class ConsoleProgress(RunEventHandler):
 
     def run_started(self, run: RunInfo) -> None:
         self._run_started = self.clock()
+        self.run_dir = run.run_dir
         if self.total_phases is None:
             self.total_phases = _count_phases(run.run_dir)
         self._line(
@@ -358,6 +389,7 @@ class ConsoleProgress(RunEventHandler):
             f"  {snapshot.phase} {snapshot.elapsed_s:.0f}/{snapshot.planned_s:.0f}s · "
             f"{fmt.number(snapshot.requests)} requests · {fmt.number(snapshot.rps)} req/s · "
             f"errors {fmt.percent(snapshot.error_rate)} · p99 {fmt.ms(snapshot.p99_ms)}"
+            + (f" · {disk}" if (disk := self.disk_note()) else "")
         )
 
     def policy_applied(self, phase: str, resources: list[str], took_s: float) -> None:

@@ -91,6 +91,23 @@ def test_plain_progress_for_ci_logs_is_throttled() -> None:
     assert "run run-1 completed" in lines[-1]
 
 
+def test_a_long_run_shows_its_disk_use(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "order.log").write_bytes(b"x" * 3 * 2**20)
+    console, out = plain_console()
+    clock = Clock()
+    progress = ConsoleProgress(console, total_phases=1, clock=clock)
+    progress.run_started(RunInfo("run-1", tmp_path, "soak", "local"))
+    progress.phase_started("chaos", 0, 120.0)
+    for second in (10, 70):  # a short run says nothing of its disk, a long one does
+        clock.now = 100.0 + second
+        progress.progress(Progress("chaos", 0, second, 120.0, 10, 0, 1.0, 5.0))
+    lines = [line for line in out.getvalue().splitlines() if "req/s" in line]
+    assert len(lines) == 2
+    assert "run dir" not in lines[0]
+    assert lines[1].endswith("· run dir 3 MB")
+
+
 def test_live_progress_on_a_terminal() -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, width=120, force_terminal=True)
