@@ -96,7 +96,7 @@ def main() -> None:
                 except psutil.NoSuchProcess:
                     pass
                 time.sleep(1.0)
-            stderr = child.stderr.read().decode() if child.stderr else ""
+            stderr = child.stderr.read().decode("utf-8", "replace") if child.stderr else ""
         wall = time.monotonic() - t0
         left = [
             pid
@@ -105,7 +105,8 @@ def main() -> None:
         ]
         disk = disk_by_kind(run_dir)
         requests = sum(
-            p["requests"] for p in json.loads((run_dir / "report.json").read_text())["phases"]
+            p["requests"]
+            for p in json.loads((run_dir / "report.json").read_text(encoding="utf-8"))["phases"]
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -148,7 +149,7 @@ def main() -> None:
     print(f"| total | {result['disk_mb_total']} |")
     print(f"\ndisk per 1,000 requests: {result['disk_mb_per_1000_requests']} MB")
     if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
