@@ -37,7 +37,11 @@ try:
 except MemoryError:
     print(json.dumps({{"memory_error": True}}))
     raise SystemExit(0)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM is this process's own peak: ru_maxrss carries the parent's peak over
+# fork and exec (Linux keeps the larger), so under a long pytest run it
+# reported pytest's RSS, not the report's.
+status = Path("/proc/self/status").read_text(encoding="utf-8")
+peak = int(next(l.split()[1] for l in status.splitlines() if l.startswith("VmHWM:"))) / 1024
 print(json.dumps({{"requests": report.totals.requests, "phases": len(report.phases),
                   "verdict": report.verdict, "peak_mb": peak}}))
 """
