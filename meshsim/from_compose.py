@@ -31,9 +31,8 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from meshsim.errors import ScenarioError, ScenarioErrors, UsageError
-from meshsim.scenario import load_scenario_text
-from meshsim.starter import with_schema_comment, write_scenario
+from meshsim.errors import UsageError
+from meshsim.starter import write_generated_scenario
 
 SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -434,9 +433,4 @@ def write_from_compose(
     text = scenario_from_compose(compose)
     if dest is None:
         dest = directory / f"{_project(_load(compose), compose)}.yaml"
-    written = write_scenario(with_schema_comment(text, dest.parent), dest, force=force)
-    try:
-        load_scenario_text(written.read_text(encoding="utf-8"), str(written), written.parent)
-    except (ScenarioError, ScenarioErrors) as exc:
-        raise UsageError(f"wrote {written}, but it does not validate yet; edit it:\n{exc}") from exc
-    return written
+    return write_generated_scenario(text, dest, force=force)

@@ -11,11 +11,10 @@ import json
 import os
 from pathlib import Path
 
-from meshsim.errors import ScenarioError, ScenarioErrors, UsageError
-from meshsim.scenario import load_scenario_text
+from meshsim.errors import UsageError
 from meshsim.scenario.k8s_objects import read_manifests
 from meshsim.scenario.manifests import map_manifests
-from meshsim.starter import with_schema_comment, write_scenario
+from meshsim.starter import write_generated_scenario
 
 TEMPLATE = """\
 # Made by `meshsim init --from-k8s {source}`: a draft to read, then run
@@ -71,9 +70,4 @@ def write_from_k8s(
     name = manifests.resolve().name if manifests.is_dir() else manifests.resolve().stem
     dest = dest or directory / f"{name}.yaml"
     text = scenario_from_k8s(manifests, dest.parent)
-    written = write_scenario(with_schema_comment(text, dest.parent), dest, force=force)
-    try:
-        load_scenario_text(written.read_text(encoding="utf-8"), str(written), written.parent)
-    except (ScenarioError, ScenarioErrors) as exc:
-        raise UsageError(f"wrote {written}, but it does not validate yet; edit it:\n{exc}") from exc
-    return written
+    return write_generated_scenario(text, dest, force=force)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from meshsim.errors import UsageError
+from meshsim.errors import ScenarioError, ScenarioErrors, UsageError
 from meshsim.library import library_scenario
+from meshsim.scenario import load_scenario_text
 from meshsim.scenario.schema import SCHEMA_PATH
 
 DEFAULT_STARTER = "baseline"
@@ -56,6 +57,19 @@ def write_scenario(text: str, dest: Path, *, force: bool = False) -> Path:
     except IsADirectoryError:
         raise UsageError(f"{dest}: is a directory") from None
     return dest
+
+
+def write_generated_scenario(text: str, dest: Path, *, force: bool = False) -> Path:
+    """Write a scenario meshsim generated (from a compose file, from
+    manifests) with its schema comment, then validate it as `meshsim
+    validate` would. A result that does not validate is kept for editing,
+    and a UsageError (exit 2) says what to fix."""
+    written = write_scenario(with_schema_comment(text, dest.parent), dest, force=force)
+    try:
+        load_scenario_text(written.read_text(encoding="utf-8"), str(written), written.parent)
+    except (ScenarioError, ScenarioErrors) as exc:
+        raise UsageError(f"wrote {written}, but it does not validate yet; edit it:\n{exc}") from exc
+    return written
 
 
 def init_scenario(
