@@ -106,7 +106,8 @@ def up(scenario: Path, run_dir: Path, scale: float = 1.0) -> subprocess.Complete
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_scenario_gives_the_same_verdict_as_local(engine: Any, path: Path, tmp_path: Path) -> None:
-    # test_scenario_library runs each of these locally and requires a pass
+    # test_scenario_library (or the notebook that runs it, canary and
+    # mtls-migration) runs each of these locally and requires a pass
     total = sum(p.duration for p in load_scenario(path).phases)
     result = up(path, tmp_path / "run", min(1.0, PHASES_S / total))
     report = json.loads((tmp_path / "run" / "report.json").read_text())

@@ -82,13 +82,20 @@ def test_notebook_runs_end_to_end(
     # A cell that ran is not a drill that passed: each run the notebook makes
     # (a library scenario, at the notebook's own time scale) must pass, as its
     # text says; a failing report would otherwise still let the cell finish.
-    verdicts = sorted(
-        (report["scenario"], report["verdict"])
-        for report in (json.loads(p.read_text()) for p in tmp_path.glob("**/report.json"))
-    )
+    # These runs are also the library's proof for the scenarios they run
+    # (tests/live/test_scenario_library.py), so a failure lists what failed.
+    reports = [json.loads(p.read_text()) for p in tmp_path.glob("**/report.json")]
+    verdicts = sorted((report["scenario"], report["verdict"]) for report in reports)
     print(f"{path.name}: verdicts {verdicts}")
     assert [name for name, _ in verdicts] == RUNS[path.stem]
-    assert all(verdict == "pass" for _, verdict in verdicts), verdicts
+    failed = [
+        f"{report['scenario']}/{p['name']}: {e['expr']} (observed {e['observed']})"
+        for report in reports
+        for p in report["phases"]
+        for e in p["expectations"]
+        if not e["passed"]
+    ]
+    assert all(verdict == "pass" for _, verdict in verdicts), (verdicts, failed)
 
 
 def _kernel_cmd() -> list[str]:
