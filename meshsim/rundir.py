@@ -76,6 +76,8 @@ ENTRIES = frozenset(
     }
 )
 ACCESS_LOG_SUFFIX = ".jsonl"
+# A line file's compressed form (`meshsim.rundata`): records, access logs, traces.
+GZ_SUFFIX = ".gz"
 # An access log's direction (the HTTP connection manager it logs): "inbound"
 # (toward the app), "outbound" (from it) or "ingress" (the gateway's listener).
 ACCESS_LOG_DIRECTIONS = ("inbound", "outbound", "ingress")
@@ -163,12 +165,20 @@ class RunDir:
         return self.logs / f"{proxy}.{direction}{ACCESS_LOG_SUFFIX}"
 
     def access_logs(self) -> list[tuple[Path, str, str]]:
-        """(path, proxy, direction) of every access log here, by name."""
+        """(path, proxy, direction) of every access log here, by name. `path`
+        is the plain name (`x.inbound.jsonl`) whether the log is plain,
+        compressed (`x.inbound.jsonl.gz`) or both: read it with
+        `meshsim.rundata.iter_lines`."""
+        names = {p.name for p in self.logs.glob(f"*{ACCESS_LOG_SUFFIX}")}
+        names |= {
+            p.name.removesuffix(GZ_SUFFIX)
+            for p in self.logs.glob(f"*{ACCESS_LOG_SUFFIX}{GZ_SUFFIX}")
+        }
         out = []
-        for path in sorted(self.logs.glob(f"*{ACCESS_LOG_SUFFIX}")):
-            proxy, _, direction = path.name.removesuffix(ACCESS_LOG_SUFFIX).rpartition(".")
+        for name in sorted(names):
+            proxy, _, direction = name.removesuffix(ACCESS_LOG_SUFFIX).rpartition(".")
             if proxy and direction in ACCESS_LOG_DIRECTIONS:
-                out.append((path, proxy, direction))
+                out.append((self.logs / name, proxy, direction))
         return out
 
     @property

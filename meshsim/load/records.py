@@ -1,7 +1,9 @@
 """Reading the per-request records the locustfile writes.
 
-Each Locust process appends JSON lines to `requests-<pid>.jsonl` in the run's
-records directory, one line per request:
+Each Locust process appends JSON lines to `requests-<pid>.jsonl.gz` in the
+run's records directory (gzip members, one per flush: `meshsim.rundata`;
+runs before compression wrote plain `requests-<pid>.jsonl`, read the same),
+one line per request:
 
     {"t": 1718000000.123456, "journey": "place_order", "name": "POST /orders",
      "status": 201, "ok": true, "latency_us": 1234, "instance": "order-v1-0",
@@ -17,7 +19,8 @@ for a failure ("HTTP 503", "ConnectionRefusedError"); `cohort` is the
 cohort; absent from files written before cohorts existed, read as null).
 
 Lines are written whole, but a process killed mid-write may leave a partial
-last line: readers here skip it (and `RecordTail` picks it up once complete).
+last line (or member): readers here skip it (and `RecordTail` picks it up
+once complete).
 Nothing in this module imports locust.
 """
 
@@ -30,9 +33,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from meshsim import rundata
 from meshsim.errors import UsageError
 
 RECORD_GLOB = "requests-*.jsonl"
+RECORD_GZ_GLOB = RECORD_GLOB + rundata.GZ_SUFFIX
 
 
 def served_by(app_header: str | None, sidecar_header: str | None) -> str | None:
@@ -148,23 +153,21 @@ def iter_records(records_dir: Path) -> Iterator[RequestRecord]:
     if not records_dir.is_dir():
         return
     for path in record_files(records_dir):
-        with path.open("rb") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.endswith(b"\n"):
-                    break  # a partial last line: the writer is (or was killed) mid-line
-                try:  # the common case inline: this loop is most of a report's time
-                    obj = json.loads(line)
-                    if isinstance(obj, dict):
-                        yield RequestRecord.from_json(obj)
-                        continue
-                except (ValueError, KeyError, TypeError, OverflowError):
-                    pass
-                # anything else, as read_records has it: skipped, or RecordsError
-                yield from _parse_lines(line, path, number)
+        for number, line in enumerate(rundata.file_lines(path), start=1):
+            try:  # the common case inline: this loop is most of a report's time
+                obj = json.loads(line)
+                if isinstance(obj, dict):
+                    yield RequestRecord.from_json(obj)
+                    continue
+            except (ValueError, KeyError, TypeError, OverflowError):
+                pass
+            # anything else, as read_records has it: skipped, or RecordsError
+            yield from _parse_lines(line, path, number)
 
 
 def record_files(records_dir: Path) -> list[Path]:
-    return sorted(records_dir.glob(RECORD_GLOB))
+    """Every records file, compressed (`.jsonl.gz`) or plain, by name."""
+    return sorted([*records_dir.glob(RECORD_GLOB), *records_dir.glob(RECORD_GZ_GLOB)])
 
 
 def read_records(records_dir: Path) -> list[RequestRecord]:
@@ -176,7 +179,7 @@ def read_records(records_dir: Path) -> list[RequestRecord]:
         return []
     records: list[RequestRecord] = []
     for path in record_files(records_dir):
-        records.extend(_parse_lines(_complete(path.read_bytes()), path))
+        records.extend(_parse_lines(b"".join(rundata.file_lines(path)), path))
     records.sort(key=lambda r: r.t)
     return records
 
@@ -188,27 +191,20 @@ def record_counts(records_dir: Path) -> dict[str, dict[str, int]]:
     return {path.name: count_lines(path) for path in record_files(records_dir)}
 
 
-def count_lines(path: Path, chunk: int = 1 << 20) -> dict[str, int]:
-    """`{"lines": complete lines, "bytes": size}` of a file, read a chunk at a
-    time (a records file of an hour-long run is tens of MB)."""
-    lines = size = 0
-    with path.open("rb") as fh:
-        while data := fh.read(chunk):
-            lines += data.count(b"\n")
-            size += len(data)
-    return {"lines": lines, "bytes": size}
+def count_lines(path: Path) -> dict[str, int]:
+    """`{"lines": complete lines, "bytes": size}` of a records file, read a
+    chunk at a time (a records file of an hour-long run is tens of MB); for
+    a compressed one, the lines of its complete members and its size on disk."""
+    return rundata.count_lines(path)
 
 
 def last_time(path: Path) -> float | None:
     """The start time of the last complete, readable record of one file."""
     latest: float | None = None
     try:
-        with path.open("rb") as fh:
-            for line in fh:
-                if not line.endswith(b"\n"):
-                    break
-                for record in _parse_lines(line):
-                    latest = record.t if latest is None else max(latest, record.t)
+        for line in rundata.file_lines(path):
+            for record in _parse_lines(line):
+                latest = record.t if latest is None else max(latest, record.t)
     except OSError:
         return None
     return latest
@@ -236,6 +232,10 @@ class RecordTail:
         records: list[RequestRecord] = []
         for path in record_files(self.records_dir):
             offset = self._offsets.get(path, 0)
+            if path.name.endswith(rundata.GZ_SUFFIX):  # whole members only
+                data, self._offsets[path] = rundata.read_members(path, offset)
+                records.extend(_parse_lines(_complete(data)))
+                continue
             try:
                 with path.open("rb") as f:
                     f.seek(offset)

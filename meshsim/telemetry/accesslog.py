@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from meshsim import rundata
 from meshsim.control.plan import INGRESS_NAME
 from meshsim.errors import UsageError
 from meshsim.rundir import ACCESS_LOG_DIRECTIONS, RunDir
@@ -151,9 +152,9 @@ def read_access_logs(run_dir: Path) -> list[AccessLogEntry]:
     addresses = instance_addresses(run_dir)
     out = []
     for path, proxy, direction in RunDir(run_dir).access_logs():
-        for line in path.read_text(errors="replace", encoding="utf-8").splitlines():
+        for line in rundata.iter_lines(path):  # plain, compressed or both
             try:
-                raw = json.loads(line)
+                raw = json.loads(line.decode("utf-8", errors="replace"))
             except ValueError:
                 continue  # a partial last line of a killed Envoy
             entry = parse_line(raw, proxy, direction, addresses) if isinstance(raw, dict) else None

@@ -36,13 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshsim import rundata
 from meshsim.control.ca import INGRESS_IDENTITY
 from meshsim.control.plan import INGRESS_NAME
 from meshsim.control.writer import atomic_write
 from meshsim.rundir import RunDir
 from meshsim.timeline import phase_windows
 
-LOG_GLOB = "*.inbound.jsonl"
 PLAINTEXT = "plaintext"
 INGRESS = INGRESS_NAME
 _DENIED = re.compile(r"^rbac_access_denied_matched_policy\[(.*)\]$")
@@ -78,11 +78,13 @@ def _service_version(instance: str) -> tuple[str, str]:
 
 def read_inbound_logs(logs_dir: Path) -> list[InboundRequest]:
     out = []
-    for path in sorted(logs_dir.glob(LOG_GLOB)):
-        destination, version = _service_version(path.name.removesuffix(".inbound.jsonl"))
-        for line in path.read_text(errors="replace", encoding="utf-8").splitlines():
+    for path, proxy, direction in RunDir(logs_dir.parent).access_logs():
+        if direction != "inbound":
+            continue
+        destination, version = _service_version(proxy)
+        for line in rundata.iter_lines(path):  # plain, compressed or both
             try:
-                raw = json.loads(line)
+                raw = json.loads(line.decode("utf-8", errors="replace"))
                 t = float(raw["t"])
             except (ValueError, KeyError, TypeError):
                 continue  # a partial last line of a killed Envoy

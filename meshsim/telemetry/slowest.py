@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from meshsim import rundata
 from meshsim.telemetry.traces import Span, Trace, assemble, span_from_zipkin
 
 # (key, start, end) of a phase window, epoch seconds; `key` names it in the answer
@@ -44,19 +45,18 @@ def _items(
     `roots`, those where every span has a parent (a sidecar's batch: only
     the ingress starts traces); with `wanted`, those that mention none of
     those trace ids."""
-    with path.open("rb") as fh:
-        for line in fh:
-            if roots and line.count(b'"parentId"') >= line.count(b'"traceId"'):
-                continue  # every span here has a parent: a sidecar's batch
-            if wanted is not None and wanted.isdisjoint(_TRACE_ID.findall(line)):
-                continue
-            try:
-                raw = json.loads(line)
-            except ValueError:
-                continue  # a cut last line
-            for item in raw if isinstance(raw, list) else [raw]:
-                if isinstance(item, dict):
-                    yield item
+    for line in rundata.iter_lines(path):  # traces.jsonl.gz and/or traces.jsonl
+        if roots and line.count(b'"parentId"') >= line.count(b'"traceId"'):
+            continue  # every span here has a parent: a sidecar's batch
+        if wanted is not None and wanted.isdisjoint(_TRACE_ID.findall(line)):
+            continue
+        try:
+            raw = json.loads(line)
+        except ValueError:
+            continue  # a cut last line
+        for item in raw if isinstance(raw, list) else [raw]:
+            if isinstance(item, dict):
+                yield item
 
 
 def _root(raw: dict[str, Any]) -> tuple[str, int, int] | None:
@@ -84,7 +84,7 @@ def slowest_traces(
     """Per window key: (traces whose root started in it, its `n` slowest
     traces, assembled, by start time). Windows without traces are absent;
     so is everything when there is no traces file."""
-    if not path.is_file() or not windows:
+    if not rundata.exists(path) or not windows:
         return {}
     counts: dict[int, int] = {}
     # min-heaps of (duration_us, -start_us, trace_id): the root is the shortest kept

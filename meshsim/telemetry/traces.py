@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from meshsim import rundata
 from meshsim.rundir import RunDir
 from meshsim.timeline import phase_of, phase_windows
 
@@ -129,22 +130,19 @@ def read_spans(path: Path) -> list[Span]:
     """Every span of a traces.jsonl: a line is a batch (a JSON array, as the
     collector writes them) or one span. Unreadable lines are skipped (a cut
     last line), repeats dropped."""
-    if not path.is_file():
-        return []
     seen: set[tuple[str, str]] = set()
     out = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                raw = json.loads(line)
-            except ValueError:
+    for line in rundata.iter_lines(path):  # traces.jsonl.gz and/or traces.jsonl
+        try:
+            raw = json.loads(line.decode("utf-8", errors="replace"))
+        except ValueError:
+            continue
+        for item in raw if isinstance(raw, list) else [raw]:
+            span = span_from_zipkin(item) if isinstance(item, dict) else None
+            if span is None or (span.trace_id, span.span_id) in seen:
                 continue
-            for item in raw if isinstance(raw, list) else [raw]:
-                span = span_from_zipkin(item) if isinstance(item, dict) else None
-                if span is None or (span.trace_id, span.span_id) in seen:
-                    continue
-                seen.add((span.trace_id, span.span_id))
-                out.append(span)
+            seen.add((span.trace_id, span.span_id))
+            out.append(span)
     return out
 
 
