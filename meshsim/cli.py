@@ -489,6 +489,48 @@ def report(
     raise typer.Exit(rep.exit_code)
 
 
+@app.command()
+def dashboard(
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run directory from `meshsim up`.", metavar="RUN_DIR")
+    ],
+    port: Annotated[
+        int, typer.Option(help="Port on 127.0.0.1 (0: a free one).", show_default=True)
+    ] = 0,
+    no_open: Annotated[bool, typer.Option("--no-open", help="Do not open a browser.")] = False,
+) -> None:
+    """Serve a run's dashboard: the service graph, phases, expectations and
+    charts, with a time slider to replay a finished or interrupted run.
+
+    Prints `dashboard: http://127.0.0.1:PORT/` and serves until Ctrl-C
+    (loopback only). The same data as JSON: /api/state?t=SECONDS, and
+    /api/events as server-sent events (docs/observability.md).
+
+    Examples:
+      meshsim dashboard meshsim-runs/20261126-120000-baseline-ab12
+      meshsim dashboard RUN_DIR --port 8050 --no-open
+    """
+    import asyncio
+    import contextlib
+    import webbrowser
+
+    from meshsim.dashboard.server import serve
+    from meshsim.dashboard.state import RunState, check_run_dir, looks_live
+
+    rd = check_run_dir(run_dir)
+    state = RunState(rd.path, live=looks_live(rd))
+    state.refresh()
+
+    def ready(url: str) -> None:
+        typer.echo(f"dashboard: {url}")
+        if not no_open:
+            with contextlib.suppress(Exception):  # no browser here: the URL is printed
+                webbrowser.open(url)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(state, port, ready=ready))
+
+
 RunDirArg = Annotated[
     Path, typer.Argument(help="A run directory from `meshsim up`.", metavar="RUN_DIR")
 ]

@@ -106,7 +106,8 @@ def graph_svg(graph: dict[str, Any]) -> str:
         )
         path = "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in route)
         parts.append(
-            f'<path d="{path}" fill="none" stroke="{color}" stroke-width="{width_px:.1f}"'
+            f'<path class="edge" {_edge_data(s, d, e)} d="{path}" fill="none" '
+            f'stroke="{color}" stroke-width="{width_px:.1f}"'
             f'{dash} stroke-linejoin="round" '
             f'marker-end="url(#arrow-{health if health in COLORS else "idle"})">'
             f"<title>{escape(title)}</title></path>"
@@ -129,8 +130,13 @@ def graph_svg(graph: dict[str, Any]) -> str:
         sub = "idle" if health == "idle" else _fmt_rps(n.get("rps")) if n.get("requests") else ""
         if n.get("requests") and isinstance(n.get("error_rate"), int | float) and n["error_rate"]:
             sub += f" · {n['error_rate'] * 100:.1f}% err"
+        down = int(n.get("down") or 0)  # the dashboard's: instances killed or paused
+        if down:
+            sub += f" · {down} down"
         parts.append(
-            f'<g class="node"><title>{escape(name)}: {escape(health)}</title>'
+            f'<g class="node" data-node="{escape(name)}" data-service="{escape(name)}" '
+            f'data-health="{escape(health)}" data-down="{down}">'
+            f"<title>{escape(name)}: {escape(health)}</title>"
             f'<rect x="{x - NODE_W / 2:.1f}" y="{y - NODE_H / 2:.1f}" width="{NODE_W}" '
             f'height="{NODE_H}" rx="9" fill="#ffffff" stroke="{color}" stroke-width="2.5"/>'
             f'<text x="{x:.1f}" y="{y - 3:.1f}" text-anchor="middle" {FAMILY} font-size="12" '
@@ -153,6 +159,23 @@ def graph_svg(graph: dict[str, Any]) -> str:
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _edge_data(source: str, dest: str, edge: dict[str, Any]) -> str:
+    """The edge's figures as data-* attributes: what scripts and the dashboard's
+    browser test read (docs/observability.md), the same numbers as its label."""
+    rate = edge.get("error_rate")
+    p99 = edge.get("p99_ms")
+    values = {
+        "edge": f"{source}->{dest}",
+        "source": source,
+        "target": dest,
+        "rps": f"{float(edge.get('rps') or 0.0):g}",
+        "error-rate": f"{float(rate):g}" if isinstance(rate, int | float) else "0",
+        "p99-ms": f"{float(p99):g}" if isinstance(p99, int | float) else "",
+        "requests": str(int(edge.get("requests") or 0)),
+    }
+    return " ".join(f'data-{k}="{escape(v)}"' for k, v in values.items())
 
 
 def edge_route(route: list[Point], source: Point, dest: Point) -> list[Point]:
