@@ -104,10 +104,29 @@ def up(
             show_default=False,
         ),
     ] = None,
+    dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard",
+            help="Serve the live dashboard (graph, phases, charts) on 127.0.0.1 for the "
+            "run, and while --keep holds the mesh; prints `dashboard: URL`.",
+        ),
+    ] = False,
+    dashboard_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port of the dashboard (default: a free one); implies --dashboard.",
+            min=0,
+            max=65535,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the mesh, run the scenario's phases under load, write the report, tear down.
 
-    Example:  meshsim up scenarios/baseline.yaml --report-dir out/
+    Examples:
+      meshsim up scenarios/baseline.yaml --report-dir out/
+      meshsim up fault-injection --dashboard        # then open the URL it prints
     """
     from meshsim.runtime.hostcheck import prepare_host
 
@@ -120,7 +139,17 @@ def up(
         raise UsageError(f"--runtime {runtime}: expected 'local' or 'docker'")
     if time_scale <= 0:
         raise UsageError("--time-scale must be greater than zero")
-    options = RunOptions(runtime, run_dir, report_dir, keep, ingress_port, time_scale, telemetry)
+    options = RunOptions(
+        runtime,
+        run_dir,
+        report_dir,
+        keep,
+        ingress_port,
+        time_scale,
+        telemetry,
+        dashboard=dashboard or dashboard_port is not None,
+        dashboard_port=dashboard_port,
+    )
     scenario = resolve_scenario(scenario)
     from meshsim.analyze import error_findings
 
@@ -138,6 +167,8 @@ def up(
         console.print_info(
             "the mesh is still running (--keep); `meshsim status` shows it, `meshsim down` stops it"
         )
+    elif options.dashboard:
+        console.print_info(f"replay it: meshsim dashboard {result.run_dir}")
     raise typer.Exit(result.exit_code)
 
 

@@ -356,6 +356,12 @@ class ConsoleProgress(RunEventHandler):
         )
         self._start_live()
 
+    def dashboard_started(self, url: str) -> None:
+        # the line as docs/observability.md gives it, without the time stamp:
+        # scripts and tests find the URL at the start of a line
+        self.console.print(SafeText(f"dashboard: {url}"), soft_wrap=True)
+        self.console.file.flush()  # piped stdout is block-buffered: a script waits for this line
+
     def step(self, message: str) -> None:
         self.current_step = message
         self._start_live()

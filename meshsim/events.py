@@ -45,6 +45,7 @@ class RunInfo:
 
 class RunEventHandler:
     def run_started(self, run: RunInfo) -> None: ...
+    def dashboard_started(self, url: str) -> None: ...
     def step(self, message: str) -> None: ...
     def mesh_ready(self, run: RunInfo, ready_s: float) -> None: ...
     def phase_started(self, name: str, index: int, planned_s: float) -> None: ...
@@ -75,6 +76,9 @@ class EventBus(RunEventHandler):
 
     def run_started(self, run: RunInfo) -> None:
         self._fire("run_started", run)
+
+    def dashboard_started(self, url: str) -> None:
+        self._fire("dashboard_started", url)
 
     def step(self, message: str) -> None:
         self._fire("step", message)

@@ -30,6 +30,7 @@ from meshsim.control.phases import PhaseStep, iter_phases
 from meshsim.control.plan import build_plan
 from meshsim.control.push import PushRejected
 from meshsim.control.writer import atomic_write
+from meshsim.dashboard.process import DashboardProcess, start_dashboard
 from meshsim.errors import MeshError, MeshsimError, UsageError, write_failure
 from meshsim.events import EventBus, Progress, RunEventHandler, RunInfo
 from meshsim.load.legacy import LegacyCaller
@@ -70,6 +71,8 @@ class RunOptions:
     ingress_port: int | None = None  # default: the scenario's, else 8080
     time_scale: float = 1.0  # multiply every phase duration (0.2 = five times faster)
     telemetry: bool | None = None  # False: no metrics, traces, access logs (None: the scenario's)
+    dashboard: bool = False  # serve the live dashboard (meshsim.dashboard) for the run
+    dashboard_port: int | None = None  # None or 0: a free port
 
 
 @dataclass
@@ -124,6 +127,7 @@ class Runner:
         self._metrics: MetricsScraper | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Future[RunResult] | None = None
+        self._dashboard: DashboardProcess | None = None
 
     def interrupt(self, sig: signal.Signals = signal.SIGINT) -> None:
         """Stop the run as SIGINT/SIGTERM would (the report covers what ran).
@@ -154,23 +158,31 @@ class Runner:
     async def run(self) -> RunResult:
         """Prepare (nothing runs yet), start the mesh and walk the phases, tear
         down (always), then build the report."""
-        run = await self.prepare()
-        status: RunStatus = "completed"
-        error: str | None = None
         try:
-            await self._execute(run)
-        except asyncio.CancelledError:
-            status = "interrupted"
-        except MeshsimError as exc:
-            status, error = "error", str(exc)
-        except OSError as exc:  # the disk filled up, a file could not be written
-            status, error = "error", write_failure("the run", exc)
+            run = await self.prepare()
+            status: RunStatus = "completed"
+            error: str | None = None
+            try:
+                await self._execute(run)
+            except asyncio.CancelledError:
+                status = "interrupted"
+            except MeshsimError as exc:
+                status, error = "error", str(exc)
+            except OSError as exc:  # the disk filled up, a file could not be written
+                status, error = "error", write_failure("the run", exc)
+            finally:
+                failures = await self._teardown(run, status, error)
+            if failures:  # exit 3 naming what could not be written (130/143 stay)
+                error = "; ".join(([error] if error else []) + failures)
+                status = status if status == "interrupted" else "error"
+            return self._finish(run.run_dir, run.info, status, error, run.ready_s)
         finally:
-            failures = await self._teardown(run, status, error)
-        if failures:  # exit 3 naming what could not be written (130/143 stay)
-            error = "; ".join(([error] if error else []) + failures)
-            status = status if status == "interrupted" else "error"
-        return self._finish(run.run_dir, run.info, status, error, run.ready_s)
+            # after the report: the page shows the run to its end. A mesh kept
+            # with --keep keeps its dashboard (in its record: `meshsim down` stops it)
+            dashboard, self._dashboard = self._dashboard, None
+            kept = self.mesh is not None and self.mesh.record.keep
+            if dashboard is not None and not kept:
+                await asyncio.get_running_loop().run_in_executor(None, dashboard.stop)
 
     async def prepare(self) -> _Run:
         """Everything before a process starts: leftovers of killed runs stopped,
@@ -222,6 +234,8 @@ class Runner:
             [i.name for i in plan.instances],
             mesh.ingress_url,
         )
+        if self.options.dashboard:
+            self._dashboard = await self._start_dashboard(rd, mesh)
         meta: dict[str, Any] = {
             "run_id": mesh.run_id,
             "scenario": self.scenario.name,
@@ -233,6 +247,8 @@ class Runner:
             "time_scale": self.options.time_scale,
             "telemetry": self.telemetry.to_dict(),
         }
+        if self._dashboard is not None:
+            meta["dashboard_url"] = self._dashboard.url
         try:
             atomic_write(rd.run_json, json.dumps(meta, indent=1))
             timeline = Timeline(rd.phases)
@@ -244,6 +260,19 @@ class Runner:
         for w in scenario_warnings(self.scenario):
             self._warn(w, timeline)
         return _Run(run_dir, mesh, info, meta, timeline)
+
+    async def _start_dashboard(self, rd: RunDir, mesh: Mesh) -> DashboardProcess:
+        """The dashboard's own process on the run directory (meshsim/dashboard/process.py),
+        in the mesh's record so that a killed run's clean-up stops it too."""
+        dashboard = await asyncio.get_running_loop().run_in_executor(
+            None,
+            functools.partial(
+                start_dashboard, rd.path, self.options.dashboard_port, rd.logs / "dashboard.log"
+            ),
+        )
+        mesh.record.processes.append(dashboard.record())
+        self.events.dashboard_started(dashboard.url)
+        return dashboard
 
     async def _execute(self, run: _Run) -> None:
         """The mesh to ready, the load and legacy callers, then every phase.
@@ -281,6 +310,8 @@ class Runner:
         if load is not None:
             await step("the load (Locust)", load.stop)
         mesh.record.processes = [p for p in mesh.record.processes if p.kind != "load"]
+        if not (self.options.keep and status == "completed"):  # stopped after the report
+            mesh.record.processes = [p for p in mesh.record.processes if p.kind != "dashboard"]
         if self._metrics is not None:
             await step(f"metrics ({self._metrics.path})", self._metrics.stop)
         await step("chaos rollback", lambda: self._rollback(mesh, timeline))

@@ -22,7 +22,7 @@ from typing import Any
 
 from meshsim.load.records import RequestRecord
 from meshsim.report.stats import LatencyRecorder, timed
-from meshsim.telemetry.edges import latency_summary
+from meshsim.telemetry.edges import latency_summary, split
 from meshsim.telemetry.envoy_stats import counter_delta, parse_cluster
 from meshsim.telemetry.prometheus import Buckets, ProxyMetrics
 
@@ -117,14 +117,27 @@ class EdgeSeconds:
     cells: dict[tuple[str, str], dict[int, _Cell]] = field(default_factory=dict)
     _previous: dict[str, ProxyMetrics] = field(default_factory=dict)
 
-    def add_scrape(self, second: int, proxy: str, source: str, metrics: ProxyMetrics) -> None:
+    def add_scrape(
+        self,
+        second: int,
+        proxy: str,
+        source: str,
+        metrics: ProxyMetrics,
+        caller_faults: dict[str, int | None] | None = None,
+    ) -> None:
         """One scrape of `proxy` (whose calls are `source`'s), taken at `second`.
         The first scrape of a proxy is cumulative since Envoy started: it only
-        sets where the next one counts from."""
+        sets where the next one counts from.
+
+        `caller_faults` (destination → abort status, from the proxy's routes in
+        force): a fault aborted in the caller's own sidecar never reaches a
+        cluster, so it is added to the edge's requests (and errors for a 5xx),
+        as `telemetry.edges.build_edges` does for edges.json."""
         before = self._previous.get(proxy)
         self._previous[proxy] = metrics
         if before is None:
             return
+        sent: dict[str, int] = {}
         for cluster, counters in metrics.clusters.items():
             parsed = parse_cluster(cluster)
             if parsed is None:
@@ -137,12 +150,26 @@ class EdgeSeconds:
             delta = hist.delta(before.latency.get(cluster)) if hist is not None else None
             if not (requests or errors or rq_4xx or (delta and delta.count)):
                 continue
+            sent[parsed[2]] = sent.get(parsed[2], 0) + requests
             cell = self.cells.setdefault((source, parsed[2]), {}).setdefault(second, _Cell())
             cell.requests += requests
             cell.errors += errors
             cell.rq_4xx += rq_4xx
             if delta is not None and delta.count:
                 cell.latency = delta if cell.latency is None else cell.latency.merge(delta)
+        aborted = counter_delta(
+            before.faults.get("outbound", {}), metrics.faults.get("outbound", {}), "aborted"
+        )
+        if aborted and caller_faults:
+            dests = sorted(caller_faults)
+            for dest, count in zip(
+                dests, split(aborted, [sent.get(d, 0) for d in dests]), strict=True
+            ):
+                cell = self.cells.setdefault((source, dest), {}).setdefault(second, _Cell())
+                cell.requests += count
+                status = caller_faults[dest]
+                if status is not None and status >= 500:
+                    cell.errors += count
 
     def window(self, start_s: float, end_s: float) -> list[dict[str, Any]]:
         """Each edge's traffic over the seconds in (start_s, end_s], as the

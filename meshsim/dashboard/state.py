@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from meshsim.control.phases import iter_phases
 from meshsim.control.plan import INGRESS_NAME, MeshPlan
 from meshsim.dashboard.buckets import EdgeSeconds, RequestSeconds
 from meshsim.dashboard.judge import judge_phase, not_judged
@@ -120,6 +121,7 @@ class RunState:
         self._newest_record = 0.0
         self._metrics_at = 0
         self._sizes: dict[str, float] = {}
+        self._faults: dict[int, dict[str, int | None]] | None = None  # phase -> caller faults
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ reading
@@ -215,7 +217,29 @@ class RunState:
                 continue
             if isinstance(raw, dict):
                 metrics = ProxyMetrics.from_json(raw)
-                self.edges.add_scrape(int(t - origin), proxy, self._service_of(proxy), metrics)
+                self.edges.add_scrape(
+                    int(t - origin),
+                    proxy,
+                    self._service_of(proxy),
+                    metrics,
+                    self._caller_faults(proxy, t) if metrics.faults else None,
+                )
+
+    def _caller_faults(self, proxy: str, t: float) -> dict[str, int | None]:
+        """Destination → abort status of the faults `proxy` injects itself at
+        `t` (Istio puts a VirtualService's `fault` in the callers' sidecars):
+        from the scenario's phases, so a replay knows them as the live view
+        does. A scrape just after a phase ended may still count its aborts:
+        then the previous phase's faults."""
+        if proxy == INGRESS_NAME or self.scenario is None or self.plan is None:
+            return {}
+        if self._faults is None:
+            self._faults = _phase_faults(self.scenario, self.plan)
+        started = [w for w in self.timeline.phases if w.start <= t]
+        if not started:
+            return {}
+        index = max(started, key=lambda w: w.start).index
+        return self._faults.get(index) or self._faults.get(index - 1) or {}
 
     def _service_of(self, proxy: str) -> str:
         if proxy == INGRESS_NAME:
@@ -438,6 +462,28 @@ class RunState:
             if window.start <= at <= window.end and window.end != OPEN_END:
                 return self.phase_edges.get(window.name, [])
         return []
+
+
+def _phase_faults(scenario: Scenario, plan: MeshPlan) -> dict[int, dict[str, int | None]]:
+    """Per phase index: service → the abort status of the fault its mesh
+    VirtualService injects (None: a delay only), as the phases leave them in force."""
+    out: dict[int, dict[str, int | None]] = {}
+    services = sorted({i.service for i in plan.instances})
+    try:
+        for step in iter_phases(scenario, plan.app):
+            faults: dict[str, int | None] = {}
+            for service in services:
+                vs = step.state.mesh_virtual_service(service)
+                for http in vs.spec.http if vs is not None else []:
+                    if http.fault is not None and (http.fault.abort or http.fault.delay):
+                        abort = http.fault.abort
+                        status = abort.httpStatus if abort is not None else None
+                        if faults.get(service) is None:
+                            faults[service] = status
+            out[step.index] = faults
+    except (MeshsimError, ValueError):  # the run validated it; a damaged copy shows no faults
+        pass
+    return out
 
 
 def _window_at(windows: list[PhaseWindow], t: float) -> PhaseWindow | None:

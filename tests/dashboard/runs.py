@@ -53,7 +53,15 @@ class LiveRun:
         for i in range(count):
             self._append("records/requests-1.jsonl", request(start + i / per_second, **fields))
 
-    def scrape(self, t: float, proxy: str, cluster: str, requests: int, errors: int) -> None:
+    def scrape(
+        self,
+        t: float,
+        proxy: str,
+        cluster: str,
+        requests: int,
+        errors: int,
+        faults: dict[str, dict[str, int]] | None = None,
+    ) -> None:
         """Cumulative counters of one cluster of one proxy, as metrics.jsonl holds them."""
         mine = self.counters.setdefault(f"{proxy}/{cluster}", {"requests": 0, "rq_5xx": 0})
         mine["requests"] += requests
@@ -73,6 +81,8 @@ class LiveRun:
                 }
             },
         }
+        if faults:
+            line["faults"] = faults
         self._append("metrics.jsonl", line)
 
     def edges(self, phases: dict[str, list[dict[str, Any]]]) -> None:

@@ -169,3 +169,41 @@ def test_a_real_run_directory(tmp_path: Path) -> None:
     product = {n["id"]: n for n in during["nodes"]}["product-v1"]
     assert product["down"] == ["product-v1-1"]
     assert {e["id"] for e in during["edges"]} >= {"order->product", "istio-ingressgateway->order"}
+
+
+FAULT_SCENARIO = """name: demo
+phases:
+  - name: calm
+    duration: 10s
+  - name: abort
+    duration: 10s
+    apply:
+      - apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: product}
+        spec:
+          hosts: [product]
+          http:
+            - fault: {abort: {httpStatus: 503, percentage: {value: 50}}}
+              route: [{destination: {host: product}}]
+"""
+
+
+def test_a_fault_injected_in_the_callers_sidecar_counts_on_its_edge(tmp_path: Path) -> None:
+    """Istio puts a VirtualService's fault in the caller's sidecar: the aborted
+    calls never reach a cluster, only the fault counter (as in edges.json)."""
+    run, clock, state = _live(tmp_path)
+    (run.path / "scenario.yaml").write_text(FAULT_SCENARIO)
+    run.plan()
+    run.event("phase_start", 1.0, phase="calm", index=0, planned_s=10.0)
+    run.event("phase_end", 11.0, phase="calm", index=0, status="completed")
+    run.event("phase_start", 11.0, phase="abort", index=1, planned_s=10.0)
+    aborted = 0
+    for t in range(11, 21, 2):  # 10 calls reach product, 10 more are aborted in order's sidecar
+        aborted += 10
+        run.scrape(float(t), "order-v1-0", EDGE, 10, 0, faults={"outbound": {"aborted": aborted}})
+    clock[0] = T0 + 20.0
+    state.refresh()
+    edge = {e["id"]: e for e in state.state()["edges"]}["order->product"]
+    assert edge["error_rate"] == 0.5
+    assert edge["rps"] == pytest.approx(8.0)
