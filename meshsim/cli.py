@@ -126,7 +126,7 @@ def up(
 
     Examples:
       meshsim up scenarios/baseline.yaml --report-dir out/
-      meshsim up fault-injection --dashboard        # then open the URL it prints
+      meshsim up fault-abort --dashboard        # then open the URL it prints
     """
     from meshsim.runtime.hostcheck import prepare_host
 
