@@ -549,8 +549,7 @@ def dashboard(
     from meshsim.dashboard.state import RunState, check_run_dir, looks_live
 
     rd = check_run_dir(run_dir)
-    state = RunState(rd.path, live=looks_live(rd))
-    state.refresh()
+    state = RunState(rd.path, live=looks_live(rd))  # read by the server as it starts
 
     def ready(url: str) -> None:
         typer.echo(f"dashboard: {url}")

@@ -46,6 +46,9 @@ class Hub:
         self.latest = ""
         self.phases = ""
         self.dropped = 0  # frames a slow client never read (replaced by newer ones)
+        # set once the run directory was read a first time: answers wait for it,
+        # so a page never shows an empty run that is only being read
+        self.ready = asyncio.Event()
 
     def publish(self, event: str, data: str) -> None:
         for queue in self.clients:
@@ -86,6 +89,7 @@ async def _refresh_loop(app: web.Application, refresh_s: float) -> None:
     loop = asyncio.get_running_loop()
     while True:
         await loop.run_in_executor(None, state.refresh)
+        hub.ready.set()
         frame = await loop.run_in_executor(None, state.state)
         data = json.dumps(frame)
         phases = json.dumps([(p["status"], p["ended_s"]) for p in frame["phases"]])
@@ -126,6 +130,7 @@ async def _index(request: web.Request) -> web.FileResponse:
 
 
 async def _state(request: web.Request) -> web.Response:
+    await request.app[_HUB].ready.wait()
     state = request.app[_STATE]
     t = _t(request)
     frame = await asyncio.get_running_loop().run_in_executor(None, state.state, t)
@@ -133,6 +138,7 @@ async def _state(request: web.Request) -> web.Response:
 
 
 async def _view(request: web.Request) -> web.Response:
+    await request.app[_HUB].ready.wait()
     state = request.app[_STATE]
     t = _t(request)
 
@@ -153,6 +159,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
+    await hub.ready.wait()
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=1)
     hub.clients.add(queue)
     try:

@@ -29,6 +29,7 @@ from meshsim.control.phases import iter_phases
 from meshsim.control.plan import INGRESS_NAME, MeshPlan
 from meshsim.dashboard.buckets import EdgeSeconds, RequestSeconds
 from meshsim.dashboard.judge import judge_phase, not_judged
+from meshsim.dashboard.traces import SlowTraces
 from meshsim.errors import MeshsimError, UsageError
 from meshsim.load.records import RecordTail
 from meshsim.report.stats import PhaseStatsBuilder
@@ -118,6 +119,7 @@ class RunState:
         self._stats: dict[int, PhaseStatsBuilder] = {}
         self._settled: dict[int, PhaseStatsBuilder] = {}
         self._tail = RecordTail(self.rd.records)
+        self.traces = SlowTraces(self.rd.traces)
         self._newest_record = 0.0
         self._metrics_at = 0
         self._sizes: dict[str, float] = {}
@@ -132,6 +134,9 @@ class RunState:
             self._read_small_files()
             self._read_records()
             self._read_metrics()
+            if self.requests is not None:  # the run's 0 s is known
+                self.traces.origin = self.requests.origin
+                self.traces.poll(everything=self.finished)
             self._judge()
 
     def _changed(self, path: Path) -> bool:
@@ -312,7 +317,7 @@ class RunState:
                 "nodes": self._nodes(at),
                 "edges": _edges(graph),
                 "series": self.requests.points(at) if self.requests is not None else [],
-                "slowest": [],
+                "slowest": self.traces.slowest(at),
                 "warnings": list(self.warnings),
             }
 

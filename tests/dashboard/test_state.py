@@ -207,3 +207,20 @@ def test_a_fault_injected_in_the_callers_sidecar_counts_on_its_edge(tmp_path: Pa
     edge = {e["id"]: e for e in state.state()["edges"]}["order->product"]
     assert edge["error_rate"] == 0.5
     assert edge["rps"] == pytest.approx(8.0)
+
+
+def test_the_slowest_recent_traces_of_a_real_run(tmp_path: Path) -> None:
+    fixture = Path(__file__).parents[1] / "report" / "fixtures" / "instance-crash.tar.xz"
+    shutil.unpack_archive(fixture, tmp_path)
+    state = RunState(tmp_path / "instance-crash")
+    state.refresh()
+    at = state.state()["phases"][1]["ended_s"]
+    slowest = state.state(t=at)["slowest"]
+    assert 0 < len(slowest) <= 5
+    durations = [tr["duration_ms"] for tr in slowest]
+    assert durations == sorted(durations, reverse=True)
+    for tr in slowest:  # started in the 30 s before `at` and ended by then
+        assert at - 30 <= tr["start_s"] and tr["start_s"] + tr["duration_ms"] / 1000 <= at
+        root = tr["spans"][0]
+        assert root["depth"] == 0 and root["duration_ms"] == tr["duration_ms"]
+    assert state.state(t=0.0)["slowest"] == []

@@ -56,15 +56,30 @@ function phaseItem(phase, t) {
   );
 }
 
+// A waterfall is a few positioned bars: plain elements, no charting library.
 function traces(list) {
-  if (!list || !list.length) return el("p", { class: "note" }, "no traces yet");
-  const table = el("table", null, el("tr", null, el("th", null, "request"), el("th", null, "ms"), el("th", null, "services")));
-  const longest = Math.max(...list.map((tr) => tr.duration_ms || 0), 1);
-  for (const tr of list) {
-    const bar = el("span", { class: "bar", style: `width:${Math.round((100 * (tr.duration_ms || 0)) / longest)}px` });
-    table.append(el("tr", { "data-trace": tr.trace_id }, el("td", null, tr.name || ""), el("td", null, bar, ` ${tr.duration_ms}`), el("td", null, (tr.services || []).join(" → "))));
-  }
-  return table;
+  if (!list || !list.length) return el("p", { class: "note" }, "no traces in the last 30 s");
+  const box = el("div");
+  list.forEach((tr, i) => {
+    const rows = el("div", { class: "waterfall" });
+    for (const span of tr.spans) {
+      const left = (100 * span.offset_ms) / (tr.duration_ms || 1);
+      const width = Math.max(0.5, (100 * span.duration_ms) / (tr.duration_ms || 1));
+      const bad = span.status === null || span.status >= 500;
+      rows.append(
+        el("div", { class: "span-row" },
+          el("span", { class: "span-label", style: `padding-left:${span.depth * 10}px` }, `${span.label} ${span.name}`),
+          el("span", { class: "span-track" },
+            el("span", { class: bad ? "bar bad" : span.critical ? "bar critical" : "bar", style: `left:${left}%;width:${width}%` })),
+          el("span", { class: "span-ms" }, `${span.duration_ms} ms`)));
+    }
+    const details = el("details", { "data-trace": tr.trace_id },
+      el("summary", null, `${tr.name} · ${tr.duration_ms} ms · ${tr.status ?? "no answer"} · at ${seconds(tr.start_s)} · ${tr.services.join(", ")}`),
+      rows);
+    if (i === 0) details.open = true;
+    box.append(details);
+  });
+  return box;
 }
 
 function render(state) {
