@@ -1,4 +1,4 @@
-"""The slowest recent requests, from traces.jsonl as the collector appends to it.
+"""The slowest recent requests, from traces.jsonl (or its gzip form) as it grows.
 
 Spans of one trace come from several proxies, each flushing about once a
 second, the root (the ingress's) last. A trace is put together once its
@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from meshsim import rundata
 from meshsim.telemetry.traces import Span, Trace, assemble, span_from_zipkin, waterfall
 
 BUCKET_S = 10
@@ -26,7 +27,8 @@ ROWS = 40  # spans shown per trace
 class SlowTraces:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._at = 0
+        self._at = 0  # offset in traces.jsonl
+        self._gz_at = 0  # in traces.jsonl.gz, should the run have compressed it
         self._pending: dict[str, list[Span]] = {}
         self._newest_us = 0
         self.buckets: dict[int, list[Trace]] = {}
@@ -35,6 +37,13 @@ class SlowTraces:
     def poll(self, everything: bool = False) -> None:
         """Read the new complete lines; `everything`: the run is over, put
         together what is still pending."""
+        compressed = rundata.gz_path(self.path)
+        lines = b""
+        if compressed.is_file():  # whole gzip members only (meshsim.rundata)
+            try:
+                lines, self._gz_at = rundata.read_members(compressed, self._gz_at)
+            except OSError:
+                lines = b""
         try:
             with self.path.open("rb") as fh:
                 fh.seek(self._at)
@@ -43,7 +52,7 @@ class SlowTraces:
             data = b""
         end = data.rfind(b"\n") + 1
         self._at += end
-        for line in data[:end].splitlines():
+        for line in (lines + b"\n" + data[:end]).splitlines():
             try:
                 raw = json.loads(line)
             except ValueError:
