@@ -7,8 +7,10 @@ own, not the Envoys', apps' or Locust's it starts). Every process it started
 (its descendants, seen while sampling) is checked again after it exits: one
 still alive is a leak. At the end it measures the run directory's disk use,
 broken down by kind (its top-level files and folders: records, logs,
-traces.jsonl, metrics.jsonl, ...). Prints a Markdown table and writes JSON
-(docs/benchmarks.md, "A long run: the soak").
+traces.jsonl.gz, metrics.jsonl, ...), the trace-keeping counts of its
+run.json, and runs every command that reads a finished run on it (`meshsim
+report`, `traces`, `logs`, `graph`), with its exit code and time. Prints a
+Markdown table and writes JSON (docs/benchmarks.md, "A long run: the soak").
 
     python benchmarks/soak.py --time-scale 0.5 --out benchmarks/soak.json
 """
@@ -67,6 +69,30 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+READERS = (["report"], ["traces", "--limit", "3"], ["logs", "--status", "5xx"], ["graph"])
+
+
+def readers(run_dir: Path) -> list[dict[str, Any]]:
+    """Every command that reads a finished run, on this one: exit code, time."""
+    out = []
+    for args in READERS:
+        t0 = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "meshsim.cli", args[0], str(run_dir), *args[1:]],
+            capture_output=True,
+            check=False,
+        )
+        out.append(
+            {
+                "argv": " ".join([args[0], "RUN_DIR", *args[1:]]),
+                "exit_code": done.returncode,
+                "wall_s": round(time.monotonic() - t0, 2),
+                "stderr_tail": done.stderr.decode("utf-8", "replace")[-300:],
+            }
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--time-scale", type=float, default=1.0, help="passed to meshsim up")
@@ -108,6 +134,10 @@ def main() -> None:
             p["requests"]
             for p in json.loads((run_dir / "report.json").read_text(encoding="utf-8"))["phases"]
         )
+        keeping = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get(
+            "trace_keeping"
+        )
+        commands = readers(run_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result: dict[str, Any] = {
@@ -127,6 +157,8 @@ def main() -> None:
         "disk_mb": {k: round(v / 2**20, 2) for k, v in disk.items()},
         "disk_mb_total": round(sum(disk.values()) / 2**20, 1),
         "disk_mb_per_1000_requests": round(sum(disk.values()) / 2**20 / max(requests, 1) * 1000, 2),
+        "trace_keeping": keeping,
+        "commands": commands,
         "rss_timeline": [[s["t"], round(s["rss_mb"], 1)] for s in samples],
     }
     if child.returncode != 0:
@@ -148,6 +180,9 @@ def main() -> None:
         print(f"| {name} | {mb} |")
     print(f"| total | {result['disk_mb_total']} |")
     print(f"\ndisk per 1,000 requests: {result['disk_mb_per_1000_requests']} MB")
+    print(f"traces kept: {keeping}")
+    for command in commands:
+        print(f"meshsim {command['argv']}: exit {command['exit_code']} in {command['wall_s']} s")
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
 

@@ -179,6 +179,9 @@ def print_report(
         out.print(expectations_table(report))
     else:
         out.print(SafeText("The scenario states no expectations.", style="dim"))
+    kept = fmt.trace_keeping(report)
+    if kept is not None:
+        out.print(SafeText(one_line(kept), style="dim"), soft_wrap=True)
     for warning in report.warnings:
         print_warning(warning, console=out)
     passed = report.verdict == PASS

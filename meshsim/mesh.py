@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -31,6 +32,7 @@ from meshsim.rundir import RunDir
 from meshsim.runtime.base import Runtime
 from meshsim.runtime.registry import MeshRecord, process_create_time
 from meshsim.telemetry.collector import SpanCollector
+from meshsim.telemetry.keeping import KeepPolicy
 from meshsim.telemetry.settings import TelemetrySettings
 
 READY_TIMEOUT_S = 30.0
@@ -94,6 +96,8 @@ class Mesh:
         # Tracing and access logs; None (as for `meshsim bench`): the Envoy config without them.
         self.telemetry = telemetry
         self.collector: SpanCollector | None = None
+        # the collector's policy and counts once it stopped (run.json's trace_keeping)
+        self.trace_keeping: dict[str, Any] | None = None
         self.run_dir = run_dir
         self.run_id = run_id or run_dir.name
         self.files = RunDir(run_dir)
@@ -181,7 +185,12 @@ class Mesh:
         collector = None
         bind, reach = self.runtime.callback_address()
         if t.tracing:
-            self.collector = SpanCollector(self.files.traces, host=bind)
+            policy = KeepPolicy(
+                keep_errors=t.keep_errors, keep_slowest=t.keep_slowest, keep_sample=t.keep_sample
+            )
+            self.collector = SpanCollector(
+                self.files.traces, host=bind, policy=policy, compress=t.compress
+            )
             collector = (reach, await self.collector.start())
         self.control.observability = Observability(collector, t.sampling, t.access_logs)
 
@@ -326,4 +335,5 @@ class Mesh:
     async def _stop_collector(self) -> None:
         if self.collector is not None:
             await self.collector.stop()
+            self.trace_keeping = self.collector.summary()
             self.collector = None

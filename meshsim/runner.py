@@ -52,6 +52,7 @@ from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 from meshsim.scenario.from_manifests import expanded_text
 from meshsim.scenario.jwt import scenario_issuers
 from meshsim.scenario.model import Action, Phase, Scenario
+from meshsim.telemetry.accesslog import compress_access_logs
 from meshsim.telemetry.authz import write_authz
 from meshsim.telemetry.metrics import MetricsScraper
 from meshsim.telemetry.recorder import EdgeRecorder
@@ -324,7 +325,15 @@ class Runner:
             end["records"] = record_counts(rd.records)
         await step(f"the timeline ({timeline.path})", lambda: timeline.write("run_end", **end))
         await step(f"the timeline ({timeline.path})", timeline.close)
-        await step("the mesh", lambda: mesh.stop(keep=self.options.keep and status == "completed"))
+        keep = self.options.keep and status == "completed"
+        await step("the mesh", lambda: mesh.stop(keep=keep))
+        if mesh.trace_keeping is not None:  # the policy and its counts, for the report
+            run.meta["trace_keeping"] = mesh.trace_keeping
+            await step(
+                "run.json", lambda: atomic_write(rd.run_json, json.dumps(run.meta, indent=1))
+            )
+        if self.telemetry.compress and not keep:  # every Envoy has stopped writing
+            await step("compressing the access logs", lambda: self._compress_logs(rd))
 
         # allowed/denied per caller → callee, from the sidecars
         await step("authz.json", lambda: write_authz(mesh.run_dir))
@@ -411,6 +420,8 @@ class Runner:
                 **({"settle_s": round(settle, 4)} if settle else {}),
             )
             self._phase_started = time.monotonic()
+            if mesh.collector is not None:  # its slowest-trace heaps are per phase
+                mesh.collector.phase_started()
             self.events.phase_started(phase.name, index, planned)
             try:
                 await self._apply(mesh, step, timeline)
@@ -623,6 +634,13 @@ class Runner:
             raise MeshError("exited unexpectedly during the run", component=c.name, log=c.log)
         if load is not None and load.enabled:
             load.check()
+
+    def _compress_logs(self, rd: RunDir) -> None:
+        """Never fails a run: the plain logs are as readable, only bigger."""
+        try:
+            compress_access_logs(rd)
+        except OSError as exc:
+            self.events.warning(f"the access logs stay uncompressed: {exc}")
 
     def _finish(
         self,

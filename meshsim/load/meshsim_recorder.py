@@ -5,8 +5,12 @@ load (`locust -f THEIRS.py,meshsim_recorder.py`): the shop's journeys, the
 users generated from `load.requests`, or a team's own locustfile, which is
 never edited. It hooks Locust's `request` event, so every request of every
 User class (HttpUser or FastHttpUser) is written as one JSON line to
-`requests-<pid>.jsonl` in `MESHSIM_RECORDS` (format: `meshsim.load.records`).
-Unset, nothing is recorded. It defines no User class.
+`requests-<pid>.jsonl.gz` in `MESHSIM_RECORDS` (format: `meshsim.load.records`),
+compressed as written: each flush (every ~0.5 s) appends one gzip member of
+whole lines, so a Locust killed mid-run leaves a file readable up to its
+last complete member (`meshsim.rundata`, whose writer this duplicates: this
+plugin imports nothing of meshsim). Unset, nothing is recorded. It defines
+no User class.
 
 The instance that served a request is the app's `x-served-by` header (the
 shop's apps set it) or else the one the inbound sidecar adds to every answer
@@ -21,6 +25,7 @@ never meshsim.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -35,11 +40,13 @@ from locust import events
 FLUSH_EVERY_S = 0.25  # records reach the disk at most ~0.5 s after the request
 SERVED_BY = "x-served-by"
 SIDECAR_SERVED_BY = "x-meshsim-served-by"
+GZIP_LEVEL = 6  # as meshsim.rundata.LEVEL
 
 
 class _RecordWriter:
-    """Buffers JSON lines and appends them with one write() per flush, so a
-    reader sees whole lines only (except, after a crash, a partial last one)."""
+    """Buffers JSON lines and appends them as one gzip member with one
+    write() per flush, so a reader sees whole members only (except, after a
+    crash, a partial last one, which readers leave out)."""
 
     def __init__(self, directory: str | None) -> None:
         self._dir = Path(directory) if directory else None
@@ -66,9 +73,9 @@ class _RecordWriter:
         if self._fd is None or self._pid != os.getpid():  # opened lazily: --processes forks
             self._pid = os.getpid()
             self._dir.mkdir(parents=True, exist_ok=True)
-            path = self._dir / f"requests-{self._pid}.jsonl"
+            path = self._dir / f"requests-{self._pid}.jsonl.gz"
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        data = "".join(self._buf).encode()
+        data = gzip.compress("".join(self._buf).encode(), compresslevel=GZIP_LEVEL, mtime=0)
         self._buf.clear()
         view = memoryview(data)
         while view:  # a regular file takes it all at once; loop only for safety

@@ -106,6 +106,7 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
         )
 
     totals = _totals(seen, ran)
+    keeping = inputs.meta.get("trace_keeping")  # the collector's policy and counts
     return Report(
         run_id=_text(inputs.meta, "run_id") or inputs.run_dir.name,
         scenario=_text(inputs.meta, "scenario") or (scenario.name if scenario else "?"),
@@ -114,6 +115,7 @@ def build_report(run_dir: Path, *, bucket_s: float = 1.0) -> Report:
         started_at=_text(inputs.meta, "started_at") or _iso(timeline),
         ready_s=_float(inputs.meta.get("ready_s")),
         ingress_url=_text(inputs.meta, "ingress_url"),
+        trace_keeping=keeping if isinstance(keeping, dict) else None,
         status=timeline.status,
         error=timeline.error,
         duration_s=round(timeline.end - timeline.origin, 3),

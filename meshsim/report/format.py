@@ -105,6 +105,27 @@ def served(phase: PhaseReport) -> str:
     return "; ".join(parts) or NA
 
 
+def trace_keeping(report: Report) -> str | None:
+    """Which traces the run kept (run.json's trace_keeping): "traces kept: 1,214
+    of 58,200 (errors 310, slowest 420, sample 484): every error, the 10
+    slowest per phase and endpoint, 10 % of the rest"; None when the run
+    kept no such counts (tracing off, or a run from before the policy)."""
+    k = report.trace_keeping
+    if not k:
+        return None
+
+    def n(key: str) -> str:
+        value = k.get(key)
+        return f"{value:,}" if isinstance(value, int) else "?"
+
+    line = (
+        f"traces kept: {n('kept')} of {n('seen')} (errors {n('kept_error')}, slowest "
+        f"{n('kept_slowest')}, sample {n('kept_sample')})"
+    )
+    described = k.get("described")
+    return f"{line}: {described}" if isinstance(described, str) else line
+
+
 def settled(phase: PhaseReport) -> str | None:
     """What a phase with a `settle` judged, beside the whole phase:
     "crash judged after a 2s settle: 1,204 requests, errors 0%, p99 21.4 ms

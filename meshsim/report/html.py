@@ -82,9 +82,11 @@ def _header(report: Report) -> str:
         ("requests", fmt.number(report.totals.requests)),
     ]
     items = "".join(f"<div><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>" for k, v in meta)
+    kept = fmt.trace_keeping(report)
+    note = f'<p class="note">{escape(kept)}</p>' if kept else ""
     return (
         f'<header class="verdict {verdict}"><h1>{fmt.verdict_word(report)} · {escape(report.scenario)}</h1>'
-        f'<p>{escape(fmt.verdict_detail(report))}</p><dl class="meta">{items}</dl></header>'
+        f'<p>{escape(fmt.verdict_detail(report))}</p><dl class="meta">{items}</dl>{note}</header>'
     )
 
 
@@ -345,7 +347,7 @@ def _critical_path(summary: dict[str, object]) -> str:
     n = summary.get("analysed")
     traced = summary.get("traced")
     return (
-        f"<h3>Where the time went: the {n} slowest of {traced} traces</h3>"
+        f"<h3>Where the time went: the {n} slowest of {traced} traces kept</h3>"
         '<p class="note">self time of each service on the critical path (the chain of '
         "spans that decided each request's duration), summed; "
         "<code>meshsim traces RUN_DIR</code> draws any of them</p>"

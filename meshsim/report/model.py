@@ -179,6 +179,8 @@ class Report:
     run_dir: str | None = None
     warnings: list[str] = field(default_factory=list)
     error: str | None = None  # status "error": why the mesh could not run, naming the component
+    # the collector's trace-keeping policy and counts (meshsim.telemetry.keeping); None without
+    trace_keeping: dict[str, Any] | None = None
 
     @property
     def interrupted(self) -> bool:
@@ -237,4 +239,5 @@ class Report:
                 "points": [point.to_dict() for point in self.timeline],
             },
             "warnings": list(self.warnings),
+            "trace_keeping": self.trace_keeping,
         }

@@ -601,6 +601,29 @@ class Phase(_Strict):
         return [parse_expectation(text) for text in self.expect]
 
 
+class TraceKeepSpec(_Strict):
+    """Which traces the collector keeps on disk (meshsim.telemetry.keeping):
+    every error, the slowest per phase and endpoint, a sample of the rest."""
+
+    keep_errors: bool = Field(
+        True, description="Keep every trace with a failed span (5xx, no response)."
+    )
+    keep_slowest: int = Field(
+        10,
+        ge=0,
+        le=1000,
+        description="Keep the N slowest traces of each phase and endpoint (default 10; "
+        "0: none by speed).",
+    )
+    keep_sample: float = Field(
+        10.0,
+        ge=0,
+        le=100,
+        description="Percentage of the other traces kept, chosen uniformly at random "
+        "(default 10; 100 keeps every trace).",
+    )
+
+
 class TelemetrySpec(_Strict):
     """What the run collects besides the load's own records (docs/observability.md).
     `MESHSIM_TELEMETRY=off` or `meshsim up --no-telemetry` turn all of it off."""
@@ -622,6 +645,15 @@ class TelemetrySpec(_Strict):
     )
     access_logs: bool = Field(
         True, description="JSON access logs of every sidecar (inbound, outbound) and the ingress."
+    )
+    traces: TraceKeepSpec = Field(
+        default_factory=TraceKeepSpec,
+        description="Which of the traced requests are kept on disk (traces.jsonl.gz).",
+    )
+    compress: bool = Field(
+        True,
+        description="Write records, traces and access logs gzip-compressed (default true; "
+        "every meshsim command reads either form).",
     )
 
 

@@ -164,6 +164,14 @@ def read_access_logs(run_dir: Path) -> list[AccessLogEntry]:
     return out
 
 
+def compress_access_logs(rd: RunDir) -> int:
+    """Compress every plain access log into its `.gz` (`meshsim.rundata`),
+    once no Envoy writes them any more (the end of a run): Envoy writes
+    them itself, plain, with no hook to compress as it goes. Returns the
+    compressed bytes written."""
+    return sum(rundata.compress_file(path) for path, _, _ in rd.access_logs() if path.is_file())
+
+
 def _with_phase(entry: AccessLogEntry, windows: Sequence[PhaseWindow]) -> AccessLogEntry:
     phase = phase_of(entry.t, windows)
     if phase is None:

@@ -35,6 +35,11 @@ class TelemetrySettings:
     tracing: bool = True
     sampling: float = 100.0  # percent of requests traced
     access_logs: bool = True
+    # which traces are kept (meshsim.telemetry.keeping), percent for the sample
+    keep_errors: bool = True
+    keep_slowest: int = 10
+    keep_sample: float = 10.0
+    compress: bool = True  # records, traces and access logs gzip-compressed
 
     @classmethod
     def off(cls) -> TelemetrySettings:
@@ -65,10 +70,18 @@ def resolve_telemetry(
             tracing=spec.tracing,
             sampling=spec.sampling,
             access_logs=spec.access_logs,
+            keep_errors=spec.traces.keep_errors,
+            keep_slowest=spec.traces.keep_slowest,
+            keep_sample=spec.traces.keep_sample,
+            compress=spec.compress,
         )
     env = (os.environ if environ is None else environ).get(ENV, "").strip().lower()
     if env not in ("", "on", "off"):
         raise UsageError(f"{ENV}={env!r}: expected 'on' or 'off'")
     if cli is False or (cli is None and env == "off"):
-        return replace(TelemetrySettings.off(), scrape_interval_s=settings.scrape_interval_s)
+        return replace(
+            TelemetrySettings.off(),
+            scrape_interval_s=settings.scrape_interval_s,
+            compress=settings.compress,
+        )
     return settings

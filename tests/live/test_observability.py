@@ -100,11 +100,13 @@ def test_post_orders_trace_is_one_tree(baseline: Path) -> None:
     join into one trace with the right parents."""
     traces = [t for ts in traces_by_phase(baseline).values() for t in ts]
     orders = [t for t in traces if t.name == "POST /orders" and t.status == 201]
-    assert len(orders) > 20
+    # kept by telemetry.traces' defaults: the 10 slowest per phase and
+    # endpoint (2 phases here) and 10 % of the rest
+    assert len(orders) >= 20
     for trace in orders:
         _check_order_tree(trace)
     steady = _phase(baseline, "steady")["critical_path"]
-    assert steady["traced"] > 50
+    assert steady["traced"] >= 40
     assert {s["service"] for s in steady["by_service"]} >= {INGRESS, "order"}
 
 

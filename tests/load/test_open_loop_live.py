@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from meshsim.load import LocustRunner, RequestRecord, read_records
+from meshsim.load.records import record_files
 from meshsim.report.stats import NOT_SENT
 from meshsim.scenario.model import LoadSpec
 
@@ -81,7 +82,7 @@ async def test_closed_loop_stops_sending_in_a_hang(target: str, tmp_path: Path) 
 async def test_workers_split_the_load_between_processes(target: str, tmp_path: Path) -> None:
     load = LoadSpec(users=6, arrival_rate=30, workers=2, journeys={"browse": 1.0})
     records = await _drive(target, tmp_path, load, 3.0)
-    files = sorted((tmp_path / "records").glob("requests-*.jsonl"))
+    files = record_files(tmp_path / "records")
     assert len(files) == 2  # one per worker process, each sending half the rate
     span = max(r.t for r in records) - min(r.t for r in records)
     assert len(records) >= 0.9 * 30 * span, (len(records), span)

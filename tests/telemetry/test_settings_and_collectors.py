@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from meshsim import rundata
 from meshsim.errors import UsageError
 from meshsim.scenario.model import TelemetrySpec
 from meshsim.telemetry.collector import SPANS_PATH, SpanCollector
@@ -52,12 +53,15 @@ async def test_collector_appends_spans(tmp_path: Path) -> None:
                 assert r.status == 202
     finally:
         await collector.stop()
-    lines = (tmp_path / "traces.jsonl").read_text().splitlines()
-    assert [len(json.loads(x)) for x in lines] == [3, 5]  # a batch per line, as sent
+    # one trace, kept (the slowest of its endpoint), compressed, a line per trace
+    assert not (tmp_path / "traces.jsonl").exists()
+    lines = list(rundata.iter_lines(tmp_path / "traces.jsonl"))
+    assert [len(json.loads(x)) for x in lines] == [8]
     assert [s.span_id for s in read_spans(tmp_path / "traces.jsonl")] == [
         s["id"] for s in order_trace()
     ]
     assert collector.batches == 2 and collector.rejected == 2
+    assert collector.summary()["seen"] == 1 and collector.summary()["kept_slowest"] == 1
 
 
 async def test_scraper_writes_one_line_per_proxy(tmp_path: Path) -> None:
