@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from meshsim.rundir import GZ_SUFFIX
+from meshsim.rundir import GZ_SUFFIX, ROTATED_SUFFIX
 
 __all__ = [
     "GZ_SUFFIX",
@@ -59,15 +59,26 @@ def gz_path(path: Path) -> Path:
     return path.with_name(path.name + GZ_SUFFIX)
 
 
+def rotated_path(path: Path) -> Path:
+    """An access log rotated away from Envoy, waiting to be compressed
+    (`meshsim.telemetry.logrotate`): `x.jsonl` -> `x.jsonl.rotated`."""
+    return path.with_name(path.name + ROTATED_SUFFIX)
+
+
+def parts(path: Path) -> tuple[Path, Path, Path]:
+    """The files that may hold the line file `path`, oldest lines first."""
+    return gz_path(path), rotated_path(path), path
+
+
 def exists(path: Path) -> bool:
-    """The line file `path` (named by its plain form) exists in either form."""
-    return path.is_file() or gz_path(path).is_file()
+    """The line file `path` (named by its plain form) exists in any form."""
+    return any(p.is_file() for p in parts(path))
 
 
 def total_size(path: Path) -> int:
-    """Bytes on disk of both forms of `path`."""
+    """Bytes on disk of every form of `path`."""
     size = 0
-    for p in (gz_path(path), path):
+    for p in parts(path):
         try:
             size += p.stat().st_size
         except OSError:
@@ -77,13 +88,15 @@ def total_size(path: Path) -> int:
 
 def iter_lines(path: Path) -> Iterator[bytes]:
     """Every complete line (ending in a newline) of the line file `path`,
-    named by its plain form: the compressed part, then the plain one. A cut
-    last line or member (a writer killed mid-write) is left out."""
-    gz = gz_path(path)
+    named by its plain form: the compressed part, a rotated part waiting to
+    be compressed, then the plain one. A cut last line or member (a writer
+    killed mid-write) is left out."""
+    gz, rotated, plain = parts(path)
     if gz.is_file():
         yield from gz_lines(gz)
-    if path.is_file():
-        yield from plain_lines(path)
+    for p in (rotated, plain):
+        if p.is_file():
+            yield from plain_lines(p)
 
 
 def file_lines(path: Path) -> Iterator[bytes]:
@@ -204,15 +217,15 @@ def append_member(fd: int, data: bytes) -> int:
     return written
 
 
-def compress_file(path: Path, chunk: int = _CHUNK) -> int:
-    """Move the complete lines of the plain file `path` into its `.gz`
-    sibling (appended, ~1 MB of lines a member) and delete the plain file;
+def compress_file(path: Path, into: Path | None = None, chunk: int = _CHUNK) -> int:
+    """Move the complete lines of the plain file `path` into `into` (default:
+    its `.gz` sibling; appended, ~1 MB of lines a member) and delete it;
     a cut last line is dropped, as every reader drops it. For a file nobody
     writes any more (an access log once its Envoy has stopped). Returns the
     compressed bytes added."""
     if not path.is_file():
         return 0
-    fd = os.open(gz_path(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(into or gz_path(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     written = 0
     try:
         batch: list[bytes] = []

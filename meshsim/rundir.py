@@ -78,6 +78,8 @@ ENTRIES = frozenset(
 ACCESS_LOG_SUFFIX = ".jsonl"
 # A line file's compressed form (`meshsim.rundata`): records, access logs, traces.
 GZ_SUFFIX = ".gz"
+# An access log renamed away from its Envoy, to be compressed (`meshsim.telemetry.logrotate`).
+ROTATED_SUFFIX = ".rotated"
 # An access log's direction (the HTTP connection manager it logs): "inbound"
 # (toward the app), "outbound" (from it) or "ingress" (the gateway's listener).
 ACCESS_LOG_DIRECTIONS = ("inbound", "outbound", "ingress")
@@ -167,13 +169,13 @@ class RunDir:
     def access_logs(self) -> list[tuple[Path, str, str]]:
         """(path, proxy, direction) of every access log here, by name. `path`
         is the plain name (`x.inbound.jsonl`) whether the log is plain,
-        compressed (`x.inbound.jsonl.gz`) or both: read it with
+        compressed (`x.inbound.jsonl.gz`), rotated or all: read it with
         `meshsim.rundata.iter_lines`."""
         names = {p.name for p in self.logs.glob(f"*{ACCESS_LOG_SUFFIX}")}
-        names |= {
-            p.name.removesuffix(GZ_SUFFIX)
-            for p in self.logs.glob(f"*{ACCESS_LOG_SUFFIX}{GZ_SUFFIX}")
-        }
+        for suffix in (GZ_SUFFIX, ROTATED_SUFFIX):
+            names |= {
+                p.name.removesuffix(suffix) for p in self.logs.glob(f"*{ACCESS_LOG_SUFFIX}{suffix}")
+            }
         out = []
         for name in sorted(names):
             proxy, _, direction = name.removesuffix(ACCESS_LOG_SUFFIX).rpartition(".")

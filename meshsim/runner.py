@@ -54,6 +54,7 @@ from meshsim.scenario.jwt import scenario_issuers
 from meshsim.scenario.model import Action, Phase, Scenario
 from meshsim.telemetry.accesslog import compress_access_logs
 from meshsim.telemetry.authz import write_authz
+from meshsim.telemetry.logrotate import AccessLogRotator
 from meshsim.telemetry.metrics import MetricsScraper
 from meshsim.telemetry.recorder import EdgeRecorder
 from meshsim.telemetry.settings import resolve_telemetry
@@ -126,6 +127,7 @@ class Runner:
         self.mesh: Mesh | None = None
         self.telemetry = resolve_telemetry(self.scenario.telemetry, cli=options.telemetry)
         self._metrics: MetricsScraper | None = None
+        self._rotator: AccessLogRotator | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Future[RunResult] | None = None
         self._dashboard: DashboardProcess | None = None
@@ -315,6 +317,8 @@ class Runner:
             mesh.record.processes = [p for p in mesh.record.processes if p.kind != "dashboard"]
         if self._metrics is not None:
             await step(f"metrics ({self._metrics.path})", self._metrics.stop)
+        if self._rotator is not None:
+            await step("access log rotation", self._rotator.stop)
         await step("chaos rollback", lambda: self._rollback(mesh, timeline))
         if failures and status != "interrupted":  # what failed so far, in the run's end
             status, error = "error", "; ".join(([error] if error else []) + failures)
@@ -401,6 +405,12 @@ class Runner:
         await edges.begin(mesh.control.configs)
         if self._metrics is not None:
             self._metrics.start()
+        if self.telemetry.compress and self.telemetry.enabled:
+            # Envoy writes its access logs plain: rotated and compressed every minute
+            self._rotator = AccessLogRotator(
+                RunDir(mesh.run_dir), lambda p: mesh.control.admin(p, session).reopen_logs()
+            )
+            self._rotator.start()
         scale = self.options.time_scale
         start = time.monotonic()
         planned_end = start

@@ -86,7 +86,9 @@ def fake_mesh(run_dir: Path) -> Any:
     plan = SimpleNamespace(
         proxies=[], select=lambda target: [inst], admin_address=None, app=SHOP_APP
     )
-    return SimpleNamespace(control=control, plan=plan, runtime=FakeRuntime(), run_dir=run_dir)
+    return SimpleNamespace(
+        control=control, plan=plan, runtime=FakeRuntime(), run_dir=run_dir, collector=None
+    )
 
 
 async def test_the_settle_point_is_logged_and_snapshotted(

@@ -27,6 +27,17 @@ class EnvoyAdmin:
         except (TimeoutError, aiohttp.ClientError, OSError):
             return False
 
+    async def reopen_logs(self) -> bool:
+        """POST /reopen_logs: Envoy reopens its access log files (after they
+        were renamed, `meshsim.telemetry.logrotate`); False if it did not answer."""
+        try:
+            async with self.session.post(
+                self.base + "/reopen_logs", timeout=aiohttp.ClientTimeout(total=2.0)
+            ) as resp:
+                return resp.status == 200
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return False
+
     async def stats(self, regex: str) -> dict[str, int]:
         """Counters and gauges whose name matches `regex`, as name → value."""
         text = await self._get(f"/stats?format=json&filter={regex}")

@@ -165,11 +165,15 @@ def read_access_logs(run_dir: Path) -> list[AccessLogEntry]:
 
 
 def compress_access_logs(rd: RunDir) -> int:
-    """Compress every plain access log into its `.gz` (`meshsim.rundata`),
-    once no Envoy writes them any more (the end of a run): Envoy writes
-    them itself, plain, with no hook to compress as it goes. Returns the
-    compressed bytes written."""
-    return sum(rundata.compress_file(path) for path, _, _ in rd.access_logs() if path.is_file())
+    """Compress what is left plain of every access log (the last rotation's
+    part, then the file Envoy wrote last: `meshsim.telemetry.logrotate`)
+    into its `.gz`, once no Envoy writes them any more (the end of a run).
+    Returns the compressed bytes written."""
+    written = 0
+    for path, _, _ in rd.access_logs():
+        for part in (rundata.rotated_path(path), path):
+            written += rundata.compress_file(part, rundata.gz_path(path))
+    return written
 
 
 def _with_phase(entry: AccessLogEntry, windows: Sequence[PhaseWindow]) -> AccessLogEntry:
