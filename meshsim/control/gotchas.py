@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 
 from meshsim.control.plan import MeshPlan
-from meshsim.control.state import PolicyState
+from meshsim.control.state import INGRESS_LABELS, PolicyState, gateway_name
 from meshsim.control.traffic import merge_policy
-from meshsim.scenario.gateway_routes import origin
+from meshsim.scenario.gateway_routes import made_by_httproute, origin
 from meshsim.scenario.istio import TrafficPolicy, short_host
+from meshsim.shop import GATEWAY_NAME
 
 
 def gotcha_warnings(plan: MeshPlan, state: PolicyState) -> list[str]:
@@ -48,8 +49,37 @@ def gotcha_warnings(plan: MeshPlan, state: PolicyState) -> list[str]:
                     f"{gateway_targets[host]}, bound to meshsim-gateway. To "
                     "split or fault those too, bind a VirtualService to meshsim-gateway"
                 )
+    out += _unbound_warnings(state)
     out += _unknown_host_warnings(plan, state)
     out += _ejection_warnings(plan, state)
+    return out
+
+
+def _unbound_warnings(state: PolicyState) -> list[str]:
+    """Routes bound to a Gateway that is not in force, or that selects no proxy
+    of the mesh: Istio accepts them and they route nothing (an HTTPRoute is
+    not Accepted: NoMatchingParent), so a compile that said nothing would hide
+    why the ingress answers 404. `meshsim analyze` reports the first as MSA104."""
+    in_force = {g.metadata.name: g for g in state.gateways()}
+    bound = state.ingress_gateways()
+    out: list[str] = []
+    for vs in state.virtual_services():
+        for ref in vs.spec.gateways:
+            name = gateway_name(ref)
+            if ref == "mesh" or name in bound:
+                continue
+            what = "parent Gateway" if made_by_httproute(vs) else "gateway"
+            if name not in in_force:
+                out.append(
+                    f"{origin(vs)}: {what} {ref!r} does not exist (the mesh's is "
+                    f"{GATEWAY_NAME}); its routes apply nowhere"
+                )
+            else:
+                labels = ", ".join(f"{k}={v}" for k, v in INGRESS_LABELS.items())
+                out.append(
+                    f"{origin(vs)}: {what} {ref!r} selects no proxy of this mesh (the "
+                    f"ingress's labels are {labels}); its routes apply nowhere"
+                )
     return out
 
 

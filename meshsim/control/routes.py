@@ -21,7 +21,12 @@ from meshsim.control.plan import Instance, MeshPlan
 from meshsim.control.state import PolicyState
 from meshsim.control.xds import ROUTE_INBOUND, ROUTE_INGRESS, ROUTE_OUTBOUND
 from meshsim.scenario.gateway_api import FROM_ANNOTATION
-from meshsim.scenario.gateway_routes import gateway_match, made_by_httproute, version_service
+from meshsim.scenario.gateway_routes import (
+    gateway_match,
+    made_by_httproute,
+    origin,
+    version_service,
+)
 from meshsim.scenario.istio import Destination, VirtualService, short_host
 from meshsim.shop import NAMESPACE, SERVICE_PORT, fqdn
 
@@ -87,15 +92,25 @@ def ingress_routes(ctx: RouteContext, rbac: dict[str, Any]) -> dict[str, Any]:
     """The gateway's RouteConfiguration: the VirtualServices bound to it, each
     virtual host carrying the gateway's RBAC rules (`rbac`, RBACPerRoute)."""
     vhosts = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # host -> what bound it first
     for vs in ctx.state.gateway_virtual_services():
-        domains = [d for d in vs.spec.hosts if d not in seen]
-        seen.update(domains)
-        if not domains:
+        served = ctx.state.ingress_hosts(vs)
+        if not served:
             ctx.warnings.append(
-                f"VirtualService/{vs.metadata.name}: hosts already bound to the gateway"
+                f"{origin(vs)}: no host of {vs.spec.hosts} is among the hosts of the "
+                "servers of the Gateway it is bound to; Istio drops its routes at the ingress"
             )
             continue
+        domains = [d for d in served if d not in seen]
+        if not domains:
+            first = sorted({seen[d] for d in served})
+            ctx.warnings.append(
+                f"{origin(vs)}: hosts {served} already bound to the gateway by "
+                f"{', '.join(first)}, applied first; its routes are not used (remove "
+                f"{first[0]} in the same phase to route these hosts with {origin(vs)})"
+            )
+            continue
+        seen.update(dict.fromkeys(domains, origin(vs)))
         vhosts.append(
             {
                 # named after the HTTPRoute(s) it came from, if any (`explain` says so)

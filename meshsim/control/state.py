@@ -6,6 +6,7 @@ same kind and name (it is replaced) or lists it under `remove`.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,11 @@ GATEWAY: dict[str, Any] = {
     },
 }
 DEFAULT_RESOURCES: list[dict[str, Any]] = [GATEWAY, SHOP_ROUTES]
+
+# The ingress's labels, those of Istio's default istio-ingressgateway pod: a
+# Gateway whose selector they satisfy configures the ingress, as Istio's task
+# YAML (bookinfo-gateway, `selector: {istio: ingressgateway}`) expects.
+INGRESS_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 
 
 def default_resources(app: Application | None = None) -> list[dict[str, Any]]:
@@ -142,9 +148,44 @@ class PolicyState:
                 return vs
         return None
 
+    def ingress_gateways(self) -> dict[str, Gateway]:
+        """The Gateways in force that select the ingress, by name."""
+        return {
+            g.metadata.name: g
+            for g in self.gateways()
+            if g.spec.selector.items() <= INGRESS_LABELS.items()
+        }
+
     def gateway_virtual_services(self) -> list[VirtualService]:
+        """The VirtualServices bound to a Gateway that selects the ingress
+        (`name` or `default/name`; meshsim's one namespace is default)."""
+        bound = self.ingress_gateways()
         return [
             vs
             for vs in self.virtual_services()
-            if any(g in (GATEWAY_NAME, f"default/{GATEWAY_NAME}") for g in vs.spec.gateways)
+            if any(gateway_name(g) in bound for g in vs.spec.gateways)
         ]
+
+    def ingress_hosts(self, vs: VirtualService) -> list[str]:
+        """The hosts of `vs` the ingress serves: those a server of a Gateway
+        it is bound to accepts (Istio drops the others)."""
+        bound = self.ingress_gateways()
+        accepted = [
+            h.split("/")[-1]
+            for g in vs.spec.gateways
+            if gateway_name(g) in bound
+            for server in bound[gateway_name(g)].spec.servers
+            for h in server.hosts
+        ]
+        return [h for h in vs.spec.hosts if any(_hosts_meet(a, h) for a in accepted)]
+
+
+def gateway_name(ref: str) -> str:
+    """A VirtualService's `gateways` entry as the name of a Gateway in meshsim's
+    namespace: `x` and `default/x` are `x`; another namespace's stays as written."""
+    return ref.removeprefix("default/")
+
+
+def _hosts_meet(server: str, host: str) -> bool:
+    """A Gateway server's host and a VirtualService's overlap (either may be a wildcard)."""
+    return fnmatch.fnmatchcase(host, server) or fnmatch.fnmatchcase(server, host)
