@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from meshsim.errors import UsageError
+from meshsim.scenario.yamlpos import Located, decode, parse_yaml
 from meshsim.starter import write_generated_scenario
 
 SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -96,17 +96,68 @@ def _fail(path: Path, message: str) -> UsageError:
 
 
 def _load(path: Path) -> dict[str, Any]:
+    """The compose file, read as scenarios are (meshsim.scenario.yamlpos: any
+    encoding with a byte-order mark, one document, duplicate keys, alias bombs
+    and deep nesting refused naming the line), and the shape of every key
+    meshsim reads checked, so a bad file is exit 2 naming file, line and key."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except OSError as exc:
         raise _fail(path, f"cannot read the compose file ({exc.strerror or exc})") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"{path}{where}: not YAML ({getattr(exc, 'problem', exc)})") from exc
+    doc = parse_yaml(decode(data, str(path)), str(path))
+    raw = doc.data
     if not isinstance(raw, dict) or not isinstance(raw.get("services"), dict):
         raise _fail(path, "not a compose file: no `services` mapping at the top")
+    _check_shape(raw, doc, path)
     return raw
+
+
+# The compose keys meshsim reads, and the YAML types compose allows for each
+# (compose-spec's schema): anything else would crash deep in the draft.
+_SHAPES: dict[str, tuple[type, ...]] = {
+    "image": (str,),
+    "build": (str, dict),
+    "ports": (list,),
+    "expose": (list,),
+    "healthcheck": (dict,),
+    "depends_on": (list, dict),
+    "environment": (list, dict),
+    "env_file": (str, list, dict),
+    "deploy": (dict,),
+    "profiles": (list,),
+    "network_mode": (str,),
+    "entrypoint": (str, list),
+    "command": (str, list),
+}
+_TYPE_NAMES: dict[type, str] = {str: "a string", dict: "a mapping", list: "a list"}
+
+
+def _check_shape(raw: dict[str, Any], doc: Located, path: Path) -> None:
+    def bad(where: tuple[Any, ...], what: str) -> UsageError:
+        field = ".".join(map(str, where))
+        return UsageError(f"{path}:{doc.line_of(where)}: {field}: {what}")
+
+    if raw.get("name") is not None and not isinstance(raw["name"], str):
+        raise bad(("name",), "must be a string")
+    for name, svc in raw["services"].items():
+        if svc is None:
+            continue
+        if not isinstance(name, str):
+            raise bad(("services",), f"service name {name!r} must be a string")
+        if not isinstance(svc, dict):
+            raise bad(("services", name), "a service must be a mapping")
+        for key, types in _SHAPES.items():
+            value = svc.get(key)
+            if value is not None and not isinstance(value, types):
+                wanted = " or ".join(_TYPE_NAMES[t] for t in types)
+                raise bad(("services", name, key), f"must be {wanted}, not {value!r}"[:300])
+        if isinstance(svc.get("build"), dict):
+            for key in ("context", "dockerfile"):
+                if not isinstance(svc["build"].get(key, ""), str):
+                    raise bad(("services", name, "build", key), "must be a string")
+        test = (svc.get("healthcheck") or {}).get("test")
+        if test is not None and not isinstance(test, str | list):
+            raise bad(("services", name, "healthcheck", "test"), "must be a string or a list")
 
 
 def mesh_name(compose_name: str) -> str:

@@ -127,15 +127,25 @@ def test_default_file_is_named_after_the_project(tmp_path: Path) -> None:
     "text,message",
     [
         ("services: [a, b]\n", "not a compose file"),
-        ("services:\n  web: {image: x\n", ":3: not YAML"),
+        ("services:\n  web: {image: x\n", ":3: invalid YAML"),
         ("services:\n  db: {image: postgres}\n", "no HTTP service to mesh: db: a database"),
+        # found by the hardening fuzz: each was an internal error (exit 3) or silence
+        ("services:\n  a:\n    image: \udcff\n", ":3: is not UTF-8 text: byte 0xff"),
+        ("services: {a: {image: x, depends_on: 3}}\n", ":1: services.a.depends_on: must be a list"),
+        ("services:\n  a:\n    image: x\n    environment: 7\n", ":4: services.a.environment:"),
+        ("services: {a: {image: x, healthcheck: {test: 5}}}\n", "healthcheck.test: must be"),
+        ("services: {a: {build: {context: [1]}}}\n", "services.a.build.context: must be"),
+        ("services: {a: [image, x]}\n", "services.a: a service must be a mapping"),
+        ("services: " + "[" * 3000 + "\n", "nested more than 64 levels deep"),
+        ("services:\n  a: {image: x}\n  a: {image: y}\n", ":3: services.a: duplicate key 'a'"),
+        ("services: {a: {image: x}}\n---\nservices: {}\n", "expected a single document"),
     ],
 )
 def test_bad_compose_files_are_exit_2_naming_the_file(
     tmp_path: Path, text: str, message: str
 ) -> None:
     compose = tmp_path / "docker-compose.yml"
-    compose.write_text(text)
+    compose.write_bytes(text.encode("utf-8", "surrogateescape"))
     code, output = _init(compose, tmp_path / "out.yaml")
     assert code == 2 and message in output and str(compose) in output, output
     assert "Traceback" not in output and not (tmp_path / "out.yaml").exists()
