@@ -165,21 +165,31 @@ def _stream(inputs: RunInputs, scenario: Scenario | None, bucket_s: float) -> _S
     first: float | None = None
     last_end: float | None = None
     count = 0
+    # the loop runs once per request of the run: names bound locally, the
+    # window's builders looked up by its position
+    ends = [w.end for w in windows]
+    builders = [phases[w.index] for w in windows]
+    points = [settle_from[w.index] for w in windows]
+    after = [settled.get(w.index) for w in windows]
+    add_to_series = series.add
+    where = bisect.bisect_right
     for request in iter_requests(inputs.run_dir):
         count += 1
-        first = request.t if first is None else min(first, request.t)
-        end = request.t + request.latency_us / 1e6
-        last_end = end if last_end is None else max(last_end, end)
-        series.add(request)
+        t = request.t
+        if first is None or t < first:
+            first = t
+        end = t + request.latency_us / 1e6
+        if last_end is None or end > last_end:
+            last_end = end
+        add_to_series(request)
         # as assign_to_phases: the window whose start is the latest at or before t
-        pos = bisect.bisect_right(starts, request.t) - 1
-        if pos < 0 or request.t > windows[pos].end:
+        pos = where(starts, t) - 1
+        if pos < 0 or t > ends[pos]:
             continue
-        index = windows[pos].index
-        phases[index].add(request)
-        point = settle_from[index]
-        if point is not None and request.t >= point:
-            settled[index].add(request)
+        builders[pos].add(request)
+        point = points[pos]
+        if point is not None and t >= point:
+            after[pos].add(request)  # type: ignore[union-attr]
     timeline = timeline_of(events, first, last_end)
     return _Seen(timeline, phases, settled, series, count)
 

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.errors import UsageError
-from meshsim.load.records import RequestRecord, count_lines, iter_records, last_time
+from meshsim.load.records import count_lines, last_time
+from meshsim.report import decode
+from meshsim.report.stats import Request
 from meshsim.rundir import RunDir
 from meshsim.timeline import PhaseEvent, json_lines, number, read_events
 
@@ -100,11 +102,12 @@ def _scenario_path(run_dir: Path, meta: dict[str, Any], warnings: list[str]) -> 
     return None
 
 
-def iter_requests(run_dir: Path) -> Iterator[RequestRecord]:
+def iter_requests(run_dir: Path) -> Iterator[Request]:
     """The run's request records, read once, file by file (not sorted: the
-    report's aggregates do not depend on order). RecordsError for a line
-    meshsim cannot have written."""
-    return iter_records(RunDir(run_dir).records)
+    report's aggregates do not depend on order), decoded by msgspec
+    (`meshsim.report.decode`). RecordsError for a line meshsim cannot have
+    written."""
+    return decode.iter_requests(RunDir(run_dir).records)
 
 
 def _check_records(
