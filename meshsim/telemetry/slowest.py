@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import heapq
 import json
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from meshsim import rundata
 from meshsim.telemetry.traces import Span, Trace, assemble, span_from_zipkin
@@ -34,38 +35,69 @@ from meshsim.telemetry.traces import Span, Trace, assemble, span_from_zipkin
 Window = tuple[int, float, float]
 
 
-_TRACE_ID = re.compile(rb'"traceId"\s*:\s*"([^"]*)"')
+class _Head(msgspec.Struct, gc=False):
+    """The few fields of a span the passes look at. msgspec skips the rest
+    of it (its tags: most of its ~700 bytes) without building them, which is
+    what makes reading every batch of the file affordable (docs/benchmarks.md,
+    "Report build"). Absent fields are UNSET, as `_root` must tell them from null."""
+
+    traceId: Any = msgspec.UNSET  # Zipkin v2 names
+    id: Any = msgspec.UNSET
+    parentId: Any = None
+    timestamp: Any = msgspec.UNSET
+    duration: Any = None
 
 
-def _items(
-    path: Path, wanted: set[bytes] | None = None, *, roots: bool = False
-) -> Iterator[dict[str, Any]]:
-    """Each span object of the file (a batch per line). Parsing is the cost,
-    so lines that cannot hold what is looked for are skipped unparsed: with
-    `roots`, those where every span has a parent (a sidecar's batch: only
-    the ingress starts traces); with `wanted`, those that mention none of
-    those trace ids."""
-    for line in rundata.iter_lines(path):  # traces.jsonl.gz and/or traces.jsonl
-        if roots and line.count(b'"parentId"') >= line.count(b'"traceId"'):
-            continue  # every span here has a parent: a sidecar's batch
-        if wanted is not None and wanted.isdisjoint(_TRACE_ID.findall(line)):
-            continue
+_HEADS = msgspec.json.Decoder(list[_Head] | _Head)
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """The file's complete lines: traces.jsonl.gz and/or traces.jsonl (`meshsim.rundata`)."""
+    return rundata.iter_lines(path)
+
+
+def _heads(line: bytes) -> list[_Head]:
+    """The spans of one line (a batch, or one span). A line msgspec does not
+    take whole (a cut last line, an item that is no object) is read by
+    `json.loads` as it always was: cut lines skipped, non-objects dropped."""
+    try:
+        decoded = _HEADS.decode(line)
+    except msgspec.DecodeError:
         try:
             raw = json.loads(line)
         except ValueError:
-            continue  # a cut last line
-        for item in raw if isinstance(raw, list) else [raw]:
-            if isinstance(item, dict):
-                yield item
+            return []  # a cut last line
+        return [
+            _Head(
+                item.get("traceId", msgspec.UNSET),
+                item.get("id", msgspec.UNSET),
+                item.get("parentId"),
+                item.get("timestamp", msgspec.UNSET),
+                item.get("duration"),
+            )
+            for item in (raw if isinstance(raw, list) else [raw])
+            if isinstance(item, dict)
+        ]
+    return decoded if isinstance(decoded, list) else [decoded]
 
 
-def _root(raw: dict[str, Any]) -> tuple[str, int, int] | None:
+def _items(line: bytes) -> list[dict[str, Any]]:
+    """Each span object of a line, whole."""
+    try:
+        raw = json.loads(line)
+    except ValueError:
+        return []
+    return [item for item in (raw if isinstance(raw, list) else [raw]) if isinstance(item, dict)]
+
+
+def _root(head: _Head) -> tuple[str, int, int] | None:
     """(trace id, start, duration) of a span, or None where `span_from_zipkin`
     would find no span: the little of it the first pass needs, cheaply."""
+    if head.id is msgspec.UNSET or head.traceId is msgspec.UNSET:
+        return None
     try:
-        str(raw["id"])
-        return str(raw["traceId"]), int(raw["timestamp"]), int(raw.get("duration") or 0)
-    except (KeyError, TypeError, ValueError):
+        return str(head.traceId), int(head.timestamp), int(head.duration or 0)
+    except (TypeError, ValueError):
         return None
 
 
@@ -89,10 +121,10 @@ def slowest_traces(
     counts: dict[int, int] = {}
     # min-heaps of (duration_us, -start_us, trace_id): the root is the shortest kept
     heaps: dict[int, list[tuple[int, int, str]]] = {}
-    for item in _items(path, roots=True):
-        if item.get("parentId"):
+    for head in (head for line in _lines(path) for head in _heads(line)):
+        if head.parentId:
             continue
-        root = _root(item)
+        root = _root(head)
         if root is None:
             continue
         trace_id, start_us, duration_us = root
@@ -112,15 +144,18 @@ def slowest_traces(
     chosen = {trace_id: key for key, heap in heaps.items() for _, _, trace_id in heap}
     spans: list[Span] = []
     seen: set[tuple[str, str]] = set()
-    wanted = {trace_id.encode() for trace_id in chosen}
-    for item in _items(path, wanted) if chosen else ():
-        if str(item.get("traceId")) not in chosen:
-            continue
-        span = span_from_zipkin(item)
-        if span is None or (span.trace_id, span.span_id) in seen:
-            continue
-        seen.add((span.trace_id, span.span_id))
-        spans.append(span)
+    for line in _lines(path) if chosen else ():
+        ids = [h.traceId if type(h.traceId) is str else str(h.traceId) for h in _heads(line)]
+        if chosen.keys().isdisjoint(ids):
+            continue  # the common case: a batch of none of the slowest traces
+        for item in _items(line):
+            if str(item.get("traceId")) not in chosen:
+                continue
+            span = span_from_zipkin(item)
+            if span is None or (span.trace_id, span.span_id) in seen:
+                continue
+            seen.add((span.trace_id, span.span_id))
+            spans.append(span)
     out: dict[int, tuple[int, list[Trace]]] = {key: (count, []) for key, count in counts.items()}
     for trace in assemble(spans):
         out[chosen[trace.trace_id]][1].append(trace)
