@@ -11,7 +11,8 @@ What it reads is exactly what `meshsim.load.records.iter_records` reads:
 a line the struct does not take (a type the locustfile never writes, a
 number out of range, a cut line) goes through `iter_records`' own parser,
 which skips it, reads it leniently as before, or raises `RecordsError`
-naming file and line, as it always did.
+naming file and line, as it always did. Lines come from `meshsim.rundata`,
+plain or compressed, as for every reader of the run directory.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Annotated
 
 import msgspec
 
+from meshsim import rundata
 from meshsim.load.records import _parse_lines, record_files
 from meshsim.report.stats import Request
 
@@ -56,12 +58,10 @@ def iter_requests(records_dir: Path) -> Iterator[Request]:
         return
     decode = _DECODER.decode
     for path in record_files(records_dir):
-        with path.open("rb") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.endswith(b"\n"):
-                    break  # a partial last line: the writer is (or was killed) mid-line
-                try:
-                    yield decode(line)
-                except msgspec.DecodeError:  # ValidationError included
-                    # skipped, read as before, or RecordsError: iter_records' rules
-                    yield from _parse_lines(line, path, number)
+        # complete lines of a plain or compressed file, as iter_records reads them
+        for number, line in enumerate(rundata.file_lines(path), start=1):
+            try:
+                yield decode(line)
+            except msgspec.DecodeError:  # ValidationError included
+                # skipped, read as before, or RecordsError: iter_records' rules
+                yield from _parse_lines(line, path, number)
