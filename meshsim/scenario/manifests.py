@@ -256,7 +256,11 @@ def _container(
     entry: dict[str, Any],
     out: ManifestApp,
 ) -> None:
-    _warn_fields(out, obj, path, c, CONTAINER, "meshsim runs the image as built")
+    _warn_fields(out, obj, path, c, CONTAINER | {"command", "args"}, "meshsim runs the image as built")  # fmt: skip
+    for key, docker in (("command", "ENTRYPOINT"), ("args", "CMD")):
+        if key in c:  # said apart: the run would start something else than the cluster does
+            shown = repr(c[key])[:200]
+            out.warn(obj, (*path, key), f"not honoured: meshsim runs the image's own {docker}, not {shown}; to run what the cluster runs, make it the image's {docker} (Dockerfile)")  # fmt: skip
     if c.get("imagePullPolicy") == "Always":
         out.warn(obj, (*path, "imagePullPolicy"), "Always: meshsim never pulls; it runs the image built here")  # fmt: skip
     version["image"] = str(c["image"]) if c.get("image") else _no_image(obj, path)

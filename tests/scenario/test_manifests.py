@@ -216,3 +216,23 @@ def test_the_expanded_copy_reads_back_without_the_manifests(tmp_path: Path) -> N
     again = load_scenario_text(text, "copy.yaml", tmp_path)
     assert again.mesh.services == scenario.mesh.services
     assert again.phases == scenario.phases
+
+
+def test_command_and_args_are_warned_naming_what_is_not_run(tmp_path: Path) -> None:
+    """The image runs as built: the warning says which program the cluster
+    would start that the run does not, and how to make the image start it."""
+    extra = """
+          command: [uvicorn]
+          args: ["main:app", --port, "8000"]"""
+    scenario = load_scenario(_write(tmp_path, _deployment("web-v1", extra, ", version: v1")))
+    notes = "\n".join(scenario.notes)
+    assert (
+        "app.yaml:14: spec.template.spec.containers[0].command: Deployment/web-v1: not honoured: "
+        "meshsim runs the image's own ENTRYPOINT, not ['uvicorn']; to run what the cluster "
+        "runs, make it the image's ENTRYPOINT (Dockerfile)" in notes
+    ), notes
+    assert (
+        "app.yaml:15: spec.template.spec.containers[0].args: Deployment/web-v1: not honoured: "
+        "meshsim runs the image's own CMD, not ['main:app', '--port', '8000']" in notes
+    ), notes
+    assert sum("command" in n or ".args" in n for n in scenario.notes) == 2
