@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import shutil
 import signal
 import threading
@@ -691,6 +692,27 @@ def prepare_run_dir(run_dir: Path, report_dir: Path | None = None) -> bool:
     """
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--run-dir {run_dir}: exists and is not a directory")
+    if report_dir is not None:  # said now, not after the whole run
+        _check_creatable("--report-dir", report_dir)
+    try:
+        return _prepare(run_dir, report_dir)
+    except OSError as exc:  # a file on its path, a read-only or full disk, /proc
+        raise MeshError(write_failure("the run directory", exc)) from exc
+
+
+def _check_creatable(option: str, path: Path) -> None:
+    """`path` is a directory, or one can be made there: its nearest existing
+    ancestor is a directory this process may write in."""
+    where = path.resolve()
+    while not where.exists():
+        where = where.parent
+    if not where.is_dir():
+        raise UsageError(f"{option} {path}: {where} is not a directory")
+    if where != path.resolve() and not os.access(where, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: cannot create it, {where} is not writable")
+
+
+def _prepare(run_dir: Path, report_dir: Path | None) -> bool:
     rd = RunDir(run_dir)
     # a --report-dir inside the run directory is one more entry the run writes
     extra: tuple[str, ...] = ()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from meshsim.errors import UsageError
+from meshsim.errors import MeshError, UsageError
 from meshsim.runner import prepare_run_dir
 from meshsim.runtime.registry import MeshRecord
 
@@ -147,3 +147,23 @@ def test_the_run_dir_of_a_kept_mesh_is_not_replaced(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="a mesh still runs from it"):
         prepare_run_dir(run)
     assert (run / "run.json").is_file()
+
+
+def test_a_run_dir_that_cannot_be_made_is_exit_3_naming_it(tmp_path: Path) -> None:
+    """A file on its path (or /proc, a read-only or full disk) was an internal
+    error with a crash log; it is the environment, named in one line."""
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(MeshError) as caught:
+        prepare_run_dir(tmp_path / "afile" / "run")
+    assert caught.value.exit_code == 3
+    assert str(caught.value) == (
+        f"the run directory: could not write {tmp_path / 'afile' / 'run'}: Not a directory"
+    )
+
+
+def test_a_report_dir_that_cannot_be_made_is_refused_before_the_run(tmp_path: Path) -> None:
+    """Said at once (exit 2), not after the whole run when the report is written."""
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UsageError, match=r"--report-dir .*/afile/rep: .*/afile is not a directory"):
+        prepare_run_dir(tmp_path / "run", tmp_path / "afile" / "rep")
+    assert not (tmp_path / "run").exists()  # nothing made
