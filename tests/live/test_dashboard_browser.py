@@ -44,12 +44,12 @@ NODE_SHOWN = """s => document.querySelector(
     `[data-node="${s}"], [data-service="${s}"], [data-node^="${s}-"]`) !== null"""
 EDGE_READING = """([edge, phase]) => {
     const e = document.querySelector(`[data-edge="${edge}"]`);
-    const p = document.querySelector(`[data-phase="${phase}"]`);
+    const p = document.querySelector(`[data-phase="${phase}"]:not([data-expect])`);
     if (!e || !p || p.dataset.status !== "running" || !(Number(e.dataset.rps) > 0)) return null;
     return {error_rate: Number(e.dataset.errorRate), rps: Number(e.dataset.rps)};
 }"""
 PHASE_STATUS = """([phase, status]) => {
-    const p = document.querySelector(`[data-phase="${phase}"]`);
+    const p = document.querySelector(`[data-phase="${phase}"]:not([data-expect])`);
     return p !== null && p.dataset.status === status;
 }"""
 FAILED_EXPECTATIONS = """() => Array.from(document.querySelectorAll('[data-expect]'))

@@ -46,7 +46,7 @@ SLIDE_TO = """t => {
     slider.dispatchEvent(new Event('change', {bubbles: true}));
 }"""
 PHASE_STATUS = """([phase, status]) => {
-    const p = document.querySelector(`[data-phase="${phase}"]`);
+    const p = document.querySelector(`[data-phase="${phase}"]:not([data-expect])`);
     return p !== null && p.dataset.status === status;
 }"""
 
