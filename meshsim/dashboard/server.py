@@ -58,8 +58,20 @@ class Hub:
                     self.dropped += 1
             queue.put_nowait((event, data))
 
+    def close(self) -> None:
+        """End every event stream (see `_close_streams`)."""
+        self.publish(_CLOSE, "")
+
 
 _HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
+_CLOSE = "close"  # not an SSE event: tells a stream's handler to return
+
+
+async def _close_streams(app: web.Application) -> None:
+    """On shutdown, end the event streams: they never end on their own, and
+    aiohttp waits for open handlers (60 s by default) before it stops, so
+    Ctrl-C with a page open would hang that long."""
+    app[_HUB].close()
 
 
 def make_app(state: RunState, *, refresh_s: float = REFRESH_S) -> web.Application:
@@ -81,6 +93,7 @@ def make_app(state: RunState, *, refresh_s: float = REFRESH_S) -> web.Applicatio
             await task
 
     app.cleanup_ctx.append(refresher)
+    app.on_shutdown.append(_close_streams)
     return app
 
 
@@ -173,6 +186,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await response.write(b": keepalive\n\n")
                 continue
+            if event == _CLOSE:
+                break
             await response.write(_sse(event, data))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
