@@ -31,11 +31,13 @@ DASHBOARD_LINE = re.compile(r"^dashboard: (http://127\.0\.0\.1:\d+/)\s*$", re.MU
 
 def chromium_path() -> str:
     """The Chromium to drive: $MESHSIM_CHROMIUM, else `chromium` on PATH."""
-    path = os.environ.get("MESHSIM_CHROMIUM") or shutil.which("chromium")
-    if not path:
-        skip_unless_ci(
-            "no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)"
+    chosen = os.environ.get("MESHSIM_CHROMIUM")
+    path = chosen or shutil.which("chromium")
+    if not path or not os.access(path, os.X_OK):
+        where = (
+            f"MESHSIM_CHROMIUM={chosen} is not an executable" if chosen else "no chromium on PATH"
         )
+        skip_unless_ci(f"{where} (Debian: apt-get install chromium; .ci/run installs it)")
     assert path is not None
     return path
 
