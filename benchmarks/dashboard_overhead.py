@@ -13,8 +13,9 @@ order each round so that all see the same machine:
 
 For the steady phase only (so start-up and the report build are left out) it
 reads the rps and p99 from report.json, and samples every 0.2 s the CPU time of
-meshsim's own process (where the dashboard runs), of the whole mesh (meshsim,
-Envoys, apps, Locust) and of the browser's processes. Shoppers keep Locust's
+meshsim's own processes (the runner, and the dashboard's server, which `up
+--dashboard` starts as a process of its own), of the whole mesh (meshsim,
+Envoys, apps, Locust, the dashboard) and of the browser's processes. Shoppers keep Locust's
 think time, so the scenario's 10 users offer a fixed ~90 rps and the figure to
 compare is CPU per request; `--users 80` offers more than two shared cores
 serve, and rps becomes the mesh's throughput.
@@ -77,6 +78,8 @@ class Sampler(threading.Thread):
             except psutil.Error:
                 return
             tree_pids = {p.pid for p in tree}
+            # `meshsim up --dashboard` serves from a process of its own (python -m meshsim.dashboard)
+            dashboard = [p for p in tree if "meshsim.dashboard" in " ".join(_cmdline(p))]
             browser = [
                 p
                 for p in self.me.children(recursive=True)
@@ -86,7 +89,8 @@ class Sampler(threading.Thread):
                 (
                     time.time(),
                     {
-                        "meshsim": cpu_of([self.meshsim]),
+                        "meshsim": cpu_of([self.meshsim, *dashboard]),
+                        "dashboard": cpu_of(dashboard),
                         "mesh": cpu_of(tree),
                         "browser": cpu_of(browser),
                     },
@@ -104,6 +108,13 @@ class Sampler(threading.Thread):
         for group in first:
             out[group] = sum(v - first[group].get(pid, 0.0) for pid, v in last[group].items())
         return out
+
+
+def _cmdline(p: psutil.Process) -> list[str]:
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
 
 
 def _name(p: psutil.Process) -> str | None:
@@ -184,6 +195,7 @@ def one_run(mode: str, users: int, scale: float, work: Path) -> dict[str, float]
         "rps": steady["rps"],
         "p99": steady["latency_ms"]["p99"],
         "meshsim_ms_per_request": 1000 * cpu["meshsim"] / max(served, 1),
+        "dashboard_ms_per_request": 1000 * cpu["dashboard"] / max(served, 1),
         "mesh_ms_per_request": 1000 * cpu["mesh"] / max(served, 1),
         "browser_cpu_percent": 100 * cpu["browser"] / cpu["seconds"],
     }
@@ -224,8 +236,8 @@ def main() -> None:
 
 def print_table(rounds: list[dict[str, dict[str, float]]]) -> None:
     print("| dashboard | runs | rps (steady) | rps / off | p99 ms | meshsim CPU ms / request "
-          "| / off | mesh CPU ms / request | / off | browser CPU % of a core |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| / off | of which dashboard | mesh CPU ms / request | / off | browser CPU % of a core |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode in MODES:
         rs = [r for r in rounds if mode in r]
         if not rs:
@@ -241,6 +253,7 @@ def print_table(rounds: list[dict[str, dict[str, float]]]) -> None:
         print(
             f"| {mode} | {len(rs)} | {med('rps'):.0f} | {ratio('rps'):.2f} | {med('p99'):.1f} "
             f"| {med('meshsim_ms_per_request'):.3f} | {ratio('meshsim_ms_per_request'):.2f} "
+            f"| {med('dashboard_ms_per_request'):.3f} "
             f"| {med('mesh_ms_per_request'):.2f} | {ratio('mesh_ms_per_request'):.2f} "
             f"| {med('browser_cpu_percent'):.1f} |"
         )
