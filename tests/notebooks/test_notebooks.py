@@ -3,6 +3,8 @@
 The live test executes every notebook in a kernel of the current interpreter
 (nbclient), with the run directories and MESHSIM_HOME in a temporary folder,
 and fails on the first cell that raises, or when a run it makes does not pass.
+The first notebook runs from a `meshsim workshop init` copy outside the
+checkout, as attendees run it (tests/test_workshop.py checks the copy's layout).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import pytest
 REPO = Path(__file__).parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01-first-mesh", "02-canary-release", "03-resilience", "04-zero-trust"]
+# Run from a `meshsim workshop init` copy outside the checkout, as attendees do
+# (one is enough to prove the copy works; the others run from the checkout).
+FROM_A_COPY = "01-first-mesh"
 # The scenarios each notebook runs (sorted), whose verdicts it promises.
 RUNS = {
     "01-first-mesh": ["baseline"],
@@ -54,13 +59,18 @@ def test_notebook_runs_end_to_end(
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    monkeypatch.setenv("MESHSIM_REPO", str(REPO))  # the kernel runs in tmp_path
+    if path.stem == FROM_A_COPY:
+        where = _workshop_copy(path, tmp_path, monkeypatch)
+        path = where / path.name
+    else:
+        monkeypatch.setenv("MESHSIM_REPO", str(REPO))  # the kernel runs in tmp_path
+        where = tmp_path
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb,
         timeout=300,  # per cell
         kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
+        resources={"metadata": {"path": str(where)}},
         kernel_manager_kwargs={"kernel_cmd": _kernel_cmd()},
     )
     started = time.monotonic()
@@ -84,7 +94,8 @@ def test_notebook_runs_end_to_end(
     # text says; a failing report would otherwise still let the cell finish.
     # These runs are also the library's proof for the scenarios they run
     # (tests/live/test_scenario_library.py), so a failure lists what failed.
-    reports = [json.loads(p.read_text()) for p in tmp_path.glob("**/report.json")]
+    # (found where the kernel ran: for the copy, its runs went into the copy)
+    reports = [json.loads(p.read_text()) for p in where.glob("**/report.json")]
     verdicts = sorted((report["scenario"], report["verdict"]) for report in reports)
     print(f"{path.name}: verdicts {verdicts}")
     assert [name for name, _ in verdicts] == RUNS[path.stem]
@@ -96,6 +107,21 @@ def test_notebook_runs_end_to_end(
         if not e["passed"]
     ]
     assert all(verdict == "pass" for _, verdict in verdicts), (verdicts, failed)
+
+
+def _workshop_copy(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The notebooks folder of a `meshsim workshop init` copy outside the
+    checkout, as an attendee runs it: without MESHSIM_REPO, the notebook finds
+    the library beside itself. The copy's notebook is stored clean too."""
+    from meshsim.workshop import workshop_init
+
+    monkeypatch.delenv("MESHSIM_REPO", raising=False)
+    workshop_init(tmp_path / "ws")
+    where = tmp_path / "ws" / "notebooks"
+    assert REPO not in where.parents
+    assert len(list(where.glob("*.ipynb"))) == len(EXPECTED)
+    test_stored_without_outputs(where / path.name)
+    return where
 
 
 def _kernel_cmd() -> list[str]:
