@@ -545,8 +545,9 @@ def dashboard(
     import contextlib
     import webbrowser
 
+    from meshsim.dashboard.reading import check_run_dir, looks_live
     from meshsim.dashboard.server import serve
-    from meshsim.dashboard.state import RunState, check_run_dir, looks_live
+    from meshsim.dashboard.state import RunState
 
     rd = check_run_dir(run_dir)
     state = RunState(rd.path, live=looks_live(rd))  # read by the server as it starts

@@ -25,15 +25,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from meshsim.control.phases import iter_phases
 from meshsim.control.plan import INGRESS_NAME, MeshPlan
 from meshsim.dashboard.buckets import EdgeSeconds, RequestSeconds
+from meshsim.dashboard.graph import edges_shown, graph_at
 from meshsim.dashboard.judge import judge_phase, not_judged
+from meshsim.dashboard.policies import PhasePolicies, phase_policies
+from meshsim.dashboard.reading import (
+    by_phase,
+    check_run_dir,
+    resource_name,
+    window_at,
+)
 from meshsim.dashboard.traces import SlowTraces
-from meshsim.errors import MeshsimError, UsageError
+from meshsim.errors import MeshsimError
 from meshsim.load.records import RecordTail
 from meshsim.report.stats import PhaseStatsBuilder
-from meshsim.rundir import RunDir
 from meshsim.scenario.loader import load_scenario
 from meshsim.scenario.model import Scenario
 from meshsim.telemetry.prometheus import ProxyMetrics
@@ -41,14 +47,12 @@ from meshsim.telemetry.runfiles import read_plan
 from meshsim.timeline import (
     OPEN_END,
     PhaseEvent,
-    PhaseWindow,
     Timeline,
     json_lines,
     read_events,
     settled_window,
     timeline_of,
 )
-from meshsim.topology import declared_graph, service_graph
 
 # Edges are shown over the last few seconds: metrics.jsonl has one scrape per
 # proxy every 2 s (telemetry.scrape_interval), so a shorter window flickers.
@@ -57,37 +61,6 @@ EDGE_WINDOW_S = 5.0
 RECORDS_GRACE_S = 3.0
 _INSTANCE = re.compile(r"^(?P<service>.+)-[^-]+-\d+$")
 _DOWN = {"kill": True, "pause": True, "restart": False, "resume": False}
-
-
-def check_run_dir(run_dir: Path) -> RunDir:
-    """UsageError (exit 2) for a path that is not a meshsim run directory."""
-    rd = RunDir(Path(run_dir))
-    if not rd.path.is_dir():
-        raise UsageError(f"{run_dir}: no such directory (expected a meshsim run directory)")
-    if not rd.is_run():
-        raise UsageError(
-            f"{run_dir} is not a meshsim run directory: it has neither run.json nor .meshsim-run"
-        )
-    return rd
-
-
-LIVE_WITHIN_S = 30.0
-
-
-def looks_live(rd: RunDir, now: float | None = None) -> bool:
-    """A run still going on: no `run_end` yet and phases.jsonl or the records
-    written to within LIVE_WITHIN_S (a killed run's files have gone quiet)."""
-    if any(e.event == "run_end" for e in read_events(rd.phases, [])):
-        return False
-    now = time.time() if now is None else now
-    paths = [rd.phases, rd.metrics, *rd.records.glob("*")] if rd.records.is_dir() else [rd.phases]
-    for path in paths:
-        try:
-            if now - path.stat().st_mtime < LIVE_WITHIN_S:
-                return True
-        except OSError:
-            continue
-    return False
 
 
 class RunState:
@@ -123,7 +96,7 @@ class RunState:
         self._newest_record = 0.0
         self._metrics_at = 0
         self._sizes: dict[str, float] = {}
-        self._faults: dict[int, dict[str, int | None]] | None = None  # phase -> caller faults
+        self._policies: dict[int, PhasePolicies] | None = None  # by phase index
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ reading
@@ -176,8 +149,8 @@ class RunState:
             except (OSError, ValueError):
                 raw = None
             if isinstance(raw, dict):
-                self.phase_edges = _by_phase(raw.get("phases"))
-                self.settled_edges = _by_phase(raw.get("settled"))
+                self.phase_edges = by_phase(raw.get("phases"))
+                self.settled_edges = by_phase(raw.get("settled"))
         last = OPEN_END if not self.finished else (self._newest_record or None)
         self.timeline = timeline_of(self.events, None, last)
         if self.requests is None and any(e.event == "run_start" for e in self.events):
@@ -192,7 +165,7 @@ class RunState:
             assert self.requests is not None
             self.requests.add(record)
             self._newest_record = max(self._newest_record, record.t)
-            window = _window_at(windows, record.t)
+            window = window_at(windows, record.t)
             if window is None:
                 continue
             cohorts = [c.name for c in self.scenario.load.cohorts] if self.scenario else []
@@ -230,21 +203,29 @@ class RunState:
                     self._caller_faults(proxy, t) if metrics.faults else None,
                 )
 
-    def _caller_faults(self, proxy: str, t: float) -> dict[str, int | None]:
-        """Destination → abort status of the faults `proxy` injects itself at
-        `t` (Istio puts a VirtualService's `fault` in the callers' sidecars):
-        from the scenario's phases, so a replay knows them as the live view
-        does. A scrape just after a phase ended may still count its aborts:
-        then the previous phase's faults."""
-        if proxy == INGRESS_NAME or self.scenario is None or self.plan is None:
-            return {}
-        if self._faults is None:
-            self._faults = _phase_faults(self.scenario, self.plan)
+    def _policies_at(self, t: float, *, before: bool = False) -> PhasePolicies | None:
+        """The policies in force at `t` (epoch seconds); `before`: those of the
+        phase before too, merged under (a scrape just after a phase ended may
+        still count what it did)."""
+        if self.scenario is None or self.plan is None:
+            return None
+        if self._policies is None:
+            self._policies = phase_policies(self.scenario, self.plan)
         started = [w for w in self.timeline.phases if w.start <= t]
         if not started:
-            return {}
+            return None
         index = max(started, key=lambda w: w.start).index
-        return self._faults.get(index) or self._faults.get(index - 1) or {}
+        now = self._policies.get(index)
+        if before and now is not None and not now.faults:
+            return self._policies.get(index - 1) or now
+        return now
+
+    def _caller_faults(self, proxy: str, t: float) -> dict[str, int | None]:
+        """Destination → abort status of the faults `proxy` injects itself at `t`."""
+        if proxy == INGRESS_NAME:
+            return {}
+        policies = self._policies_at(t, before=True)
+        return policies.faults if policies is not None else {}
 
     def _service_of(self, proxy: str) -> str:
         if proxy == INGRESS_NAME:
@@ -315,7 +296,7 @@ class RunState:
                 "phases": phases,
                 "current_phase": current,
                 "nodes": self._nodes(at),
-                "edges": _edges(graph),
+                "edges": edges_shown(graph),
                 "series": self.requests.points(at) if self.requests is not None else [],
                 "slowest": self.traces.slowest(at),
                 "warnings": list(self.warnings),
@@ -363,7 +344,7 @@ class RunState:
                 "started_s": None,
                 "ended_s": None,
                 "settle_s": window.settle_s if window else None,
-                "applied": [_resource_name(r) for r in spec.apply] if spec else [],
+                "applied": [resource_name(r) for r in spec.apply] if spec else [],
                 "removed": list(spec.remove) if spec else [],
                 "actions": self._actions(index, spec, at),
             }
@@ -445,19 +426,10 @@ class RunState:
         return out
 
     def _graph(self, t: float) -> dict[str, Any]:
-        plan = self.plan
-        declared = declared_graph(
-            list(plan.services) if plan and plan.services else None,
-            app=plan.app if plan else None,
-        )
-        edges = [e for e in self.edges.window(t - EDGE_WINDOW_S, t) if e["requests"]]
-        if not edges and not self.edges.cells:
-            edges = self._edges_json_at(t)
-        graph = service_graph(edges, declared).to_dict()
+        windowed = [e for e in self.edges.window(t - EDGE_WINDOW_S, t) if e["requests"]]
+        edges = windowed if windowed or self.edges.cells else self._edges_json_at(t)
         down = {n["service"]: len(n["down"]) for n in self._nodes(t) if n["down"]}
-        for node in graph["nodes"]:
-            node["down"] = down.get(node["name"], 0)
-        return graph
+        return graph_at(self.plan, edges, self._policies_at(self._abs(t)), down)
 
     def _edges_json_at(self, t: float) -> list[dict[str, Any]]:
         """Without metrics.jsonl (telemetry off): the edges of the phase that
@@ -467,72 +439,3 @@ class RunState:
             if window.start <= at <= window.end and window.end != OPEN_END:
                 return self.phase_edges.get(window.name, [])
         return []
-
-
-def _phase_faults(scenario: Scenario, plan: MeshPlan) -> dict[int, dict[str, int | None]]:
-    """Per phase index: service → the abort status of the fault its mesh
-    VirtualService injects (None: a delay only), as the phases leave them in force."""
-    out: dict[int, dict[str, int | None]] = {}
-    services = sorted({i.service for i in plan.instances})
-    try:
-        for step in iter_phases(scenario, plan.app):
-            faults: dict[str, int | None] = {}
-            for service in services:
-                vs = step.state.mesh_virtual_service(service)
-                for http in vs.spec.http if vs is not None else []:
-                    if http.fault is not None and (http.fault.abort or http.fault.delay):
-                        abort = http.fault.abort
-                        status = abort.httpStatus if abort is not None else None
-                        if faults.get(service) is None:
-                            faults[service] = status
-            out[step.index] = faults
-    except (MeshsimError, ValueError):  # the run validated it; a damaged copy shows no faults
-        pass
-    return out
-
-
-def _window_at(windows: list[PhaseWindow], t: float) -> PhaseWindow | None:
-    """The window whose start is the latest at or before `t` (as the report assigns)."""
-    found = None
-    for window in windows:
-        if window.start <= t:
-            found = window
-    return found if found is not None and t <= found.end else None
-
-
-def _by_phase(raw: Any) -> dict[str, list[dict[str, Any]]]:
-    if not isinstance(raw, dict):
-        return {}
-    return {
-        str(k): [e for e in v if isinstance(e, dict)] for k, v in raw.items() if isinstance(v, list)
-    }
-
-
-def _resource_name(resource: dict[str, Any]) -> str:
-    kind = resource.get("kind", "?")
-    meta = resource.get("metadata") or {}
-    return f"{kind}/{meta.get('name', '?')}" if isinstance(meta, dict) else str(kind)
-
-
-def _edges(graph: dict[str, Any]) -> list[dict[str, Any]]:
-    """The graph's edges in the shape of the API (docs/observability.md)."""
-    out = []
-    for e in graph.get("edges", []):
-        s, d = str(e["source"]), str(e["destination"])
-        out.append(
-            {
-                "id": f"{s}->{d}",
-                "source": s,
-                "target": d,
-                "requests": e.get("requests", 0),
-                "errors": e.get("errors", 0),
-                "rps": e.get("rps") or 0.0,
-                "error_rate": e.get("error_rate") or 0.0,
-                "p99_ms": e.get("p99_ms"),
-                "health": e.get("health"),
-                "declared": e.get("declared"),
-                "mtls": None,
-                "rbac_denied": 0,
-            }
-        )
-    return out

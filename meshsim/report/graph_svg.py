@@ -41,6 +41,11 @@ def edge_text(edge: dict[str, Any]) -> str:
     parts = [_fmt_rps(edge.get("rps")), f"{(edge.get('error_rate') or 0.0) * 100:.1f}%"]
     if isinstance(edge.get("p99_ms"), int | float):
         parts.append(f"p99 {edge['p99_ms']:.3g}ms")
+    # the dashboard's edges say how calls travel and what RBAC refused
+    if edge.get("mtls") is not None:
+        parts.append("mTLS" if edge["mtls"] else "plaintext")
+    if edge.get("rbac_denied"):
+        parts.append(f"{edge['rbac_denied']} denied")
     return " · ".join(parts)
 
 
@@ -174,6 +179,8 @@ def _edge_data(source: str, dest: str, edge: dict[str, Any]) -> str:
         "error-rate": f"{float(rate):g}" if isinstance(rate, int | float) else "0",
         "p99-ms": f"{float(p99):g}" if isinstance(p99, int | float) else "",
         "requests": str(int(edge.get("requests") or 0)),
+        "mtls": "" if edge.get("mtls") is None else str(bool(edge["mtls"])).lower(),
+        "rbac-denied": str(int(edge.get("rbac_denied") or 0)),
     }
     return " ".join(f'data-{k}="{escape(v)}"' for k, v in values.items())
 

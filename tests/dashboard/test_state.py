@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from meshsim.dashboard.state import RunState, looks_live
+from meshsim.dashboard.reading import looks_live
+from meshsim.dashboard.state import RunState
 from meshsim.errors import UsageError
 from meshsim.report import build_report
 from meshsim.rundir import RunDir
