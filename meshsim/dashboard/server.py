@@ -10,8 +10,8 @@
 
 One task refreshes the state from the run directory each second, in a worker
 thread (file reading and parsing stay off the event loop), and hands each
-client the new frame through a queue of one: a client that reads slowly
-skips frames, it never holds up the refresh or the other clients. Documented
+client the new frames through a queue of QUEUE frames: a client that reads
+slowly skips the oldest, it never holds up the refresh or the other clients. Documented
 for scripting in docs/observability.md.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -31,19 +32,23 @@ from meshsim.dashboard.state import RunState
 from meshsim.dashboard.view import charts_fragment, graph_fragment
 from meshsim.errors import UsageError
 
+log = logging.getLogger(__name__)
+
 HOST = "127.0.0.1"
 REFRESH_S = 1.0
 KEEPALIVE_S = 15.0
+QUEUE = 4  # frames held for a client; a `phase` and its `state` come together
 STATIC = Path(__file__).parent / "static"
 _STATE: web.AppKey[RunState] = web.AppKey("state", RunState)
 
 
 class Hub:
-    """The latest frame, handed to every SSE client through a queue of one."""
+    """The latest frames, handed to every SSE client through a short queue."""
 
     def __init__(self) -> None:
         self.clients: set[asyncio.Queue[tuple[str, str]]] = set()
-        self.latest = ""
+        self.latest = ""  # the state now, as JSON: every client of "now" shares it
+        self.view = ""  # the pictures of that state, as JSON
         self.phases = ""
         self.dropped = 0  # frames a slow client never read (replaced by newer ones)
         # set once the run directory was read a first time: answers wait for it,
@@ -98,21 +103,31 @@ def make_app(state: RunState, *, refresh_s: float = REFRESH_S) -> web.Applicatio
 
 
 async def _refresh_loop(app: web.Application, refresh_s: float) -> None:
-    state, hub = app[_STATE], app[_HUB]
-    loop = asyncio.get_running_loop()
+    hub = app[_HUB]
     while True:
-        await loop.run_in_executor(None, state.refresh)
-        hub.ready.set()
-        frame = await loop.run_in_executor(None, state.state)
-        data = json.dumps(frame)
-        phases = json.dumps([(p["status"], p["ended_s"]) for p in frame["phases"]])
-        if phases != hub.phases:
-            hub.phases = phases
-            hub.publish("phase", json.dumps(_phase_event(frame)))
-        if data != hub.latest:
-            hub.latest = data
-            hub.publish("state", data)
+        try:
+            await _refresh(app[_STATE], hub)
+        except Exception:  # a file read mid-write, a bug: logged, and the next second retries
+            log.exception("dashboard: reading the run directory failed")
         await asyncio.sleep(refresh_s)
+
+
+async def _refresh(state: RunState, hub: Hub) -> None:
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, state.refresh)
+    frame = await loop.run_in_executor(None, state.state)
+    data = json.dumps(frame)
+    phases = json.dumps([(p["status"], p["ended_s"]) for p in frame["phases"]])
+    if data != hub.latest:
+        # drawn once a second for every browser, not once per browser: a
+        # room of them must not take the CPU the mesh under test needs
+        hub.view = json.dumps(await loop.run_in_executor(None, _pictures, state, frame))
+        hub.latest = data
+        hub.publish("state", data)
+    if phases != hub.phases:
+        hub.phases = phases
+        hub.publish("phase", json.dumps(_phase_event(frame)))
+    hub.ready.set()
 
 
 def _phase_event(frame: dict[str, Any]) -> dict[str, Any]:
@@ -143,27 +158,35 @@ async def _index(request: web.Request) -> web.FileResponse:
 
 
 async def _state(request: web.Request) -> web.Response:
-    await request.app[_HUB].ready.wait()
-    state = request.app[_STATE]
     t = _t(request)
+    hub = request.app[_HUB]
+    await hub.ready.wait()
+    if t is None:
+        return web.Response(text=hub.latest, content_type="application/json")
+    state = request.app[_STATE]
     frame = await asyncio.get_running_loop().run_in_executor(None, state.state, t)
     return web.json_response(frame)
 
 
 async def _view(request: web.Request) -> web.Response:
-    await request.app[_HUB].ready.wait()
-    state = request.app[_STATE]
     t = _t(request)
+    hub = request.app[_HUB]
+    await hub.ready.wait()
+    if t is None:
+        return web.Response(text=hub.view, content_type="application/json")
+    state = request.app[_STATE]
+    loop = asyncio.get_running_loop()
+    frame = await loop.run_in_executor(None, state.state, t)
+    return web.json_response(await loop.run_in_executor(None, _pictures, state, frame))
 
-    def build() -> dict[str, Any]:
-        frame = state.state(t)
-        return {
-            "t": frame["t"],
-            "graph": graph_fragment(state.graph(frame["t"])),
-            "charts": charts_fragment(frame),
-        }
 
-    return web.json_response(await asyncio.get_running_loop().run_in_executor(None, build))
+def _pictures(state: RunState, frame: dict[str, Any]) -> dict[str, Any]:
+    """The graph and charts of one state (`frame`), as `/api/view` answers."""
+    return {
+        "t": frame["t"],
+        "graph": graph_fragment(state.graph(frame["t"])),
+        "charts": charts_fragment(frame),
+    }
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
@@ -173,13 +196,10 @@ async def _events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     await hub.ready.wait()
-    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=1)
+    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=QUEUE)
     hub.clients.add(queue)
     try:
-        first = hub.latest or json.dumps(
-            await asyncio.get_running_loop().run_in_executor(None, request.app[_STATE].state)
-        )
-        await response.write(_sse("state", first))
+        await response.write(_sse("state", hub.latest))
         while True:
             try:
                 event, data = await asyncio.wait_for(queue.get(), KEEPALIVE_S)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from meshsim.dashboard.server import make_app
+from meshsim.dashboard.server import QUEUE, Hub, make_app
 from meshsim.dashboard.state import RunState
 from tests.live.helpers import meshsim
 from tests.report.runs import RunDir as FakeRun
@@ -95,3 +95,13 @@ def test_meshsim_dashboard_refuses_what_is_not_a_run_directory(tmp_path: Path) -
     assert "Traceback" not in done.stderr
     missing = meshsim("dashboard", str(tmp_path / "nowhere"), "--no-open", timeout=60)
     assert missing.returncode == 2 and "no such directory" in missing.stderr + missing.stdout
+
+
+async def test_a_slow_client_skips_frames_and_holds_up_nothing() -> None:
+    hub = Hub()
+    slow: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=QUEUE)
+    hub.clients.add(slow)
+    for i in range(10):  # never read: publishing does not wait for it
+        hub.publish("state", str(i))
+    assert [slow.get_nowait()[1] for _ in range(QUEUE)] == ["6", "7", "8", "9"]
+    assert hub.dropped == 10 - QUEUE
