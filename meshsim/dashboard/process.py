@@ -24,7 +24,7 @@ from pathlib import Path
 from meshsim.errors import MeshError, UsageError
 from meshsim.runtime.registry import ProcessRecord, process_create_time, terminate
 
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 60.0  # its imports, on a machine busy starting a mesh
 PREFIX = "dashboard: "
 
 
