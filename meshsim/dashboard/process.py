@@ -33,15 +33,12 @@ class DashboardProcess:
     proc: subprocess.Popen[bytes]
     url: str
     log: Path
+    create_time: float = 0.0  # when it started: a reused pid is never taken for it
 
     def record(self) -> ProcessRecord:
         """The mesh record's entry (kind "dashboard")."""
         return ProcessRecord(
-            "dashboard",
-            "dashboard",
-            self.proc.pid,
-            process_create_time(self.proc.pid),
-            str(self.log),
+            "dashboard", "dashboard", self.proc.pid, self.create_time, str(self.log)
         )
 
     def stop(self) -> None:
@@ -82,7 +79,7 @@ def start_dashboard(
     proc.stdout.close()
     text = line.decode(errors="replace").strip()
     if text.startswith(PREFIX):
-        return DashboardProcess(proc, text.removeprefix(PREFIX), log)
+        return DashboardProcess(proc, text.removeprefix(PREFIX), log, process_create_time(proc.pid))
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5.0)
     if proc.poll() is None:
