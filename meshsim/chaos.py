@@ -17,6 +17,8 @@ from typing import Any
 
 import aiohttp
 
+from meshsim.runtime.probe import REFUSED_HEADER
+
 # What each verb must leave behind, as seen by a caller of the app's port.
 EXPECTED = {
     "kill": "refused",
@@ -70,7 +72,9 @@ async def probe(session: aiohttp.ClientSession, host: str, port: int, timeout: f
             f"http://{host}:{port}/healthz", timeout=aiohttp.ClientTimeout(total=timeout)
         ) as resp:
             await resp.read()
-            return "answering"
+            # On Docker the probe port is the sidecar's (meshsim.runtime.probe),
+            # which marks its own answer for an app that refused the connection.
+            return "refused" if resp.headers.get(REFUSED_HEADER) == "refused" else "answering"
     except TimeoutError:
         return "unresponsive"
     except aiohttp.ClientError:

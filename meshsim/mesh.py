@@ -30,6 +30,7 @@ from meshsim.errors import MeshError
 from meshsim.events import RunEventHandler
 from meshsim.rundir import RunDir
 from meshsim.runtime.base import Runtime
+from meshsim.runtime.probe import REFUSED_HEADER
 from meshsim.runtime.registry import MeshRecord, process_create_time
 from meshsim.telemetry.collector import SpanCollector
 from meshsim.telemetry.keeping import KeepPolicy
@@ -253,7 +254,10 @@ class Mesh:
                 f"http://{host}:{port}{health}",
                 timeout=aiohttp.ClientTimeout(total=1),
             ) as r:
-                self._app_state[name] = f"GET {health} answered HTTP {r.status}, not 200"
+                if r.headers.get(REFUSED_HEADER) == "refused":  # Docker's probe listener said
+                    self._app_state[name] = f"nothing listens on its port {inst.app_port} (PORT)"
+                else:
+                    self._app_state[name] = f"GET {health} answered HTTP {r.status}, not 200"
                 return name, r.status == 200
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             refused = isinstance(exc, ConnectionRefusedError | aiohttp.ClientConnectorError)

@@ -49,7 +49,7 @@ def _probe(url: str, expect: str | None = None) -> str:
 def _app_health(plan: MeshPlan, inst: Instance, host: str, port: int, probe: bool) -> str:
     """The app's readiness as the mesh checks it: GET of its service's health
     path; without one, whether its port accepts a connection (on Docker the
-    agent's probe checks that for us, asked with GET /)."""
+    sidecar's probe listener checks that for us, asked with GET /)."""
     service = plan.app.services.get(inst.service)
     path = service.health if service is not None else "/healthz"
     if path is None and not probe:

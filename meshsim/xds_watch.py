@@ -32,6 +32,7 @@ _ARROW = {
     "stale": "envoy → cp",
     "response": "cp → envoy",
     "disconnect": "envoy ✕ cp",
+    "denied": "envoy ✕ cp",
 }
 
 
@@ -74,6 +75,8 @@ def format_event(ev: dict[str, Any]) -> str:
             f"{head} version {ev.get('version')}  nonce {ev.get('nonce')}  rejected; "
             f"Envoy says: {ev.get('error', '')}"
         )
+    if kind == "denied":
+        return f"{head} stream refused: wrong or missing token for this proxy"
     if kind == "stale":
         return f"{head} nonce {ev.get('nonce')} is not the latest sent: ignored"
     return f"{head} {json.dumps(ev)}"

@@ -70,7 +70,6 @@ class BenchConfig:
     # start-up
     startup_repeats: int = 3
     many_instances: int = 50
-    min_many_instances: int = 12  # wait for this many to fit (inotify) before settling for less
     # policy propagation
     propagation_trials: int = 20
     propagation_rate: float = 400.0
@@ -93,7 +92,6 @@ class BenchConfig:
             chain_confirm=False,
             startup_repeats=1,
             many_instances=12,
-            min_many_instances=8,
             propagation_trials=8,
             propagation_gap_s=0.2,
             memory_load_s=1.5,

@@ -8,10 +8,10 @@ flips a VirtualService between product v1 and v2 through the control plane
 trial's figure is the send time of the first request answered by the new
 version minus the moment the change was handed to the control plane; its
 resolution is one request interval (2.5 ms at 400 rps). The same first
-request is also timed from the moment the client sidecar's route file was
-renamed into place (its mtime): Envoy's own part, without the control
-plane's compile, write and bookkeeping. Every request of the stream counts
-toward "failed during changes".
+request is also timed from the moment the control plane sent the client
+sidecar its new route configuration on its ADS stream: Envoy's own part,
+without the control plane's compile and bookkeeping. Every request of the
+stream counts toward "failed during changes".
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from meshsim.bench.context import BenchContext
@@ -53,7 +52,7 @@ class Change:
     to: str  # the version routed to
     t_write: float  # time.monotonic() when the change was handed over
     acked_ms: float  # until every Envoy reported the update
-    t_file: float | None = None  # time.monotonic() when the client sidecar's route file landed
+    t_sent: float | None = None  # time.monotonic() when the client's new routes were sent
 
 
 @dataclass
@@ -62,7 +61,7 @@ class PropagationTrial:
     first_ms: float | None  # first request answered by the new version (None: never seen)
     converged_ms: float | None  # last request after the change still answered by the old one
     acked_ms: float
-    from_file_ms: float | None = None  # first_ms counted from the route file's rename instead
+    from_sent_ms: float | None = None  # first_ms counted from the RDS response sent instead
 
 
 @dataclass
@@ -73,7 +72,7 @@ class PropagationResult:
     failed: int
     first_ms: dict[str, float] = field(default_factory=dict)  # summary over trials
     acked_ms: dict[str, float] = field(default_factory=dict)
-    from_file_ms: dict[str, float] = field(default_factory=dict)  # Envoy's part
+    from_sent_ms: dict[str, float] = field(default_factory=dict)  # Envoy's part
     unobserved: int = 0
 
 
@@ -91,18 +90,18 @@ def analyse(changes: list[Change], records: list[Record], rate: float) -> Propag
         old = [r for r in window if r.header is not None and r.header != ch.to]
         first = (new[0].t_send - ch.t_write) * 1000 if new else None
         converged = (old[-1].t_send - ch.t_write) * 1000 if old else 0.0
-        from_file = (new[0].t_send - ch.t_file) * 1000 if new and ch.t_file else None
+        from_sent = (new[0].t_send - ch.t_sent) * 1000 if new and ch.t_sent else None
         trials.append(
             PropagationTrial(
                 ch.to,
                 round(first, 2) if first is not None else None,
                 round(converged, 2) if new else None,
                 round(ch.acked_ms, 2),
-                round(from_file, 2) if from_file is not None else None,
+                round(from_sent, 2) if from_sent is not None else None,
             )
         )
     seen = [t.first_ms for t in trials if t.first_ms is not None]
-    envoy_part = [t.from_file_ms for t in trials if t.from_file_ms is not None]
+    envoy_part = [t.from_sent_ms for t in trials if t.from_sent_ms is not None]
     failed = sum(1 for r in records if r.status == 0 or r.status >= 400)
     return PropagationResult(
         rate=rate,
@@ -111,18 +110,9 @@ def analyse(changes: list[Change], records: list[Record], rate: float) -> Propag
         failed=failed,
         first_ms=summary(seen) if seen else {},
         acked_ms=summary([t.acked_ms for t in trials]) if trials else {},
-        from_file_ms=summary(envoy_part) if envoy_part else {},
+        from_sent_ms=summary(envoy_part) if envoy_part else {},
         unobserved=len(trials) - len(seen),
     )
-
-
-def _landed(path: Path) -> float | None:
-    """When `path` was last written, on the time.monotonic() clock."""
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        return None
-    return mtime - (time.time() - time.monotonic())
 
 
 async def measure_propagation(ctx: BenchContext) -> PropagationResult:
@@ -134,7 +124,14 @@ async def measure_propagation(ctx: BenchContext) -> PropagationResult:
         proxy=f"http://{client.host}:{client.outbound_port}",
         capture_header=VERSION_HEADER,
     )
-    route_file = mesh.writer.file(client.name, f"rds_{ROUTE_OUTBOUND}")
+    sent: list[float] = []  # when the client's RDS responses went out (time.monotonic())
+
+    def on_event(ev: dict[str, Any]) -> None:
+        if ev["proxy"] == client.name and ev["kind"] == "response" and ev.get("type") == "RDS":
+            if ROUTE_OUTBOUND in ev.get("changed", []):
+                sent.append(time.monotonic())
+
+    mesh.control.ads.events.append(on_event)
     current = "v1"
     await ctx.apply(route_to(current))
     changes: list[Change] = []
@@ -156,9 +153,11 @@ async def measure_propagation(ctx: BenchContext) -> PropagationResult:
             )
             t_write = time.monotonic()
             pushed = await ctx.apply(route_to(current))
-            changes.append(Change(current, t_write, pushed.took_s * 1000, _landed(route_file)))
+            t_sent = sent[-1] if sent and sent[-1] >= t_write else None
+            changes.append(Change(current, t_write, pushed.took_s * 1000, t_sent))
             remaining -= 1
             await asyncio.sleep(c.propagation_gap_s)
         records += (await task).records
     await ctx.apply([], remove=["VirtualService/product", "DestinationRule/product"])
+    mesh.control.ads.events.remove(on_event)
     return analyse(changes, records, c.propagation_rate)

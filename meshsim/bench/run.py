@@ -27,7 +27,7 @@ from meshsim.bench.direct import DirectShop
 from meshsim.bench.hop import HopResult, measure_hop
 from meshsim.bench.memory import MemoryResult, measure_memory, snapshot
 from meshsim.bench.propagation import PropagationResult, measure_propagation
-from meshsim.bench.startup import StartupResult, measure_startup, retry_on_inotify
+from meshsim.bench.startup import StartupResult, measure_startup
 from meshsim.bench.targets import TargetCheck, check_targets
 from meshsim.bench.worker import Generator, GeneratorProcess
 from meshsim.control.plan import build_plan
@@ -159,7 +159,7 @@ async def _start_bench_mesh(ctx: BenchContext, need_direct: bool) -> None:
             raise
         return mesh
 
-    await retry_on_inotify(start, ctx.progress)
+    await start()
     if need_direct:
         ctx.progress("starting the same apps without sidecars")
         ctx.direct = DirectShop(BENCH_SHOP, run_dir / "no-sidecar")

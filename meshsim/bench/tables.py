@@ -100,7 +100,6 @@ def startup_table(result: BenchResult) -> Table | None:
         return None
     rows = []
     for s in startup.shapes:
-        note = s.limited_by or ""
         rows.append(
             [
                 s.name,
@@ -110,24 +109,9 @@ def startup_table(result: BenchResult) -> Table | None:
                 f"{s.summary_s['min']:.2f}",
                 f"{s.summary_s['max']:.2f}",
                 f"{sorted(s.in_process_s)[len(s.in_process_s) // 2]:.2f}",
-                note,
             ]
         )
-    ex = startup.extrapolated
-    if ex is not None:
-        rows.append(
-            [
-                f"{ex.instances} instances (extrapolated)",
-                str(ex.instances),
-                "–",
-                "–" if ex.linear_s is None else f"{ex.linear_s:.2f}",
-                f"{ex.cpu_bound_s:.2f}",
-                "–",
-                "–",
-                "line through the two measured shapes; min = CPU needed / cores",
-            ]
-        )
-    cols = ["mesh", "instances", "runs", "median s", "min s", "max s", "Mesh.start() s", "note"]
+    cols = ["mesh", "instances", "runs", "median s", "min s", "max s", "Mesh.start() s"]
     return "Start-up: command → first order served through the ingress", cols, rows
 
 
@@ -135,7 +119,7 @@ def propagation_table(result: BenchResult) -> Table | None:
     prop = result.propagation
     if prop is None:
         return None
-    f, a, e = prop.first_ms, prop.acked_ms, prop.from_file_ms
+    f, a, e = prop.first_ms, prop.acked_ms, prop.from_sent_ms
     rows = [
         [
             str(len(prop.trials)),
@@ -155,7 +139,7 @@ def propagation_table(result: BenchResult) -> Table | None:
         "p90 ms",
         "p99 ms",
         "max ms",
-        "from file rename (median) ms",
+        "from routes sent (median) ms",
         "push acked (median) ms",
         "requests",
         "failed",

@@ -78,15 +78,6 @@ def check_targets(result: BenchResult) -> list[TargetCheck]:
             20.0,
             "s",
         )
-        if many.instances < 50:
-            check.met = None
-            check.measured += f" for {many.instances} instances"
-            ex = startup.extrapolated
-            if ex is not None:
-                line = f"{ex.linear_s:.1f} s, " if ex.linear_s is not None else ""
-                check.measured += (
-                    f"; {ex.instances} extrapolated: {line}CPU bound {ex.cpu_bound_s:.1f} s"
-                )
         out.append(check)
     prop = result.propagation
     if prop is not None:

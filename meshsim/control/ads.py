@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import itertools
 import json
 import time
@@ -143,8 +145,12 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         await ads.stop()
     """
 
-    def __init__(self, proxies: list[str]) -> None:
+    def __init__(self, proxies: list[str], secret: bytes | None = None) -> None:
         self.proxies = {p: _Proxy(p) for p in proxies}
+        # With a secret, a stream must carry its proxy's token (`token()`) as
+        # `authorization: Bearer ...` metadata: the server listens where every
+        # container of the run reaches it (Docker), and SDS hands out keys.
+        self.secret = secret
         self.convert = Converter()
         self.events: list[Callable[[XdsEvent], None]] = []
         self._nonce = itertools.count(1)
@@ -182,6 +188,18 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         host, port = self.host, self.port
         await self.stop(grace=0)
         await self.start(host, port)
+
+    def token(self, proxy: str) -> str:
+        """The bearer token that lets a stream be `proxy`'s ("" without a secret)."""
+        if self.secret is None:
+            return ""
+        return hmac.new(self.secret, proxy.encode(), hashlib.sha256).hexdigest()
+
+    def _authorized(self, proxy: str, context: grpc.aio.ServicerContext[Any, Any]) -> bool:
+        if self.secret is None:
+            return True
+        given = dict(context.invocation_metadata() or ()).get("authorization", "")
+        return hmac.compare_digest(str(given), f"Bearer {self.token(proxy)}")
 
     # ------------------------------------------------------------ contents
 
@@ -334,6 +352,13 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                     if proxy is None:
                         await context.abort(
                             grpc.StatusCode.NOT_FOUND, f"no proxy named {name!r} in this mesh"
+                        )
+                        return
+                    if not self._authorized(name, context):
+                        self._emit(name, "denied")
+                        await context.abort(
+                            grpc.StatusCode.PERMISSION_DENIED,
+                            f"wrong or missing token for proxy {name!r}",
                         )
                         return
                     proxy.stream = stream

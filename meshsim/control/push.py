@@ -11,6 +11,7 @@ the resources.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ class ControlPlane:
         self.configs: dict[str, ProxyConfig] = {}
         # Tracing and access logs (meshsim.control.observe); None: off. Set before write_initial.
         self.observability: Observability | None = None
-        self.ads = AdsServer(plan.proxies)
+        self.ads = AdsServer(plan.proxies, secret=secrets.token_bytes(32))
         self.recorder = StreamRecorder(self.ads, writer.root)
         self.ads_reach: tuple[str, int] | None = None  # the address the proxies dial
         self._session: aiohttp.ClientSession | None = None
@@ -103,8 +104,14 @@ class ControlPlane:
         try:
             port = await self.ads.start(bind)
         except (OSError, RuntimeError) as exc:
+            hint = (
+                ""
+                if bind == "127.0.0.1"
+                else "; set MESHSIM_CONTROL_BIND (and MESHSIM_CONTROL_HOST, the address "
+                "containers reach this host by), see docs/docker.md"
+            )
             raise MeshError(
-                f"cannot listen on {bind} for the proxies' ADS streams ({exc})",
+                f"cannot listen on {bind} for the proxies' ADS streams ({exc}){hint}",
                 component="control plane",
             ) from exc
         self.ads_reach = (reach, port)
@@ -127,7 +134,13 @@ class ControlPlane:
                 service, host, port = inst.service, inst.host, inst.admin_port
             extra = bootstrap_fields(self.observability) if self.observability else None
             self.writer.write_bootstrap(
-                name, port, service, self.ads_reach, admin_host=host, extra=extra
+                name,
+                port,
+                service,
+                self.ads_reach,
+                admin_host=host,
+                extra=extra,
+                token=self.ads.token(name),
             )
         return self.configs
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +48,6 @@ class ConfigWriter:
         self.paths = Paths(str(root))
         self._written: dict[tuple[str, str], str] = {}
         self._version = 0
-        # Called with the proxy's name after each file is in place (the Docker
-        # runtime's file server uses it to answer its agents' long-polls at once).
-        self.on_write: Callable[[str], None] | None = None
 
     def file(self, proxy: str, kind: str) -> Path:
         return Path(self.paths.file(proxy, kind))
@@ -67,8 +63,6 @@ class ConfigWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, dumps(e.discovery_response(str(self._version), resources)))
         self._written[(proxy, kind)] = body
-        if self.on_write is not None:
-            self.on_write(proxy)
         return True
 
     def write_clusters(self, cfg: ProxyConfig) -> bool:
@@ -95,17 +89,18 @@ class ConfigWriter:
         admin_port: int,
         service: str,
         ads: tuple[str, int],
-        log_level: str = "warning",
         admin_host: str = "127.0.0.1",
         extra: dict[str, Any] | None = None,
+        token: str = "",
     ) -> Path:
-        """Write `xds/<proxy>/bootstrap.json`: the node, the admin port and the
-        control plane's ADS address (`ads`: host and port as the proxy reaches
-        them), nothing else; `extra` adds top-level keys
-        (meshsim.control.observe.bootstrap_fields)."""
+        """Write `xds/<proxy>/bootstrap.json` (0600: it holds the proxy's ADS
+        token): the node, the admin port and the control plane's ADS address
+        (`ads`: host and port as the proxy reaches them), nothing else; `extra`
+        adds top-level keys (meshsim.control.observe.bootstrap_fields)."""
         path = self.root / proxy / "bootstrap.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        bootstrap = ads_bootstrap(proxy, service, ads, e.socket_address(admin_host, admin_port))
+        admin = e.socket_address(admin_host, admin_port)
+        bootstrap = ads_bootstrap(proxy, service, ads, admin, token)
         bootstrap.update(extra or {})
         atomic_write(path, dumps(bootstrap))
         return path
@@ -118,13 +113,24 @@ XDS_RETRY = {"retry_back_off": {"base_interval": "0.05s", "max_interval": "1s"}}
 
 
 def ads_bootstrap(
-    proxy: str, service: str, ads: tuple[str, int], admin_address: dict[str, Any]
+    proxy: str,
+    service: str,
+    ads: tuple[str, int],
+    admin_address: dict[str, Any],
+    token: str = "",
 ) -> dict[str, Any]:
     """A bootstrap whose every resource comes over one ADS stream to `ads`.
 
     The control plane's host may be a name (Docker Desktop's
-    host.docker.internal): the cluster is then resolved by DNS."""
+    host.docker.internal): the cluster is then resolved by DNS. `token`: the
+    proxy's bearer token, sent as the stream's `authorization` metadata
+    (meshsim.control.ads checks it: only this proxy gets this proxy's keys)."""
     host, port = ads
+    grpc_service: dict[str, Any] = {
+        "envoy_grpc": {"cluster_name": XDS_CLUSTER, "retry_policy": XDS_RETRY}
+    }
+    if token:
+        grpc_service["initial_metadata"] = [{"key": "authorization", "value": f"Bearer {token}"}]
     return {
         "node": {
             "id": f"{proxy}.default",
@@ -137,9 +143,7 @@ def ads_bootstrap(
                 "api_type": "GRPC",
                 "transport_api_version": "V3",
                 "set_node_on_first_message_only": True,
-                "grpc_services": [
-                    {"envoy_grpc": {"cluster_name": XDS_CLUSTER, "retry_policy": XDS_RETRY}}
-                ],
+                "grpc_services": [grpc_service],
             },
             "cds_config": e.ads_source(),
             "lds_config": e.ads_source(),

@@ -33,7 +33,7 @@ class ComponentInfo:
 class Runtime(ABC):
     name = "abstract"
     # True when `Instance.app_address` is a probe that answers HTTP GET of the
-    # service's health path on the app's behalf (Docker: the sidecar's agent,
+    # service's health path on the app's behalf (Docker: the sidecar's probe listener,
     # the app's port being refused outside its pod), so a service without a
     # health path is probed with GET / rather than a bare connection.
     app_probe_http = False

@@ -8,7 +8,7 @@ through its sidecar. Pure: the rules, the placeholder addresses that make
 The rules (`iptables-restore` input), for a pod at 172.18.0.5::
 
     nat    OUTPUT tcp -> MESHSIM_OUTPUT
-           MESHSIM_OUTPUT: gid 1337 (Envoy, the agent)  RETURN
+           MESHSIM_OUTPUT: gid 1337 (Envoy)             RETURN
                            out through lo (the pod itself) RETURN
                            anything else                 DNAT 172.18.0.5:15001
     filter INPUT  tcp -> MESHSIM_INBOUND
@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from meshsim.shop import NAMESPACE, fqdn
 
 # Istio's proxy uid/gid. The sidecar container runs in this group, and Envoy
-# keeps it when the agent drops to your uid.
+# runs as your uid in it.
 PROXY_GID = 1337
 OUTBOUND_CHAIN = "MESHSIM_OUTPUT"
 INBOUND_CHAIN = "MESHSIM_INBOUND"
@@ -85,7 +85,7 @@ def rules(pod_ip: str, outbound_port: int, app_port: int, gid: int = PROXY_GID) 
         "*nat",
         f":{out} - [0:0]",
         f"-A OUTPUT -p tcp -j {out}",
-        # the sidecar's own connections (Envoy's upstreams, the agent's polls)
+        # the sidecar's own connections (Envoy's upstreams, its ADS stream)
         f"-A {out} -m owner --gid-owner {gid} -j RETURN",
         # within the pod: the proxy variable's 127.0.0.1/pod-IP hop, the app itself
         f"-A {out} -o lo -j RETURN",

@@ -77,23 +77,24 @@ def envoy_version() -> str:
     return parts[1] if len(parts) > 1 else out.strip() or "unknown"
 
 
-def envoy_argv(bootstrap: Path, log_level: str = "warning", binary: str | None = None) -> list[str]:
-    """Envoy's command line; `binary` defaults to this host's Envoy (the Docker
-    runtime passes the sidecar image's)."""
-    return [
-        binary or envoy_binary(),
-        "-c",
-        str(bootstrap),
-        "--concurrency",
-        "1",
-        "--disable-hot-restart",
-        "--log-level",
-        log_level,
-        "--drain-time-s",
-        "1",
-        "--file-flush-interval-msec",
-        "1000",
-    ]
+# Every Envoy's flags besides its bootstrap, on every runtime.
+ENVOY_FLAGS = (
+    "--concurrency",
+    "1",
+    "--disable-hot-restart",
+    "--log-level",
+    "warning",
+    "--drain-time-s",
+    "1",
+    "--file-flush-interval-msec",
+    "1000",
+)
+
+
+def envoy_argv(bootstrap: Path) -> list[str]:
+    """Envoy's command line on this host (the Docker runtime's is
+    `meshsim.runtime.pods.envoy_command`)."""
+    return [envoy_binary(), "-c", str(bootstrap), *ENVOY_FLAGS]
 
 
 # An app reaches its peers through the sidecar (HTTP_PROXY); loopback stays direct.

@@ -1,12 +1,15 @@
 """The Docker runtime: each instance is a pod (a pause container holding the
-network namespace, the app, and the Envoy sidecar with its agent), the ingress
+network namespace, the app, and the Envoy sidecar), the ingress
 gateway is a container of its own, and all of them sit on a network made for
 the run. See meshsim/runtime/pods.py for the containers' specs and
 docs/docker.md for the whole picture.
 
-Config delivery: the control plane writes each proxy's files on the host as
-for the local runtime; `ConfigServer` serves them over HTTP, and each
-sidecar's agent renames them into a container-local directory Envoy watches.
+Config delivery: one way, as for the local runtime. Each Envoy starts on its
+bootstrap (given inline on its command line, no file crosses into the
+container) and opens one ADS stream to the control plane on this host, at the
+address containers reach it by (`pods.control_address`: the run network's
+gateway on Linux, host.docker.internal on a VM engine). No agent, no file
+watched, no bind mount but the logs directory.
 
 Nothing is left behind: every container and network carries the labels
 `meshsim.run` and `meshsim.home`; `stop_all` removes the run's, and
@@ -18,15 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from meshsim.control.plan import Ingress, Instance, MeshPlan
-from meshsim.control.serve import ConfigServer
 from meshsim.control.writer import ConfigWriter
 from meshsim.errors import MeshError
 from meshsim.events import RunEventHandler
@@ -53,7 +56,7 @@ class _Box:
 
 class DockerRuntime(Runtime):
     name = "docker"
-    app_probe_http = True  # the app is reached only through the sidecar's agent
+    app_probe_http = True  # the app is reached only through the sidecar's probe listener
 
     def __init__(
         self,
@@ -69,10 +72,8 @@ class DockerRuntime(Runtime):
         self.logs.mkdir(parents=True, exist_ok=True)
         self.record = record
         self.writer = writer
-        self.xds_root = writer.root.resolve()
         self.base_image = base_image
         self._client = client
-        self._server: ConfigServer | None = None
         self._ctx: pods.RunContext | None = None
         self._boxes: dict[str, _Box] = {}  # by container name
         self._lock = threading.Lock()
@@ -229,16 +230,13 @@ class DockerRuntime(Runtime):
         await asyncio.to_thread(apps.ensure_own_images, client, plan, events)
         run_id = self.record.run_id
         uid_gid = (os.getuid(), os.getgid()) if hasattr(os, "getuid") else None
-        self._server = ConfigServer(self.xds_root, plan.proxies)
         ctx = pods.RunContext(
             run_id=run_id,
             home=home_label(),
             app_image=images.app,
             sidecar_image=images.sidecar,
             files=self.files,
-            control_url="",
             user=uid_gid,
-            tokens={p: self._server.token(p) for p in plan.proxies},
             services=tuple(plan.services),
             app=plan.app,
         )
@@ -257,20 +255,11 @@ class DockerRuntime(Runtime):
         engine_os = dockerhost.vm_engine(info, dockerhost.docker_host().url) or info.get(
             "OperatingSystem", ""
         )
-        bind, advertise = pods.control_address(engine_os, gateway)
-        self._callback = (bind, advertise)
-        try:
-            port = await self._server.start(bind)
-        except OSError as exc:
-            raise MeshError(
-                f"the control plane cannot listen on {bind} for the sidecars' agents ({exc}); "
-                f"set {pods.CONTROL_BIND_ENV} (and {pods.CONTROL_HOST_ENV}, the address "
-                "containers use to reach this host), see docs/docker.md",
-                component="docker",
-            ) from exc
-        self.writer.on_write = self._server.poke
-        self._ctx = ctx = replace(ctx, control_url=f"http://{advertise}:{port}")
-        self.record.extra["docker"]["control_url"] = ctx.control_url
+        # The control plane's ADS server (push.ControlPlane.serve) and span
+        # collector listen here, before any Envoy starts.
+        self._callback = pods.control_address(engine_os, gateway)
+        self.record.extra["docker"]["control_address"] = list(self._callback)
+        self._ctx = ctx
         events.step(f"starting {len(plan.instances)} pods on network {ctx.network}")
 
         async def pod(inst: Instance) -> tuple[str, pods.PodAddress]:
@@ -305,7 +294,7 @@ class DockerRuntime(Runtime):
 
     async def start_instance(self, inst: Instance, bootstrap: Path) -> None:
         ctx = self._ctx_or_raise()
-        sidecar = pods.sidecar_spec(ctx, inst, bootstrap)
+        sidecar = pods.sidecar_spec(ctx, inst, _read(bootstrap))
         app = apps.app_spec(ctx, inst)
         image = apps.own_image(ctx, inst)
         shown = ctx.app.services[inst.service].shown_command(inst.version)
@@ -318,7 +307,7 @@ class DockerRuntime(Runtime):
 
     async def start_ingress(self, ingress: Ingress, bootstrap: Path) -> None:
         ctx = self._ctx_or_raise()
-        spec = pods.ingress_spec(ctx, ingress, bootstrap)
+        spec = pods.ingress_spec(ctx, ingress, _read(bootstrap))
         box = self._box(spec, "ingress", ingress.name, self.files.envoy_log(ingress.name))
         self._launch(spec, box)
 
@@ -405,15 +394,11 @@ class DockerRuntime(Runtime):
     # ---------------------------------------------------------------- stop
 
     async def detach(self) -> None:
-        """Leave the containers running (`--keep`); stop serving and watching.
-        The agents keep their proxies on the last configuration."""
+        """Leave the containers running (`--keep`); stop watching. The Envoys
+        keep their last configuration (and retry their ADS streams)."""
         await self._close()
 
     async def _close(self) -> None:
-        if self._server is not None:
-            self.writer.on_write = None
-            await self._server.stop()
-            self._server = None
         if self._events is not None:
             with contextlib.suppress(Exception):
                 self._events.close()
@@ -439,3 +424,8 @@ class DockerRuntime(Runtime):
             await asyncio.to_thread(remove_run, self.record.run_id, self._client)
         for b in boxes:
             b.info.state = "exited"
+
+
+def _read(bootstrap: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(bootstrap.read_text(encoding="utf-8"))
+    return data

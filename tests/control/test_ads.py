@@ -54,10 +54,16 @@ def cluster(address: str = "127.0.0.1") -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def envoy_on(ads: AdsServer, tmp_path: Path) -> AsyncIterator[tuple[int, int]]:
-    """An Envoy bootstrapped with ADS only; yields (admin port, listener port)."""
+async def envoy_on(
+    ads: AdsServer, tmp_path: Path, token: str | None = None
+) -> AsyncIterator[tuple[int, int]]:
+    """An Envoy bootstrapped with ADS only (with `token`, else the proxy's
+    own); yields (admin port, listener port)."""
     admin, port = free_ports(2)
-    boot = ads_bootstrap(PROXY, "p", ("127.0.0.1", ads.port), e.socket_address("127.0.0.1", admin))
+    address = e.socket_address("127.0.0.1", admin)
+    given = ads.token(PROXY) if token is None else token
+    boot = ads_bootstrap(PROXY, "p", ("127.0.0.1", ads.port), address, given)
+    tmp_path.mkdir(exist_ok=True)
     path = tmp_path / "bootstrap.json"
     path.write_text(json.dumps(boot))
     log = (tmp_path / "envoy.log").open("wb")
@@ -122,6 +128,33 @@ async def test_envoy_acks_pushes_and_nacks_an_invalid_cluster(tmp_path: Path) ->
             assert state["acked"] == "1" and state["version"] == "2"
             assert any(ev["kind"] == "nack" for ev in events)
             assert await get(port) == (200, "two")  # the last good config still serves
+    finally:
+        await ads.stop()
+
+
+@pytest.mark.slow
+async def test_a_stream_opens_only_with_its_proxys_token(tmp_path: Path) -> None:
+    """The ADS server is reachable by every container of a Docker run (and SDS
+    hands out keys): a stream without the proxy's token gets nothing."""
+    ads = AdsServer([PROXY], secret=b"s" * 32)
+    events: list[dict[str, Any]] = []
+    ads.events.append(events.append)
+    await ads.start("127.0.0.1")
+    ads.set_resources(PROXY, T_CLUSTER, {"c": cluster()})
+    ads.set_resources(PROXY, T_ROUTE, {"routes": routes("one")})
+    try:
+        async with envoy_on(ads, tmp_path / "wrong", token="forged") as (_, port):
+            ads.set_resources(PROXY, T_LISTENER, {"in": listener(port)})
+            for _ in range(100):
+                if any(ev["kind"] == "denied" for ev in events):
+                    break
+                await asyncio.sleep(0.05)
+            assert [ev["kind"] for ev in events][:1] == ["denied"], events
+            assert not ads.connected(PROXY) and ads.sync()[PROXY]["connected"] is False
+            assert not any(ev["kind"] in ("connect", "response") for ev in events)
+        async with envoy_on(ads, tmp_path / "right") as (_, port):
+            ads.set_resources(PROXY, T_LISTENER, {"in": listener(port)})
+            await until_serving(port, "one")
     finally:
         await ads.stop()
 

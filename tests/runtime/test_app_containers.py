@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from meshsim.errors import ScenarioError
 from meshsim.rundir import RunDir
 from meshsim.runtime import apps, pods
 from meshsim.runtime.pods import PodAddress, RunContext
+from meshsim.runtime.probe import PROBE_CLUSTER
 from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 
 OWN = """\
@@ -54,7 +57,6 @@ def _setup(tmp_path: Path) -> tuple[RunContext, MeshPlan]:
         app_image="meshsim-app:abc",
         sidecar_image="meshsim-sidecar:abc",
         files=RunDir(tmp_path),
-        control_url="http://172.18.0.1:4000",
         user=(1000, 1000),
         services=tuple(plan.services),
         app=app,
@@ -97,19 +99,35 @@ def test_a_command_runs_in_the_app_image_in_the_scenarios_directory(tmp_path: Pa
     assert spec["environment"]["MESHSIM_LOG"].endswith("quotes-v1-0.app.log")
 
 
-def test_the_agent_probes_each_services_health_path(tmp_path: Path) -> None:
+def test_the_sidecars_probe_listener_checks_each_services_health_path(tmp_path: Path) -> None:
     ctx, plan = _setup(tmp_path)
 
-    def opts(name: str) -> list[str]:
+    def probe(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
         inst = plan.instance(name)
-        cmd = pods.sidecar_spec(ctx, inst, tmp_path / "b.json")["command"]
-        return list(cmd[: cmd.index("--")])
+        cmd = pods.sidecar_spec(ctx, inst, {"static_resources": {}})["command"]
+        boot = json.loads(cmd[cmd.index("--config-yaml") + 1])["static_resources"]
+        (listener,) = [x for x in boot["listeners"] if x["name"] == "probe"]
+        (cluster,) = [c for c in boot["clusters"] if c["name"] == PROBE_CLUSTER]
+        return listener["filter_chains"][0]["filters"][0]["typed_config"], cluster
 
-    prices = opts("prices-v1-0")
-    assert prices[prices.index("--app-health") + 1].endswith(":8080/ready")
-    assert "--app-tcp" not in prices
-    quotes = opts("quotes-v1-0")  # no health path: the agent checks the port
-    assert quotes[quotes.index("--app-health") + 1].endswith(":8080/") and "--app-tcp" in quotes
+    hcm, cluster = probe("prices-v1-0")
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    assert routes[0]["match"] == {"path": "/ready"}
+    assert routes[0]["route"]["cluster"] == PROBE_CLUSTER
+    assert routes[-1]["direct_response"]["status"] == 404  # nothing else reaches the app
+    assert "health_checks" not in cluster
+    # the app on the pod's loopback, at its own port
+    (ep,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert ep["endpoint"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 8080,
+    }
+    hcm, cluster = probe("quotes-v1-0")  # no health path: Envoy checks the port
+    assert "tcp_health_check" in cluster["health_checks"][0]
+    (check,) = [f for f in hcm["http_filters"] if f["name"].endswith("health_check")]
+    assert check["typed_config"]["cluster_min_healthy_percentages"] == {
+        PROBE_CLUSTER: {"value": 100}
+    }
 
 
 def test_an_instance_with_neither_image_nor_command_is_bad_input(tmp_path: Path) -> None:

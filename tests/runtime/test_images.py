@@ -32,7 +32,7 @@ def test_the_meshsim_wheel_is_reproducible_and_installable(tmp_path: Path) -> No
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
     assert "sample_services/user.py" in names
-    assert "meshsim/runtime/agent.py" in names
+    assert "meshsim/runtime/probe.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     target = tmp_path / "site"
     subprocess.run(
@@ -45,11 +45,11 @@ def test_the_meshsim_wheel_is_reproducible_and_installable(tmp_path: Path) -> No
 
 
 def test_a_change_to_any_input_changes_the_digest() -> None:
-    base = ("sha256:aaa", b"FROM x", b"agent", b"wheel", ["aiohttp==3.9.0"], "")
+    base = ("sha256:aaa", b"FROM x", b"wheel", ["aiohttp==3.9.0"], "")
     digest = content_hash(*base)
     assert digest == content_hash(*base)
     for k, changed in enumerate(
-        ["sha256:bbb", b"FROM y", b"agent2", b"wheel2", ["aiohttp==3.9.1"], "envoyproxy/envoy"]
+        ["sha256:bbb", b"FROM y", b"wheel2", ["aiohttp==3.9.1"], "envoyproxy/envoy"]
     ):
         args = list(base)
         args[k] = changed

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from meshsim.control.envoy import socket_address
 from meshsim.control.plan import build_plan
 from meshsim.control.state import PolicyState
 from meshsim.control.translate import compile_mesh
+from meshsim.control.writer import ads_bootstrap
 from meshsim.control.xds import Paths
 from meshsim.rundir import RunDir
 from meshsim.runtime import apps, pods
-from meshsim.runtime.agent import TOKEN_ENV
 from meshsim.runtime.pods import PodAddress, RunContext
 
+# A bootstrap as the control plane writes it (meshsim.control.writer.ads_bootstrap).
+BOOT = ads_bootstrap("p", "product", ("172.18.0.1", 4000), socket_address("0.0.0.0", 15000), "t")
 SHOP = {"user": {"v1": 1}, "product": {"v1": 1, "v2": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}
 
 
@@ -26,9 +30,7 @@ def _ctx(tmp_path: Path) -> RunContext:
         app_image="meshsim-app:abc",
         sidecar_image="meshsim-sidecar:abc",
         files=RunDir(tmp_path / "run"),
-        control_url="http://172.18.0.1:4000",
         user=(1000, 1000),
-        tokens={"product-v2-0": "tok-p2", "istio-ingressgateway": "tok-g"},
     )
 
 
@@ -45,9 +47,9 @@ def _docker_plan() -> tuple:  # type: ignore[type-arg]
 def _all_specs(tmp_path: Path) -> list[dict]:  # type: ignore[type-arg]
     ctx = _ctx(tmp_path)
     _, plan = _docker_plan()
-    specs = [pods.ingress_spec(ctx, plan.ingress, tmp_path / "xds" / "g" / "bootstrap.json")]
+    specs = [pods.ingress_spec(ctx, plan.ingress, BOOT)]
     for inst in plan.instances:
-        boot = tmp_path / "xds" / inst.name / "bootstrap.json"
+        boot = BOOT
         specs += [
             pods.pod_spec(ctx, inst),
             pods.init_spec(ctx, inst.name, inst.host),
@@ -81,7 +83,7 @@ def test_app_and_sidecar_share_the_pause_containers_namespace(tmp_path: Path) ->
     inst = plan.instance("product-v2-0")
     pod = pods.pod_spec(ctx, inst)
     app = apps.app_spec(ctx, inst)
-    side = pods.sidecar_spec(ctx, inst, tmp_path / "xds" / inst.name / "bootstrap.json")
+    side = pods.sidecar_spec(ctx, inst, BOOT)
     assert pod["name"] == "meshsim-r1-product-v2-0-pod"
     assert pod["network"] == ctx.network == "meshsim-r1"
     assert pod["command"] == ["sleep", "infinity"]
@@ -94,28 +96,35 @@ def test_app_and_sidecar_share_the_pause_containers_namespace(tmp_path: Path) ->
     assert app["user"] == "1000:1000"
 
 
-def test_sidecar_runs_the_agent_then_envoy_on_the_bootstrap(tmp_path: Path) -> None:
+def test_sidecar_runs_envoy_alone_on_its_bootstrap_given_inline(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path)
     _, plan = _docker_plan()
     inst = plan.instance("product-v2-0")
-    boot = tmp_path / "xds" / inst.name / "bootstrap.json"
-    spec = pods.sidecar_spec(ctx, inst, boot)
+    spec = pods.sidecar_spec(ctx, inst, BOOT)
+    assert spec["entrypoint"] == ["/usr/local/bin/envoy"]  # no agent: Envoy is PID 1
     cmd = spec["command"]
-    split = cmd.index("--")
-    opts = dict(zip(cmd[:split:2], cmd[1:split:2], strict=True))
-    assert opts["--control"] == "http://172.18.0.1:4000"
-    assert opts["--proxy"] == "product-v2-0"
-    assert opts["--dir"] == str(boot.parent)  # same absolute path as on the host
-    assert opts["--uid"] == "1000"
-    # Envoy keeps the proxy group, which the capture rules exempt
-    assert opts["--gid"] == "1337" and spec["user"] == "0:1337"
-    assert opts["--probe-port"] == "15020"
-    assert opts["--app-health"] == "http://127.0.0.1:8080/healthz"  # inside the pod
-    assert cmd[split + 1 : split + 4] == ["envoy", "-c", str(boot)]
-    assert spec["environment"][TOKEN_ENV] == "tok-p2"
+
+    def opt(name: str) -> str:
+        return str(cmd[cmd.index(name) + 1])
+
+    boot = json.loads(opt("--config-yaml"))  # no file crosses into the container
+    assert boot["node"] == BOOT["node"]
+    assert boot["dynamic_resources"] == BOOT["dynamic_resources"]  # ADS only
+    assert [x["name"] for x in boot["static_resources"]["listeners"]] == ["probe"]
+    assert boot["static_resources"]["listeners"][0]["address"]["socket_address"] == {
+        "address": "0.0.0.0",
+        "port_value": 15020,
+    }
+    assert opt("--log-path") == str(ctx.files.envoy_log(inst.name))
+    # Envoy runs as you, in the proxy group, which the capture rules exempt
+    assert spec["user"] == "1000:1337"
+    assert "environment" not in spec  # no token to hand over: the bootstrap has it
     # the run's logs are mounted at the same path, so Envoy's access logs land there
     logs = str(ctx.logs)
     assert spec["volumes"] == {logs: {"bind": logs, "mode": "rw"}}
+    gateway = pods.ingress_spec(ctx, plan.ingress, BOOT)
+    assert gateway["user"] == "1000:1000" and gateway["entrypoint"] == spec["entrypoint"]
+    assert json.loads(gateway["command"][1]) == BOOT  # the ingress has no app to probe
 
 
 def test_pod_plan_gives_fixed_pod_ports_and_keeps_names(tmp_path: Path) -> None:
@@ -204,7 +213,7 @@ def test_control_address(engine: str, env: dict[str, str], expected: tuple[str, 
     assert pods.control_address(engine, "172.18.0.1", env) == expected
 
 
-def test_the_apps_port_is_not_published_the_agents_probe_is(tmp_path: Path) -> None:
+def test_the_apps_port_is_not_published_the_probe_is(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path)
     _, plan = _docker_plan()
     pod = pods.pod_spec(ctx, plan.instance("product-v2-0"))
