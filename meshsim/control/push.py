@@ -182,11 +182,16 @@ class ControlPlane:
             )
             changed.update(touched)
         took = time.perf_counter() - start  # in force: every proxy acknowledged
-        for name in changed:  # the record for `meshsim config`, off the critical path
-            self.writer.write_all(new[name])
+        # The record for `meshsim config`, off the critical path and off the
+        # event loop (file system calls release the GIL; the streams go on).
+        await asyncio.to_thread(self._record, [new[name] for name in changed])
         self.configs = new
         warnings = sorted({w for cfg in new.values() for w in cfg.warnings})
         return PushResult(took, sorted(changed), warnings)
+
+    def _record(self, configs: list[ProxyConfig]) -> None:
+        for cfg in configs:
+            self.writer.write_all(cfg)
 
     async def _wait(self, pending: list[tuple[str, str]], timeout: float) -> None:
         try:

@@ -27,7 +27,6 @@ place and connections between sidecars are not drained.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -377,13 +376,14 @@ def auto_mtls(
     refuses it). `cluster` is not changed; what differs per proxy is new."""
     out = dict(cluster)
     service = short_host(out["name"].split("|")[3])
-    tag = {"filter_metadata": {TLS_MODE_KEY: {"tlsMode": "istio"}}}
 
     def endpoint(lb: dict[str, Any]) -> dict[str, Any]:
         sock = lb["endpoint"]["address"]["socket_address"]
         auto = (sock["address"], sock["port_value"]) in tls_endpoints
         if mode == "ISTIO_MUTUAL" or (mode is None and auto):
-            return {**lb, "metadata": copy.deepcopy(tag)}
+            # a fresh dict per endpoint, built literally (deepcopy of one was
+            # a third of a 100-proxy compile)
+            return {**lb, "metadata": {"filter_metadata": {TLS_MODE_KEY: {"tlsMode": "istio"}}}}
         return lb
 
     if "load_assignment" in out:

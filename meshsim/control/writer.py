@@ -61,7 +61,9 @@ class ConfigWriter:
         self._version += 1
         path = self.file(proxy, kind)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, dumps(e.discovery_response(str(self._version), resources)))
+        # Compact, as compared: `meshsim config` pretty-prints what it shows, and
+        # indenting (pure-Python json) cost ~15 ms a file, 1.5 s a 100-proxy push.
+        atomic_write(path, f'{{"version_info":"{self._version}","resources":{body}}}')
         self._written[(proxy, kind)] = body
         return True
 

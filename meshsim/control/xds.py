@@ -53,13 +53,19 @@ class InconsistentSnapshot(RuntimeError):
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
+    """Every mapping inside `node`, outermost first. An explicit stack rather
+    than nested generators: a recursive generator passes each dict up through
+    every level it is nested in, and the consistency check walks every
+    proxy's whole configuration on every compile (100 proxies: ~1 M nodes)."""
+    stack = [node]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        if isinstance(item, dict):
+            yield item
+            push(reversed(item.values()))
+        elif isinstance(item, list):
+            push(reversed(item))
 
 
 def route_config_names(listeners: list[dict[str, Any]]) -> list[str]:
