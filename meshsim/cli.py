@@ -8,18 +8,24 @@ traceback in a log file) · 130/143 interrupted by SIGINT/SIGTERM.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from pathlib import Path
-from typing import Annotated, Any
 
-import typer
+# Ctrl-C while Python loads the command (a tenth of a second and more) is an
+# interrupt like any other: exit 130, never a traceback of the import machinery.
+try:
+    import json
+    import os
+    from pathlib import Path
+    from typing import Annotated, Any
 
-from meshsim import __version__
-from meshsim.errors import MeshError, MeshsimError, UsageError, check_phase, write_failure
-from meshsim.exercise.cli import exercise_app
-from meshsim.rundir import RunDir
+    import typer
+
+    from meshsim import __version__
+    from meshsim.errors import MeshError, MeshsimError, UsageError, check_phase, write_failure
+    from meshsim.exercise.cli import exercise_app
+    from meshsim.rundir import RunDir
+except KeyboardInterrupt:
+    sys.exit(130)
 
 app = typer.Typer(
     name="meshsim",

@@ -57,3 +57,27 @@ def test_version_and_help() -> None:
     assert meshsim("--version").stdout.startswith("meshsim ")
     help_text = meshsim("up", "--help").stdout
     assert "Example" in help_text and "--keep" in help_text
+
+
+def test_ctrl_c_while_the_command_loads_is_exit_130_without_a_traceback() -> None:
+    """A SIGINT in the first tenth of a second landed in `import typer` and
+    printed the import machinery's traceback (found by the hardening work).
+    Here the Ctrl-C comes exactly there: an import hook raises it for typer."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class CtrlC:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'typer':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, CtrlC())\n"
+        "from meshsim.cli import main\n"  # what the console script does
+        "main()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert out.returncode == 130, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
