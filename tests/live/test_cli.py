@@ -1,4 +1,5 @@
-"""`meshsim up` end to end, through the real command line."""
+"""`meshsim up` end to end, through the real command line (and the Envoy
+that MESHSIM_ENVOY names, formerly tests/live/test_envoy_anywhere.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from meshsim.runtime.commands import envoy_binary
 from tests.live.helpers import meshsim
 
 pytestmark = pytest.mark.slow
@@ -15,8 +17,21 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_baseline_passes_with_zero_failures(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
+    """One run of the baseline through the command line, with MESHSIM_ENVOY
+    naming a wrapper that records each call, then runs the real Envoy: the
+    two tests below read it (one mesh start-up instead of two). Returns its
+    stdout, run directory and the wrapper's log of calls."""
+    tmp = tmp_path_factory.mktemp("baseline")
+    calls = tmp / "calls.log"
+    wrapper = tmp / "bin" / "other-envoy"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        f'#!/bin/sh\necho "$$ $*" >> {calls}\nexec {envoy_binary()} "$@"\n', encoding="utf-8"
+    )
+    wrapper.chmod(0o755)
+    run_dir = tmp / "run"
     out = meshsim(
         "up",
         str(ROOT / "scenarios/baseline.yaml"),
@@ -26,10 +41,16 @@ def test_baseline_passes_with_zero_failures(tmp_path: Path) -> None:
         "0.4",
         "--run-dir",
         str(run_dir),
+        env={"MESHSIM_ENVOY": str(wrapper)},
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    ready = re.search(r"mesh ready in ([0-9.]+)s", out.stdout)
-    assert ready, out.stdout
+    return out.stdout, run_dir, calls
+
+
+def test_baseline_passes_with_zero_failures(baseline: tuple[str, Path, Path]) -> None:
+    stdout, run_dir, _ = baseline
+    ready = re.search(r"mesh ready in ([0-9.]+)s", stdout)
+    assert ready, stdout
     print(f"ready in {ready.group(1)} s")
     report = json.loads((run_dir / "report.json").read_text())
     assert report["verdict"] == "pass"
@@ -39,6 +60,17 @@ def test_baseline_passes_with_zero_failures(tmp_path: Path) -> None:
     assert [p["name"] for p in report["phases"]] == ["warm-up", "steady"]
     for phase, planned in zip(report["phases"], (2.0, 6.0), strict=True):
         assert abs((phase["end_s"] - phase["start_s"]) - planned) < 0.5
+
+
+def test_meshsim_envoy_is_the_envoy_that_runs(baseline: tuple[str, Path, Path]) -> None:
+    """`MESHSIM_ENVOY` through the real command line: a mesh runs the Envoy it names."""
+    _, run_dir, calls = baseline
+    started = [line for line in calls.read_text(encoding="utf-8").splitlines() if " -c " in line]
+    # every sidecar and the ingress gateway: one Envoy each, all of them the wrapper's
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    assert report["verdict"] == "pass"
+    print(f"{len(started)} Envoys started through the wrapper")
+    assert len(started) >= 5, started
 
 
 def test_impossible_expectation_exits_1_and_says_so_everywhere(tmp_path: Path) -> None:
