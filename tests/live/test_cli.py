@@ -15,13 +15,17 @@ from tests.live.helpers import meshsim
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
+# The library's length (15 s of phases): this run is also the library's proof
+# that the baseline passes (tests/live/test_scenario_library.py).
+BASELINE_SCALE = 0.75
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
     """One run of the baseline through the command line, with MESHSIM_ENVOY
     naming a wrapper that records each call, then runs the real Envoy: the
-    two tests below read it (one mesh start-up instead of two). Returns its
+    two tests below read it (one mesh start-up instead of two), and so does
+    test_scenario_library for the baseline (run at its length). Returns its
     stdout, run directory and the wrapper's log of calls."""
     tmp = tmp_path_factory.mktemp("baseline")
     calls = tmp / "calls.log"
@@ -38,7 +42,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]
         "--ingress-port",
         "0",
         "--time-scale",
-        "0.4",
+        str(BASELINE_SCALE),
         "--run-dir",
         str(run_dir),
         env={"MESHSIM_ENVOY": str(wrapper)},
@@ -58,7 +62,8 @@ def test_baseline_passes_with_zero_failures(baseline: tuple[str, Path, Path]) ->
     assert sum(p["failures"] for p in report["phases"]) == 0
     # phases line up with the plan (names, and durations within 0.5 s)
     assert [p["name"] for p in report["phases"]] == ["warm-up", "steady"]
-    for phase, planned in zip(report["phases"], (2.0, 6.0), strict=True):
+    planned_s = (5 * BASELINE_SCALE, 15 * BASELINE_SCALE)
+    for phase, planned in zip(report["phases"], planned_s, strict=True):
         assert abs((phase["end_s"] - phase["start_s"]) - planned) < 0.5
 
 

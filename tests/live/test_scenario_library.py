@@ -8,7 +8,9 @@ A scenario that a workshop notebook already runs at this length is not run
 a second time here: tests/notebooks/test_notebooks.py executes the notebook
 and requires each of its runs to pass (verdict "pass", its failed
 expectations listed otherwise), which is the proof this test would repeat
-(about 25 s of CI per scenario). `test_every_scenario_is_run_at_the_library_length`
+(about 25 s of CI per scenario). Nor is the baseline, which
+tests/live/test_cli.py runs at this length through the command line and
+requires to exit 0 with a "pass" verdict. `test_every_scenario_is_run_at_the_library_length`
 keeps the two lists together.
 """
 
@@ -22,6 +24,7 @@ import pytest
 
 from meshsim.scenario import load_scenario
 from tests.live.helpers import run_to_pass
+from tests.live.test_cli import BASELINE_SCALE
 
 REPO = Path(__file__).parents[2]
 ALL = sorted((REPO / "scenarios").glob("*.yaml"))
@@ -54,7 +57,8 @@ BY_NOTEBOOK = {
     for name, s in notebook_runs().items()
     if abs(s - library_s(REPO / "scenarios" / f"{name}.yaml")) <= 1.0
 }
-SCENARIOS = [p for p in ALL if p.stem not in BY_NOTEBOOK]
+BY_TEST_CLI = {"baseline"}
+SCENARIOS = [p for p in ALL if p.stem not in BY_NOTEBOOK | BY_TEST_CLI]
 
 
 @pytest.mark.slow
@@ -71,5 +75,8 @@ def test_every_scenario_is_run_at_the_library_length() -> None:
     # the notebook test asserts a pass for every run it finds, by these names
     promised = {name for names in RUNS.values() for name in names}
     assert BY_NOTEBOOK <= promised, (BY_NOTEBOOK, promised)
-    assert {p.stem for p in SCENARIOS} | BY_NOTEBOOK == {p.stem for p in ALL}
+    assert {p.stem for p in SCENARIOS} | BY_NOTEBOOK | BY_TEST_CLI == {p.stem for p in ALL}
+    baseline = REPO / "scenarios" / "baseline.yaml"
+    total = sum(p.duration for p in load_scenario(baseline).phases)
+    assert abs(total * BASELINE_SCALE - library_s(baseline)) <= 1.0
     assert BY_NOTEBOOK, "no notebook run found: has the notebooks' call changed?"
