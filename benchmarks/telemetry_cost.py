@@ -28,6 +28,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from meshsim import rundata
+from meshsim.rundir import RunDir
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -62,11 +65,9 @@ def one_run(mode: str, users: int, scale: float, work: Path) -> dict[str, float 
         return {"rps": None}
     steady = next(p for p in report["phases"] if p["name"] == "steady")
     total = report["totals"]["requests"]
-    sizes = {
-        name: (run_dir / name).stat().st_size if (run_dir / name).exists() else 0
-        for name in ("traces.jsonl", "metrics.jsonl")
-    }
-    logs = sum(p.stat().st_size for p in (run_dir / "logs").glob("*.jsonl"))
+    # on disk in whichever form the run wrote (plain, or .gz: meshsim.rundata)
+    sizes = {name: rundata.total_size(run_dir / name) for name in ("traces.jsonl", "metrics.jsonl")}
+    logs = sum(rundata.total_size(p) for p, _, _ in RunDir(run_dir).access_logs())
     return {
         "rps": steady["rps"],
         "p50": steady["latency_ms"]["p50"],
