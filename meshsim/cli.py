@@ -1118,7 +1118,10 @@ def export_compose(
     from meshsim.library import resolve_scenario
     from meshsim.runtime.compose import export_compose as export
 
-    files = export(resolve_scenario(scenario), out, phase=phase, ingress_port=ingress_port)
+    try:
+        files = export(resolve_scenario(scenario), out, phase=phase, ingress_port=ingress_port)
+    except OSError as exc:  # a file on its path, a read-only or full disk
+        raise MeshError(write_failure(f"export compose --out {out}", exc)) from exc
     console.print_info(
         f"wrote {len(files)} files to {out}; run: cd {out} && docker compose up"
         " (meshsim images build first)"
@@ -1149,7 +1152,10 @@ def export_kubernetes(
     from meshsim.kube.export import export_kubernetes as export
     from meshsim.library import resolve_scenario
 
-    files = export(resolve_scenario(scenario), out, registry=registry, workers=workers)
+    try:
+        files = export(resolve_scenario(scenario), out, registry=registry, workers=workers)
+    except OSError as exc:  # a file on its path, a read-only or full disk
+        raise MeshError(write_failure(f"export kubernetes --out {out}", exc)) from exc
     console.print_info(
         f"wrote {len(files)} files to {out}; read {out}/README.md, then: bash {out}/run.sh"
     )

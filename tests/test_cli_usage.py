@@ -167,3 +167,26 @@ def test_a_report_dir_that_cannot_be_made_is_refused_before_the_run(tmp_path: Pa
     with pytest.raises(UsageError, match=r"--report-dir .*/afile/rep: .*/afile is not a directory"):
         prepare_run_dir(tmp_path / "run", tmp_path / "afile" / "rep")
     assert not (tmp_path / "run").exists()  # nothing made
+
+
+@pytest.mark.parametrize("kind", ["kubernetes", "compose"])
+def test_export_to_an_out_that_cannot_be_made_is_exit_3_naming_it(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was an internal error (NotADirectoryError) with a crash log."""
+    from meshsim.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "x"
+    argv = sys.argv
+    canary = str(Path(__file__).parents[1] / "scenarios" / "canary.yaml")
+    sys.argv = ["meshsim", "export", kind, canary, "--out", str(out)]
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main()
+    finally:
+        sys.argv = argv
+    err = capsys.readouterr().err
+    assert stopped.value.code == 3, err
+    assert err.startswith(f"error: export {kind} --out {out}: could not write {out}"), err
+    assert "Not a directory" in err and "internal error" not in err
