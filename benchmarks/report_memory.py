@@ -11,6 +11,14 @@ before/after figures.
 
     python benchmarks/report_memory.py                  # the three runs below
     python benchmarks/report_memory.py --eager          # and the old builder
+    python benchmarks/report_memory.py --before DIR     # and the code in DIR (a checkout)
+
+Each run also measures, in the same child-process way, two baselines the
+figures are divided by (CPU-time ratios, so a busy machine cancels out):
+"json.loads" (a Python reading every line of the files the report reads,
+records and traces, and parsing it with `json.loads`, nothing else) and
+"start-up" (`meshsim report` on the same run directory without its records
+and traces: the CLI, its imports and writing the reports).
 
 Runs: "soak" (the 10-minute chaos soak of issue #21: 58,200 requests at
 97 rps, with traces), "hour" (1 hour at 100 rps: 360,000 requests, records
@@ -41,6 +49,12 @@ RUNS = {
     "hour": {"requests": 360_000, "rps": 100.0, "traces": False},
     "1e6": {"requests": 1_000_000, "rps": 100.0, "traces": False},
 }
+# the floor the report is compared with: every line of what it reads, json.loads'd
+JSON_PASS = (
+    "import json, sys; from pathlib import Path; run = Path(sys.argv[1])\n"
+    "files = sorted(run.glob('records/*.jsonl')) + sorted(run.glob('traces.jsonl'))\n"
+    "for f in files:\n    for line in f.open('rb'): json.loads(line)"
+)
 EAGER = (
     "import sys; from pathlib import Path; sys.path.insert(0, {root!r}); "
     "from tests.report.eager.build import build_report; "
@@ -49,18 +63,20 @@ EAGER = (
 )
 
 
-def measure(cmd: list[str]) -> tuple[float, float, float]:
-    """(peak RSS MB, CPU s, wall s) of one child process."""
+def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
+    """(peak RSS MB, CPU s, wall s) of one child process (run in `cwd`: with
+    `python -m`, the meshsim of that directory)."""
     # RUSAGE_CHILDREN's ru_maxrss is the largest of all reaped children so
     # far, so each measurement runs under a fresh Python that reports its own.
     probe = (
         "import resource, subprocess, sys, time; t = time.perf_counter(); "
-        "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+        "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "assert r.returncode in (0, 1), r.stderr; "  # 1: an expectation failed, as in start-up
         "w = time.perf_counter() - t; u = resource.getrusage(resource.RUSAGE_CHILDREN); "
         "print(u.ru_maxrss / 1024, u.ru_utime + u.ru_stime, w)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", probe, *cmd], check=True, capture_output=True, text=True
+        [sys.executable, "-c", probe, *cmd], check=True, capture_output=True, text=True, cwd=cwd
     ).stdout.split()
     return float(out[0]), float(out[1]), float(out[2])
 
@@ -70,6 +86,9 @@ def main() -> None:
     parser.add_argument("--runs", default=",".join(RUNS), help="which runs, comma-separated")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--eager", action="store_true", help="also the pre-streaming builder")
+    parser.add_argument(
+        "--before", type=Path, help="also `meshsim report` run from this checkout (e.g. main)"
+    )
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     rows = []
@@ -82,27 +101,47 @@ def main() -> None:
             write_large_run(run, **spec)  # type: ignore[arg-type]
             size = sum(p.stat().st_size for p in run.rglob("*") if p.is_file()) / 1e6
             print(f"{name}: wrote {size:.0f} MB in {time.perf_counter() - t:.0f} s", flush=True)
-            builders = {
-                "streaming": [sys.executable, "-m", "meshsim.cli", "report", str(run), "--out"]
+            empty = work / f"{name}-empty"  # the same run without what takes time to read
+            shutil.copytree(run, empty, ignore=shutil.ignore_patterns("*.jsonl"))
+            shutil.copy(run / "phases.jsonl", empty / "phases.jsonl")
+            report = ["-m", "meshsim.cli", "report"]
+            builders: dict[str, tuple[list[str], Path | None]] = {
+                "json.loads": ([sys.executable, "-c", JSON_PASS, str(run)], None),
+                "start-up": ([sys.executable, *report, str(empty), "--out"], None),
+                "streaming": ([sys.executable, *report, str(run), "--out"], None),
             }
+            if args.before:
+                before = [sys.executable, *report, str(run), "--out"]
+                builders["before"] = (before, args.before.resolve())
             if args.eager:
-                builders["eager"] = [sys.executable, "-c", EAGER.format(root=str(ROOT)), str(run)]
-            for builder, cmd in builders.items():
-                out = str(work / f"out-{name}-{builder}")
-                figures = [measure([*cmd, out]) for _ in range(args.rounds)]
+                eager = [sys.executable, "-c", EAGER.format(root=str(ROOT)), str(run)]
+                builders["eager"] = (eager, None)
+            cpu_of: dict[str, float] = {}
+            for builder, (cmd, cwd) in builders.items():
+                out = [] if builder == "json.loads" else [str(work / f"out-{name}-{builder}")]
+                figures = [measure([*cmd, *out], cwd) for _ in range(args.rounds)]
                 rss = max(f[0] for f in figures)
-                cpu = statistics.median(f[1] for f in figures)
+                cpu = cpu_of[builder] = statistics.median(f[1] for f in figures)
                 wall = statistics.median(f[2] for f in figures)
-                rows.append((name, spec["requests"], f"{size:.0f}", builder, rss, cpu, wall))
-                print(f"  {builder}: {rss:.0f} MB, cpu {cpu:.2f} s, wall {wall:.2f} s", flush=True)
+                ratio = cpu / cpu_of["json.loads"]
+                rows.append((name, spec["requests"], f"{size:.0f}", builder, rss, cpu, ratio, wall))
+                print(
+                    f"  {builder}: {rss:.0f} MB, cpu {cpu:.2f} s ({ratio:.2f}x json.loads), "
+                    f"wall {wall:.2f} s",
+                    flush=True,
+                )
             shutil.rmtree(run)
+            shutil.rmtree(empty)
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print()
-    print("| run | requests | run dir MB | builder | peak RSS MB | CPU s | wall s |")
-    print("|---|---:|---:|---|---:|---:|---:|")
-    for name, requests, size, builder, rss, cpu, wall in rows:
+    print(
+        "| run | requests | run dir MB | builder | peak RSS MB | CPU s | CPU / json.loads | wall s |"
+    )
+    print("|---|---:|---:|---|---:|---:|---:|---:|")
+    for name, requests, size, builder, rss, cpu, ratio, wall in rows:
         print(
-            f"| {name} | {requests:,} | {size} | {builder} | {rss:.0f} | {cpu:.2f} | {wall:.2f} |"
+            f"| {name} | {requests:,} | {size} | {builder} | {rss:.0f} | {cpu:.2f} | "
+            f"{ratio:.2f} | {wall:.2f} |"
         )
 
 

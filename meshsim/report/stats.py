@@ -91,7 +91,12 @@ _UNIT: int = _SHAPE.unit_magnitude
 
 def bucket_of(latency_us: int) -> int:
     """The histogram bucket (counts index) a latency is recorded in, clamped."""
-    return counts_index(min(max(latency_us, LOWEST_US), HIGHEST_US))
+    return counts_index(bucket_value(latency_us))
+
+
+def bucket_value(latency_us: int) -> int:
+    """The value a latency is recorded as: clamped to what the histogram covers."""
+    return min(max(latency_us, LOWEST_US), HIGHEST_US)
 
 
 def counts_index(value: int) -> int:
@@ -388,7 +393,11 @@ class PhaseStatsBuilder:
         latency = request.latency_us
         bucket: int | None = None
         if ok or request.error != NOT_SENT:  # timed(request), inline
-            bucket = bucket_of(latency)
+            # bucket_of(latency), inline
+            value = latency if LOWEST_US <= latency <= HIGHEST_US else bucket_value(latency)
+            magnitude = (value | _MASK).bit_length() - _UNIT - _HALF_MAGNITUDE - 1
+            bucket = ((magnitude + 1) << _HALF_MAGNITUDE) + (value >> (magnitude + _UNIT))
+            bucket -= _HALF_COUNT
         cohort = request.cohort
         key = (request.name, request.journey, request.instance, cohort)
         targets = self._targets.get(key)

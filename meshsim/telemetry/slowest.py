@@ -20,9 +20,10 @@ span, which is what this module must not do).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +102,30 @@ def _root(head: _Head) -> tuple[str, int, int] | None:
         return None
 
 
-def _window_of(t: float, windows: Sequence[Window]) -> int | None:
-    """The first window holding `t` (start inclusive, end exclusive), as the
-    report has always placed traces."""
-    for key, start, end in windows:
-        if start <= t < end:
-            return key
-    return None
+def _locator(windows: Sequence[Window]) -> Callable[[float], int | None]:
+    """`t` -> the key of the first window holding it (start inclusive, end
+    exclusive), as the report has always placed traces. Called once per
+    root span: for windows in order that do not overlap (a run's phases)
+    the one holding `t` is found by bisection, else by trying each."""
+    ordered = all(a[1] <= a[2] <= b[1] for a, b in zip(windows, windows[1:], strict=False)) and all(
+        w[1] <= w[2] for w in windows
+    )
+    starts = [start for _, start, _ in windows]
+
+    def bisected(t: float) -> int | None:
+        pos = bisect.bisect_right(starts, t) - 1
+        if pos < 0:
+            return None
+        key, start, end = windows[pos]
+        return key if start <= t < end else None
+
+    def linear(t: float) -> int | None:
+        for key, start, end in windows:
+            if start <= t < end:
+                return key
+        return None
+
+    return bisected if ordered else linear
 
 
 def slowest_traces(
@@ -121,6 +139,8 @@ def slowest_traces(
     counts: dict[int, int] = {}
     # min-heaps of (duration_us, -start_us, trace_id): the root is the shortest kept
     heaps: dict[int, list[tuple[int, int, str]]] = {}
+    kept: dict[int, set[str]] = {}  # the trace ids in each heap
+    window_of = _locator(windows)
     for head in (head for line in _lines(path) for head in _heads(line)):
         if head.parentId:
             continue
@@ -128,25 +148,28 @@ def slowest_traces(
         if root is None:
             continue
         trace_id, start_us, duration_us = root
-        key = _window_of(start_us / 1e6, windows)
+        key = window_of(start_us / 1e6)
         if key is None:
             continue
         counts[key] = counts.get(key, 0) + 1
         heap = heaps.setdefault(key, [])
+        ids = kept.setdefault(key, set())
         entry = (duration_us, -start_us, trace_id)
-        if any(e[2] == trace_id for e in heap):
-            continue  # the same root sent twice: keep one
         if len(heap) < n:
+            if trace_id in ids:
+                continue  # the same root sent twice: keep one
             heapq.heappush(heap, entry)
-        elif entry > heap[0]:
-            heapq.heapreplace(heap, entry)
+            ids.add(trace_id)
+        elif entry > heap[0] and trace_id not in ids:
+            ids.discard(heapq.heapreplace(heap, entry)[2])
+            ids.add(trace_id)
 
     chosen = {trace_id: key for key, heap in heaps.items() for _, _, trace_id in heap}
     spans: list[Span] = []
     seen: set[tuple[str, str]] = set()
     for line in _lines(path) if chosen else ():
-        ids = [h.traceId if type(h.traceId) is str else str(h.traceId) for h in _heads(line)]
-        if chosen.keys().isdisjoint(ids):
+        line_ids = [h.traceId if type(h.traceId) is str else str(h.traceId) for h in _heads(line)]
+        if chosen.keys().isdisjoint(line_ids):
             continue  # the common case: a batch of none of the slowest traces
         for item in _items(line):
             if str(item.get("traceId")) not in chosen:
