@@ -63,12 +63,18 @@ class K8sObject:
         return self.api_version.rpartition("/")[0]
 
     @property
+    def _metadata(self) -> dict[str, Any]:
+        # not yet checked where errors are worded: `metadata: [..]` must not crash them
+        meta = self.data.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
     def name(self) -> str:
-        return str((self.data.get("metadata") or {}).get("name", ""))
+        return str(self._metadata.get("name", ""))
 
     @property
     def namespace(self) -> str:
-        return str((self.data.get("metadata") or {}).get("namespace") or "default")
+        return str(self._metadata.get("namespace") or "default")
 
     @property
     def key(self) -> str:

@@ -236,3 +236,13 @@ def test_command_and_args_are_warned_naming_what_is_not_run(tmp_path: Path) -> N
         "meshsim runs the image's own CMD, not ['main:app', '--port', '8000']" in notes
     ), notes
     assert sum("command" in n or ".args" in n for n in scenario.notes) == 2
+
+
+def test_metadata_that_is_a_list_is_exit_2_naming_it(tmp_path: Path) -> None:
+    """Found by tests/scenario/test_fuzz_loaders.py: an AttributeError (exit 3)."""
+    manifest = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n- name: web\n---\n"
+    path = _write(tmp_path, manifest + _deployment("web-v1", "", ", version: v1"))
+    with pytest.raises(
+        (ScenarioError, ScenarioErrors), match=r"app\.yaml:3: metadata\.name: required"
+    ):
+        load_scenario(path)
