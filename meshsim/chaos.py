@@ -17,7 +17,11 @@ from typing import Any
 
 import aiohttp
 
-from meshsim.runtime.probe import REFUSED_HEADER
+# A probe's answer "refused" under this header: the app's port did not accept
+# the connection. On Docker the probe port is the sidecar's static listener
+# (meshsim.runtime.probe), which marks it so; defined here, the lower layer,
+# since chaos reads it and the runtime writes it.
+REFUSED_HEADER = "x-meshsim-probe"
 
 # What each verb must leave behind, as seen by a caller of the app's port.
 EXPECTED = {

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from meshsim.chaos import REFUSED_HEADER
 from meshsim.control import issuer as jwt_issuer
 from meshsim.control.ca import DEFAULT_CERT_TTL_S, CertificateAuthority
 from meshsim.control.observe import ZIPKIN_FLUSH_S, Observability
@@ -30,7 +31,6 @@ from meshsim.errors import MeshError
 from meshsim.events import RunEventHandler
 from meshsim.rundir import RunDir
 from meshsim.runtime.base import Runtime
-from meshsim.runtime.probe import REFUSED_HEADER
 from meshsim.runtime.registry import MeshRecord, process_create_time
 from meshsim.telemetry.collector import SpanCollector
 from meshsim.telemetry.keeping import KeepPolicy

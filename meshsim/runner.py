@@ -185,7 +185,9 @@ class Runner:
             # with --keep keeps its dashboard (in its record: `meshsim down` stops it)
             dashboard, self._dashboard = self._dashboard, None
             kept = self.mesh is not None and self.mesh.record.keep
-            if dashboard is not None and not kept:
+            if dashboard is not None and kept:
+                dashboard.detach()
+            elif dashboard is not None:
                 await asyncio.get_running_loop().run_in_executor(None, dashboard.stop)
 
     async def prepare(self) -> _Run:

@@ -8,6 +8,12 @@ a phase. It starts in a session of its own, so a Ctrl-C in the terminal
 reaches meshsim, which stops it after the report; it is listed in the mesh's
 record, so `meshsim down` (after `--keep`) and the clean-up of a killed run
 stop it too.
+
+Its stdin is a lifeline: a pipe from meshsim that nothing writes to. When
+meshsim dies, however it dies (SIGKILL included), the kernel closes the pipe
+and the dashboard stops on the end of file, so no dashboard outlives its run
+by accident. A mesh kept with `--keep` sends `detach` first: the dashboard
+then stays up until `meshsim down` stops it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from meshsim.runtime.registry import ProcessRecord, process_create_time, termina
 
 START_TIMEOUT_S = 60.0  # its imports, on a machine busy starting a mesh
 PREFIX = "dashboard: "
+DETACH = b"detach\n"
 
 
 @dataclass
@@ -41,7 +48,17 @@ class DashboardProcess:
             "dashboard", "dashboard", self.proc.pid, self.create_time, str(self.log)
         )
 
+    def detach(self) -> None:
+        """Let the dashboard outlive meshsim (a mesh kept with --keep)."""
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.write(DETACH)
+                self.proc.stdin.close()
+
     def stop(self) -> None:
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
         with contextlib.suppress(ProcessLookupError, OSError):
             terminate([self.record()], timeout=5.0)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -61,7 +78,7 @@ def start_dashboard(
     with log.open("ab") as err:
         proc = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=err,
             start_new_session=True,
@@ -80,6 +97,8 @@ def start_dashboard(
     text = line.decode(errors="replace").strip()
     if text.startswith(PREFIX):
         return DashboardProcess(proc, text.removeprefix(PREFIX), log, process_create_time(proc.pid))
+    if proc.stdin is not None:
+        proc.stdin.close()  # the lifeline: a dashboard that hangs instead stops on it
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5.0)
     if proc.poll() is None:

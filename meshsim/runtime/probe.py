@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshsim.chaos import REFUSED_HEADER
 from meshsim.control import envoy as e
 
 PROBE_PORT = 15020  # Istio's pilot-agent port
 PROBE_CLUSTER = "probe_app"
-REFUSED_HEADER = "x-meshsim-probe"  # "refused": the app's port did not accept the connection
 # Longer than any caller's probe (readiness 1 s, chaos 0.5 s): a frozen app
 # leaves the caller without an answer until the caller gives up, as it would.
 PROBE_TIMEOUT_S = 5.0
