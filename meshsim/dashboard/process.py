@@ -74,7 +74,7 @@ def start_dashboard(
     when it does not come up."""
     log.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "meshsim.dashboard", str(run_dir), "--live"]
-    argv += ["--port", str(port or 0)]
+    argv += ["--port", str(port or 0), "--lifeline"]
     with log.open("ab") as err:
         proc = subprocess.Popen(
             argv,
