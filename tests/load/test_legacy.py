@@ -37,7 +37,11 @@ async def test_calls_in_plaintext_and_records_each_request(tmp_path: Path) -> No
     caller = LegacyCaller(client, [instance(port), instance(dead)], tmp_path)
     try:
         caller.start()
-        await asyncio.sleep(0.5)
+        # wait for the calls, not a fixed time: at 40 rps half a second sends
+        # 20, but a loaded machine may let the caller send fewer in it
+        async with asyncio.timeout(30):
+            while caller.sent < 10:
+                await asyncio.sleep(0.05)
         await caller.stop()
     finally:
         await runner.cleanup()
