@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +180,9 @@ def _with_phase(entry: AccessLogEntry, windows: Sequence[PhaseWindow]) -> Access
     phase = phase_of(entry.t, windows)
     if phase is None:
         return entry
-    return AccessLogEntry(**{**asdict(entry), "phase": phase})
+    # replace, not asdict: asdict deep-copies every field and was 70 % of
+    # `meshsim logs` on a long run
+    return replace(entry, phase=phase)
 
 
 def status_matcher(spec: str) -> set[str]:
