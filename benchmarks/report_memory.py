@@ -21,7 +21,10 @@ records and traces, and parsing it with `json.loads`, nothing else) and
 and traces: the CLI, its imports and writing the reports).
 
 Runs: "soak" (the 10-minute chaos soak of issue #21: 58,200 requests at
-97 rps, with traces), "hour" (1 hour at 100 rps: 360,000 requests, records
+97 rps, with every request's trace, as meshsim wrote it before bounded disk),
+"soak-kept" (the same soak as meshsim writes it now: records and traces
+gzip-compressed a member at a time, one kept trace a line, one trace in 8
+kept, the default policy's 10 % sample plus its slowest and errors), "hour" (1 hour at 100 rps: 360,000 requests, records
 only; its traces would be ~1 GB, which bounded trace storage is for) and
 "1e6" (1,000,000 records). Prints a Markdown table (docs/benchmarks.md,
 "Report build: memory and time").
@@ -30,6 +33,7 @@ only; its traces would be ~1 GB, which bounded trace storage is for) and
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -42,18 +46,53 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from meshsim import rundata  # noqa: E402
 from tests.report.large_run import write_large_run  # noqa: E402
 
 RUNS = {
     "soak": {"requests": 58_200, "rps": 97.0, "traces": True},
+    "soak-kept": {"requests": 58_200, "rps": 97.0, "traces": True},
     "hour": {"requests": 360_000, "rps": 100.0, "traces": False},
     "1e6": {"requests": 1_000_000, "rps": 100.0, "traces": False},
 }
+KEEP_ONE_IN = 8  # soak-kept: traces kept (the real soak kept 1,183 + 101 + errors of 15,811)
+MEMBER_LINES = 100  # soak-kept: lines a gzip member (the writers flush about once a second)
+
+
+def as_written_now(run: Path) -> None:
+    """Rewrite a run of every trace as meshsim writes it now: records and
+    traces.jsonl gzip-compressed in members (meshsim.rundata), one kept trace
+    (its spans) a line."""
+    spans: dict[str, list[bytes]] = {}
+    with (run / "traces.jsonl").open("rb") as fh:
+        for line in fh:
+            for span in json.loads(line):
+                if int(span["traceId"], 16) % KEEP_ONE_IN == 0:
+                    spans.setdefault(span["traceId"], []).append(
+                        json.dumps(span, separators=(",", ":")).encode()
+                    )
+    (run / "traces.jsonl").unlink()
+    lines = [b"[" + b",".join(trace) + b"]\n" for trace in spans.values()]
+    _write_members(rundata.gz_path(run / "traces.jsonl"), lines)
+    for records in sorted((run / "records").glob("*.jsonl")):
+        with records.open("rb") as fh:
+            _write_members(rundata.gz_path(records), list(fh))
+        records.unlink()
+
+
+def _write_members(path: Path, lines: list[bytes]) -> None:
+    with path.open("wb") as out:
+        for i in range(0, len(lines), MEMBER_LINES):
+            out.write(rundata.member(b"".join(lines[i : i + MEMBER_LINES])))
+
+
 # the floor the report is compared with: every line of what it reads, json.loads'd
 JSON_PASS = (
     "import json, sys; from pathlib import Path; run = Path(sys.argv[1])\n"
-    "files = sorted(run.glob('records/*.jsonl')) + sorted(run.glob('traces.jsonl'))\n"
-    "for f in files:\n    for line in f.open('rb'): json.loads(line)"
+    "from meshsim import rundata\n"
+    "files = sorted(run.glob('records/*.jsonl*')) + sorted(run.glob('traces.jsonl*'))\n"
+    "for f in files:\n    for line in rundata.iter_lines(f.with_suffix('') if f.suffix == '.gz'"
+    " else f): json.loads(line)"
 )
 EAGER = (
     "import sys; from pathlib import Path; sys.path.insert(0, {root!r}); "
@@ -99,10 +138,12 @@ def main() -> None:
             run = work / name
             t = time.perf_counter()
             write_large_run(run, **spec)  # type: ignore[arg-type]
+            if name == "soak-kept":
+                as_written_now(run)
             size = sum(p.stat().st_size for p in run.rglob("*") if p.is_file()) / 1e6
             print(f"{name}: wrote {size:.0f} MB in {time.perf_counter() - t:.0f} s", flush=True)
             empty = work / f"{name}-empty"  # the same run without what takes time to read
-            shutil.copytree(run, empty, ignore=shutil.ignore_patterns("*.jsonl"))
+            shutil.copytree(run, empty, ignore=shutil.ignore_patterns("*.jsonl", "*.jsonl.gz"))
             shutil.copy(run / "phases.jsonl", empty / "phases.jsonl")
             report = ["-m", "meshsim.cli", "report"]
             builders: dict[str, tuple[list[str], Path | None]] = {
