@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 TASKS = sorted((Path(__file__).parents[2] / "scenarios" / "istio-tasks").glob("*.yaml"))
 PHASES_S = 8.0
 # Fault delays are not scaled: tasks whose delays (7 s, 2 s) must fit in their
-# phases, settled, run as written (16 s and 19 s of phases). Neither is Envoy's
+# phases, settled, run as written (16 s and 20 s of phases). Neither is Envoy's
 # drain of a listener (1 s) when a RequestAuthentication adds jwt_authn (21 s).
 AS_WRITTEN = {"fault-injection", "request-timeouts", "authorization-jwt"}
 
