@@ -315,3 +315,44 @@ def test_up_is_told_the_error_level_findings_only(tmp_path: Path) -> None:
     assert error_findings(ROOT / "scenarios" / "fault-abort.yaml") == []  # warnings only
     (tmp_path / "broken.yaml").write_text("name: x\n")
     assert error_findings(tmp_path / "broken.yaml") == []
+
+
+def _settled(tmp_path: Path, settle: str, expect: list[str], delay: str = "2s") -> Path:
+    """A delay on shipping's calls, judged on order → shipping after `settle`."""
+    fault = {"fault": {"delay": {"percentage": {"value": 100}, "fixedDelay": delay}}}
+    doc = {
+        "name": "t",
+        "phases": [
+            {"name": "calm", "duration": "5s"},
+            {
+                "name": "slow",
+                "duration": "8s",
+                "settle": settle,
+                "apply": [vs("shipping", [{**fault, **route_to("shipping")}])],
+                "expect": expect,
+            },
+            # the delay is gone, but calls that met it end 2 s into this phase
+            {"name": "after", "duration": "8s", "remove": ["VirtualService/shipping"],
+             "settle": settle, "expect": expect},
+        ],
+    }  # fmt: skip
+    tmp_path.mkdir(exist_ok=True)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_a_settle_shorter_than_a_delay_in_flight_is_found(tmp_path: Path) -> None:
+    """MSA501: an edge is judged from Envoy's counters at the settle point, so
+    a call caught by the change with a 2 s delay ends after a 2 s settle and
+    counts (the request-timeouts task failed CI on exactly that). Both the
+    phase that adds the delay and the one after it that removes it."""
+    edge = ["edge(order->shipping).error_rate < 1%"]
+    found = analyze_file(_settled(tmp_path / "a", "2s", edge)).findings
+    assert [(f.code, f.phase, f.line) for f in found] == [("MSA501", "slow, after", 9)]
+    assert "settle at least 2.5s" in found[0].message
+    # long enough, no settle at all, or no edge judged (calls counted by when
+    # they were sent, so a settle leaves them out): nothing to say
+    assert "MSA501" not in codes(_settled(tmp_path / "b", "2.5s", edge))
+    assert "MSA501" not in codes(_settled(tmp_path / "c", "0s", edge))
+    assert "MSA501" not in codes(_settled(tmp_path / "d", "1s", ["journey(place_order).p50 < 1s"]))

@@ -69,7 +69,9 @@ def analyze_file(
     limits = thresholds or Thresholds()
     out = Analysis(scenario.name, file, strict=strict)
     merged: dict[tuple[str, str, str, int | None], list[str]] = {}
+    previous = None
     for view in phase_views(scenario, doc, file):
+        before, previous = previous, view
         if phase is not None and view.name != phase:
             continue
         policies = edge_policies(view)
@@ -86,6 +88,7 @@ def analyze_file(
             + gotchas.ingress_missed(view)
             + gotchas.ejection(view)
             + gotchas.strict_legacy(view)
+            + gotchas.settle_short(view, before)
         )
         for f in found:  # the same finding in several phases is said once, naming them
             merged.setdefault((f.code, f.resource, f.message, f.line), []).append(view.name)

@@ -30,6 +30,7 @@ CODES: dict[str, tuple[Level, str]] = {
     "MSA302": ("warning", "OutlierDetectionCanEjectAll"),
     "MSA303": ("warning", "StrictMtlsRefusesLegacyClient"),
     "MSA401": ("warning", "ShadowedRoute"),
+    "MSA501": ("warning", "SettleShorterThanDelay"),
 }
 
 ISTIOCTL: dict[str, str] = {

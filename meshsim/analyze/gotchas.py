@@ -123,3 +123,63 @@ def strict_legacy(view: PhaseView) -> list[Finding]:
             )
         )
     return out
+
+
+# A call that starts just before a push can still meet a delay in force on one
+# proxy while the next proxy has not yet taken the change (or keep the route it
+# started on); it ends about one delay later. Settles shorter than that by
+# this margin (push, scrape and the call's own time) judge it as if it were
+# the phase's own.
+SETTLE_MARGIN_S = 0.5
+
+
+def _delays(view: PhaseView) -> list[tuple[float, str, int | None]]:
+    """Every fault delay in force that affects some requests, with the
+    resource it is in and the line that applied it."""
+    from meshsim.scenario.model import parse_duration
+
+    found = [
+        (parse_duration(http.fault.delay.fixedDelay), vs.key, view.line(vs.key))
+        for vs in view.state.virtual_services()
+        for http in vs.spec.http
+        if http.fault is not None and http.fault.delay is not None and http.fault.delay.share > 0
+    ]
+    return found
+
+
+def settle_short(view: PhaseView, previous: PhaseView | None) -> list[Finding]:
+    """MSA501: a phase settles, so as to judge its edges without the change,
+    before the calls in flight at the change can end. An edge's figures are Envoy's counters from the settle point
+    (the phase's start without one), so they count calls by when they end; a
+    fault delay in force at the change (this phase's or the one before's)
+    longer than the settle lets a call that met the old setup end inside the
+    judged window. (Journeys, cohorts and endpoints count calls by when they
+    were sent, so a settle leaves those calls out.)"""
+    from meshsim.scenario.expect import parse_expectation
+
+    phase = view.scenario.phases[view.index]
+    if not any(parse_expectation(text).scope == "edge" for text in phase.expect):
+        return []
+    settle = view.scenario.settle_of(phase)
+    if settle <= 0:
+        # no settle: the author judges the change with the phase; the few
+        # calls it catches weigh little in a whole phase (and are meant)
+        return []
+    delays = _delays(view) + (_delays(previous) if previous is not None else [])
+    if not delays:
+        return []
+    delay, key, line = max(delays, key=lambda d: d[0])
+    if settle >= delay + SETTLE_MARGIN_S:
+        return []
+    return [
+        Finding(
+            "MSA501",
+            view.name,
+            key,
+            f"settles {settle:g}s into the phase, but a call in flight at the change can still meet this "
+            f"{delay:g}s delay and end inside the judged window, where its edge "
+            f"counts it with the phase; settle at least {delay + SETTLE_MARGIN_S:g}s",
+            view.file,
+            line,
+        )
+    ]
