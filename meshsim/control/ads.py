@@ -39,7 +39,6 @@ import contextlib
 import hashlib
 import hmac
 import itertools
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import any_pb2
 
+from meshsim.control.encode import Encoded
 from meshsim.control.xds_proto import SHORT, T_ROUTE, T_SECRET, Converter
 
 # Types whose requests name the resources wanted; LDS and CDS are wildcards.
@@ -102,7 +102,7 @@ class _Stream:
 class _Proxy:
     name: str
     resources: dict[str, dict[str, any_pb2.Any]] = field(default_factory=dict)
-    bodies: dict[str, str] = field(default_factory=dict)  # type → last set, as JSON
+    bodies: dict[str, dict[str, str]] = field(default_factory=dict)  # type → name → JSON
     sync: dict[str, TypeSync] = field(default_factory=dict)
     stream: _Stream | None = None
     connects: int = 0
@@ -204,19 +204,28 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
     # ------------------------------------------------------------ contents
 
     def set_resources(
-        self, proxy: str, type_url: str, resources: dict[str, dict[str, Any]]
+        self,
+        proxy: str,
+        type_url: str,
+        resources: dict[str, dict[str, Any]],
+        encoded: Encoded | None = None,
     ) -> bool:
         """Make `resources` (name → Envoy JSON) the proxy's whole set of
-        `type_url`; returns whether anything changed (then the version moves)."""
+        `type_url`; returns whether anything changed (then the version moves).
+        `encoded`: the compile's JSON memo, so a resource shared by many
+        proxies is encoded and packed once (meshsim.control.encode)."""
         p = self.proxies[proxy]
         # The compiler rebuilds every proxy's whole configuration on each push:
-        # one compact dump (json's C encoder) tells an unchanged set without
+        # each resource's compact JSON tells an unchanged set without
         # converting it to protobuf.
-        body = json.dumps(resources, separators=(",", ":"))
-        if p.bodies.get(type_url) == body:
+        enc = encoded or Encoded()
+        texts = {name: enc(r) for name, r in resources.items()}
+        if p.bodies.get(type_url) == texts:
             return False
-        p.bodies[type_url] = body
-        packed = {name: self.convert.to_any(type_url, r) for name, r in resources.items()}
+        p.bodies[type_url] = texts
+        packed = {
+            name: self.convert.to_any(type_url, r, texts[name]) for name, r in resources.items()
+        }
         old = p.resources.get(type_url)
         if old is not None and _same(old, packed):
             return False

@@ -15,7 +15,7 @@ from typing import Any
 from meshsim.control import envoy as e
 from meshsim.control import traffic
 from meshsim.control.inputs import MeshInputs
-from meshsim.control.observe import collector_cluster
+from meshsim.control.observe import COLLECTOR_CLUSTER, collector_cluster
 from meshsim.control.plan import Instance, MeshPlan
 from meshsim.control.security import auto_mtls
 from meshsim.control.state import PolicyState
@@ -77,28 +77,39 @@ def inbound_cluster(inst: Instance) -> dict[str, Any]:
     )
 
 
-def proxy_clusters(
-    proxy: str,
-    outbound: list[dict[str, Any]],
-    inputs: MeshInputs,
-    inst: Instance | None = None,
-) -> list[dict[str, Any]]:
-    """One proxy's clusters: the outbound ones with auto mTLS as `proxy`, its
-    inbound cluster (a sidecar, `inst`), the span collector's."""
+def mesh_clusters(outbound: list[dict[str, Any]], inputs: MeshInputs) -> list[dict[str, Any]]:
+    """The outbound clusters with Istio's auto mTLS, and the span collector's:
+    built once per compile and shared by every proxy (`proxy_clusters`).
+
+    Nothing in them is a proxy's own: the client TLS context names its SDS
+    secrets by name only (each Envoy's SDS answers `default` with its own
+    certificate), the peer's SPIFFE ID is the destination's. Sharing the same
+    dicts lets the delivery side serialize each once per compile
+    (meshsim.control.encode), not once per proxy."""
     out = [
         auto_mtls(
             c,
             inputs.tls_endpoints,
             inputs.paths,
-            proxy,
+            "",  # the proxy: unused, see above
             inputs.destination_tls(c["name"]),
             inputs.identity_of,
         )
         for c in outbound
     ]
-    if inst is not None:
-        out.append(inbound_cluster(inst))
     obs = inputs.observability
     if obs is not None and obs.collector is not None:
         out.append(collector_cluster(*obs.collector))
     return out
+
+
+def proxy_clusters(
+    shared: list[dict[str, Any]], inst: Instance | None = None
+) -> list[dict[str, Any]]:
+    """One proxy's clusters (a list of its own; the dicts of `shared`, from
+    `mesh_clusters`, are everyone's): a sidecar (`inst`) adds its inbound
+    cluster before the collector's (the order the compiler always gave)."""
+    if inst is None:
+        return list(shared)
+    n = len(shared) - (1 if shared and shared[-1]["name"] == COLLECTOR_CLUSTER else 0)
+    return [*shared[:n], inbound_cluster(inst), *shared[n:]]

@@ -22,6 +22,7 @@ import aiohttp
 
 from meshsim.control.admin import EnvoyAdmin
 from meshsim.control.ads import AdsServer, XdsRejected
+from meshsim.control.encode import Encoded
 from meshsim.control.observe import Observability, bootstrap_fields
 from meshsim.control.plan import MeshPlan
 from meshsim.control.state import PolicyState
@@ -61,10 +62,16 @@ def _by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in items}
 
 
+def _named(name: str, rc: dict[str, Any]) -> dict[str, Any]:
+    return rc if rc.get("name") == name else {**rc, "name": name}
+
+
 # The order of a push, and what each step takes from a proxy's configuration.
 STEPS: list[tuple[str, Callable[[ProxyConfig], dict[str, dict[str, Any]]]]] = [
     (T_CLUSTER, lambda cfg: _by_name(cfg.clusters)),
-    (T_ROUTE, lambda cfg: {n: {**rc, "name": n} for n, rc in cfg.routes.items()}),
+    # (a route configuration already named as its key is passed as is: the same
+    # dict for every proxy that shares it, so it is encoded once)
+    (T_ROUTE, lambda cfg: {n: _named(n, rc) for n, rc in cfg.routes.items()}),
     (T_LISTENER, lambda cfg: _by_name(cfg.listeners)),
 ]
 
@@ -123,10 +130,11 @@ class ControlPlane:
         if self.ads_reach is None:
             raise MeshError("the ADS server is not started", component="control plane")
         self.configs = self.compile()
+        encoded = Encoded()
         for name, cfg in self.configs.items():
             for type_url, resources in STEPS:
-                self._set(name, type_url, resources(cfg))
-            self.writer.write_all(cfg)
+                self._set(name, type_url, resources(cfg), encoded)
+            self.writer.write_all(cfg, encoded)
             if name == self.plan.ingress.name:
                 service, host, port = name, self.plan.ingress.host, self.plan.ingress.admin_port
             else:
@@ -144,9 +152,15 @@ class ControlPlane:
             )
         return self.configs
 
-    def _set(self, proxy: str, type_url: str, resources: dict[str, dict[str, Any]]) -> bool:
+    def _set(
+        self,
+        proxy: str,
+        type_url: str,
+        resources: dict[str, dict[str, Any]],
+        encoded: Encoded,
+    ) -> bool:
         try:
-            return self.ads.set_resources(proxy, type_url, resources)
+            return self.ads.set_resources(proxy, type_url, resources, encoded)
         except ResourceError as exc:
             raise MeshError(
                 f"compiled an invalid resource for {proxy}: {exc}", component="control plane"
@@ -171,10 +185,13 @@ class ControlPlane:
         """Compile the policies in force and deliver what changed, in order."""
         start = time.perf_counter()
         new = self.compile()
+        encoded = Encoded()  # each shared resource's JSON, once for this compile
         changed: set[str] = set()
         for type_url, resources in STEPS:
             touched = [
-                name for name, cfg in new.items() if self._set(name, type_url, resources(cfg))
+                name
+                for name, cfg in new.items()
+                if self._set(name, type_url, resources(cfg), encoded)
             ]
             sent = await asyncio.gather(*(self.ads.send(n, type_url) for n in touched))
             await self._wait(
@@ -184,14 +201,14 @@ class ControlPlane:
         took = time.perf_counter() - start  # in force: every proxy acknowledged
         # The record for `meshsim config`, off the critical path and off the
         # event loop (file system calls release the GIL; the streams go on).
-        await asyncio.to_thread(self._record, [new[name] for name in changed])
+        await asyncio.to_thread(self._record, [new[name] for name in changed], encoded)
         self.configs = new
         warnings = sorted({w for cfg in new.values() for w in cfg.warnings})
         return PushResult(took, sorted(changed), warnings)
 
-    def _record(self, configs: list[ProxyConfig]) -> None:
+    def _record(self, configs: list[ProxyConfig], encoded: Encoded) -> None:
         for cfg in configs:
-            self.writer.write_all(cfg)
+            self.writer.write_all(cfg, encoded)
 
     async def _wait(self, pending: list[tuple[str, str]], timeout: float) -> None:
         try:

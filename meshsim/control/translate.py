@@ -18,7 +18,7 @@ Nothing here touches files, processes or time.
 from __future__ import annotations
 
 from meshsim.control import traffic
-from meshsim.control.clusters import outbound_clusters, proxy_clusters
+from meshsim.control.clusters import mesh_clusters, outbound_clusters, proxy_clusters
 from meshsim.control.gotchas import gotcha_warnings
 from meshsim.control.inputs import mesh_inputs
 from meshsim.control.listeners import ingress_listener, sidecar_listeners
@@ -67,11 +67,12 @@ def compile_snapshot(
     ctx = RouteContext(plan, state, warnings)
     out: dict[str, ProxyConfig] = {}
     gateway = plan.ingress.name
+    shared = mesh_clusters(clusters, inputs)
     ingress = ingress_routes(ctx, inputs.proxies[gateway].rbac)
     out[gateway] = ProxyConfig(
         gateway,
         listeners=[ingress_listener(plan, inputs)],
-        clusters=proxy_clusters(gateway, clusters, inputs),
+        clusters=proxy_clusters(shared),
         routes={
             ROUTE_INGRESS: ingress | {"request_headers_to_add": traffic.source_header(gateway)}
         },
@@ -80,14 +81,20 @@ def compile_snapshot(
         warnings=list(warnings) + inputs.warnings,
     )
     outbound = outbound_routes(ctx)
+    # One outbound RouteConfiguration per calling service (only its source
+    # header differs), shared by its replicas like the clusters above: the
+    # delivery side then serializes each once (meshsim.control.encode).
+    by_service = {
+        s: outbound | {"request_headers_to_add": traffic.source_header(s)}
+        for s in {inst.service for inst in plan.instances}
+    }
     for inst in plan.instances:
         out[inst.name] = ProxyConfig(
             inst.name,
             listeners=sidecar_listeners(inst, inputs),
-            clusters=proxy_clusters(inst.name, clusters, inputs, inst),
+            clusters=proxy_clusters(shared, inst),
             routes={
-                ROUTE_OUTBOUND: outbound
-                | {"request_headers_to_add": traffic.source_header(inst.service)},
+                ROUTE_OUTBOUND: by_service[inst.service],
                 ROUTE_INBOUND: inbound_routes(inst, state, inputs.proxies[inst.name].rbac),
             },
             warnings=list(warnings) + inputs.warnings,

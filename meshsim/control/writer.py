@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from meshsim.control import envoy as e
+from meshsim.control.encode import Encoded
 from meshsim.control.xds import Paths, ProxyConfig
 
 KIND_CDS = "cds"
@@ -52,10 +53,13 @@ class ConfigWriter:
     def file(self, proxy: str, kind: str) -> Path:
         return Path(self.paths.file(proxy, kind))
 
-    def _write(self, proxy: str, kind: str, resources: list[dict[str, Any]]) -> bool:
-        # Every file of every proxy is compared on every push: compact JSON runs in
-        # json's C encoder, ~8x faster than the indented form (pure Python) the file gets.
-        body = json.dumps(resources, separators=(",", ":"))
+    def _write(
+        self, proxy: str, kind: str, resources: list[dict[str, Any]], encoded: Encoded
+    ) -> bool:
+        # Every file of every changed proxy is compared on a push: compact JSON
+        # runs in json's C encoder, ~8x faster than the indented form (pure
+        # Python); `encoded` has already encoded each resource the push sent.
+        body = encoded.array(resources)
         if self._written.get((proxy, kind)) == body:
             return False
         self._version += 1
@@ -67,23 +71,28 @@ class ConfigWriter:
         self._written[(proxy, kind)] = body
         return True
 
-    def write_clusters(self, cfg: ProxyConfig) -> bool:
-        return self._write(cfg.name, KIND_CDS, cfg.clusters)
+    def write_clusters(self, cfg: ProxyConfig, encoded: Encoded | None = None) -> bool:
+        return self._write(cfg.name, KIND_CDS, cfg.clusters, encoded or Encoded())
 
-    def write_routes(self, cfg: ProxyConfig) -> list[str]:
+    def write_routes(self, cfg: ProxyConfig, encoded: Encoded | None = None) -> list[str]:
         """Write each route configuration; returns the names that changed."""
+        enc = encoded or Encoded()
         return [
-            name for name, rc in cfg.routes.items() if self._write(cfg.name, f"rds_{name}", [rc])
+            name
+            for name, rc in cfg.routes.items()
+            if self._write(cfg.name, f"rds_{name}", [rc], enc)
         ]
 
-    def write_listeners(self, cfg: ProxyConfig) -> bool:
-        return self._write(cfg.name, KIND_LDS, cfg.listeners)
+    def write_listeners(self, cfg: ProxyConfig, encoded: Encoded | None = None) -> bool:
+        return self._write(cfg.name, KIND_LDS, cfg.listeners, encoded or Encoded())
 
-    def write_all(self, cfg: ProxyConfig) -> None:
-        """Record every resource type of `cfg` (unchanged files are left alone)."""
-        self.write_clusters(cfg)
-        self.write_routes(cfg)
-        self.write_listeners(cfg)
+    def write_all(self, cfg: ProxyConfig, encoded: Encoded | None = None) -> None:
+        """Record every resource type of `cfg` (unchanged files are left alone);
+        `encoded`: the compile's JSON memo (meshsim.control.encode)."""
+        enc = encoded or Encoded()
+        self.write_clusters(cfg, enc)
+        self.write_routes(cfg, enc)
+        self.write_listeners(cfg, enc)
 
     def write_bootstrap(
         self,

@@ -120,16 +120,30 @@ class Snapshot:
     def problems(self) -> list[str]:
         """Every name one resource gives and no resource or SDS answers."""
         out: list[str] = []
+        # A resource many proxies share (the compiler gives them one dict) is
+        # walked once, remembered by identity for this check.
+        routed: dict[int, list[str]] = {}
+        secrets: dict[int, list[str]] = {}
+
+        def once(memo: dict[int, list[str]], node: dict[str, Any], f: Any) -> list[str]:
+            hit = memo.get(id(node))
+            if hit is None:
+                hit = memo[id(node)] = f(node)
+            return hit
+
         for name, cfg in self.proxies.items():
             clusters = {c["name"] for c in cfg.clusters}
             for route in route_config_names(cfg.listeners):
                 if route not in cfg.routes:
                     out.append(f"{name}: a listener names route configuration {route!r}")
             for rc_name, rc in cfg.routes.items():
-                for cluster in route_clusters(rc):
+                for cluster in once(routed, rc, route_clusters):
                     if cluster not in clusters and cluster not in self.unresolved:
                         out.append(f"{name}: route configuration {rc_name!r} names {cluster!r}")
-            for secret in secret_names(cfg.listeners + cfg.clusters):
+            named = secret_names(cfg.listeners)
+            for c in cfg.clusters:
+                named += once(secrets, c, lambda n: secret_names([n]))
+            for secret in named:
                 if secret not in self.secrets:
                     out.append(f"{name}: a TLS context names secret {secret!r}")
         return out

@@ -81,9 +81,11 @@ class Converter:
     def __init__(self) -> None:
         self._cache: dict[str, any_pb2.Any] = {}
 
-    def to_any(self, type_url: str, resource: dict[str, Any]) -> any_pb2.Any:
+    def to_any(self, type_url: str, resource: dict[str, Any], text: str = "") -> any_pb2.Any:
+        """`resource` packed as `type_url`; `text`: its compact JSON if the
+        caller has it (meshsim.control.encode), the cache's key."""
         body = {**resource, "@type": type_url}
-        key = json.dumps(body, separators=(",", ":"))
+        key = f"{type_url} {text or json.dumps(resource, separators=(',', ':'))}"
         cached = self._cache.get(key)
         if cached is not None:
             return cached
