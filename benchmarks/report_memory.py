@@ -12,6 +12,7 @@ before/after figures.
     python benchmarks/report_memory.py                  # the three runs below
     python benchmarks/report_memory.py --eager          # and the old builder
     python benchmarks/report_memory.py --before DIR     # and the code in DIR (a checkout)
+    python benchmarks/report_memory.py --no-bytecode    # meshsim compiled on every start
 
 Each run also measures, in the same child-process way, two baselines the
 figures are divided by (CPU-time ratios, so a busy machine cancels out):
@@ -102,7 +103,9 @@ EAGER = (
 )
 
 
-def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
+def measure(
+    cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[float, float, float]:
     """(peak RSS MB, CPU s, wall s) of one child process (run in `cwd`: with
     `python -m`, the meshsim of that directory)."""
     # RUSAGE_CHILDREN's ru_maxrss is the largest of all reaped children so
@@ -115,7 +118,12 @@ def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, floa
         "print(u.ru_maxrss / 1024, u.ru_utime + u.ru_stime, w)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", probe, *cmd], check=True, capture_output=True, text=True, cwd=cwd
+        [sys.executable, "-c", probe, *cmd],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
     ).stdout.split()
     return float(out[0]), float(out[1]), float(out[2])
 
@@ -128,11 +136,25 @@ def main() -> None:
     parser.add_argument(
         "--before", type=Path, help="also `meshsim report` run from this checkout (e.g. main)"
     )
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="children compile meshsim's sources every time (PYTHONDONTWRITEBYTECODE)",
+    )
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="meshsim-report-bench-") as tmp:
         work = Path(tmp)
+        env = dict(os.environ)
+        if not args.no_bytecode:
+            # An installed meshsim has its bytecode compiled (pip does it); with
+            # PYTHONDONTWRITEBYTECODE set (as in some sandboxes), an editable
+            # checkout would compile every module on every start instead. The
+            # children cache it here; a warm-up start of each checkout fills it.
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        print(f"bytecode: {'compiled every start' if args.no_bytecode else 'cached'}")
         for name in args.runs.split(","):
             spec = RUNS[name]
             run = work / name
@@ -154,13 +176,26 @@ def main() -> None:
             if args.before:
                 before = [sys.executable, *report, str(run), "--out"]
                 builders["before"] = (before, args.before.resolve())
+                start_before = [sys.executable, *report, str(empty), "--out"]
+                builders["start-up before"] = (start_before, args.before.resolve())
             if args.eager:
                 eager = [sys.executable, "-c", EAGER.format(root=str(ROOT)), str(run)]
                 builders["eager"] = (eager, None)
             cpu_of: dict[str, float] = {}
-            for builder, (cmd, cwd) in builders.items():
-                out = [] if builder == "json.loads" else [str(work / f"out-{name}-{builder}")]
-                figures = [measure([*cmd, *out], cwd) for _ in range(args.rounds)]
+            outs = {
+                b: [] if b == "json.loads" else [str(work / f"out-{name}-{b}")] for b in builders
+            }
+            # rounds alternate between the builders, so a change in the shared
+            # machine's load falls on all of them alike
+            measured: dict[str, list[tuple[float, float, float]]] = {b: [] for b in builders}
+            if not args.no_bytecode:
+                for cwd in {cwd for _, cwd in builders.values()}:
+                    warm = [sys.executable, *report, str(empty), "--out", str(work / "warm")]
+                    measure(warm, cwd, env)
+            for _ in range(args.rounds):
+                for builder, (cmd, cwd) in builders.items():
+                    measured[builder].append(measure([*cmd, *outs[builder]], cwd, env))
+            for builder, figures in measured.items():
                 rss = max(f[0] for f in figures)
                 cpu = cpu_of[builder] = statistics.median(f[1] for f in figures)
                 wall = statistics.median(f[2] for f in figures)

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -34,8 +34,10 @@ from meshsim.events import Progress, RunEventHandler, RunInfo
 from meshsim.report.model import PASS, Report
 from meshsim.report.text import one_line, visible
 from meshsim.rundir import RunDir
-from meshsim.telemetry.accesslog import AccessLogEntry
-from meshsim.telemetry.traces import Trace
+
+if TYPE_CHECKING:  # annotations only: `meshsim report` never reads access logs or traces
+    from meshsim.telemetry.accesslog import AccessLogEntry
+    from meshsim.telemetry.traces import Trace
 
 
 class SafeText(Text):

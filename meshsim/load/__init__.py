@@ -5,8 +5,25 @@ process that `LocustRunner` starts, and reports every request as a JSON line
 that `read_records` and `RecordTail` read back.
 """
 
-from meshsim.load.records import RECORD_GLOB, RecordTail, RequestRecord, read_records
-from meshsim.load.runner import LOCUSTFILE, LocustRunner
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from meshsim.load.records import RECORD_GLOB, RecordTail, RequestRecord, read_records
+    from meshsim.load.runner import LOCUSTFILE, LocustRunner
+
+# public name → the module that defines it. Loaded on first use (PEP 562): the
+# report reads records without the runner (and the scenario model it imports).
+_EXPORTS = {
+    "RECORD_GLOB": "meshsim.load.records",
+    "RecordTail": "meshsim.load.records",
+    "RequestRecord": "meshsim.load.records",
+    "read_records": "meshsim.load.records",
+    "LOCUSTFILE": "meshsim.load.runner",
+    "LocustRunner": "meshsim.load.runner",
+}
 
 __all__ = [
     "LOCUSTFILE",
@@ -16,3 +33,16 @@ __all__ = [
     "RequestRecord",
     "read_records",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'meshsim.load' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access skips this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

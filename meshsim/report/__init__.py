@@ -9,10 +9,32 @@ or interrupted run can be reported again at any point (`meshsim report RUN_DIR`)
 ('pass', 0)
 """
 
-from meshsim.report.build import build_report
-from meshsim.report.model import SCHEMA_VERSION, ExpectationResult, PhaseReport, Report
-from meshsim.report.stats import Latency, PhaseStats, TimelinePoint, Traffic
-from meshsim.report.writers import write_reports
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from meshsim.report.build import build_report
+    from meshsim.report.model import SCHEMA_VERSION, ExpectationResult, PhaseReport, Report
+    from meshsim.report.stats import Latency, PhaseStats, TimelinePoint, Traffic
+    from meshsim.report.writers import write_reports
+
+# public name → the module that defines it. Loaded on first use (PEP 562): the
+# console and the dashboard import the report's model and formatting without
+# the builder (the scenario loader, the service graph) or the writers.
+_EXPORTS = {
+    "build_report": "meshsim.report.build",
+    "SCHEMA_VERSION": "meshsim.report.model",
+    "ExpectationResult": "meshsim.report.model",
+    "PhaseReport": "meshsim.report.model",
+    "Report": "meshsim.report.model",
+    "Latency": "meshsim.report.stats",
+    "PhaseStats": "meshsim.report.stats",
+    "TimelinePoint": "meshsim.report.stats",
+    "Traffic": "meshsim.report.stats",
+    "write_reports": "meshsim.report.writers",
+}
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -26,3 +48,16 @@ __all__ = [
     "build_report",
     "write_reports",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'meshsim.report' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access skips this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
