@@ -293,9 +293,21 @@ def phase_windows(run_dir: Path) -> list[PhaseWindow]:
 
 
 def phase_of(t: float, windows: Sequence[PhaseWindow]) -> str | None:
-    """The phase whose window holds `t` (the later one at a boundary), or None."""
-    ordered = sorted(windows, key=lambda w: w.start)
-    pos = bisect.bisect_right([w.start for w in ordered], t) - 1
-    if pos >= 0 and t <= ordered[pos].end:
-        return ordered[pos].name
-    return None
+    """The phase whose window holds `t` (the later one at a boundary), or None.
+    For many times against the same windows, `PhaseLookup` sorts them once."""
+    return PhaseLookup(windows)(t)
+
+
+class PhaseLookup:
+    """`phase_of` for every line of a file: the windows sorted once, not per
+    call (`meshsim logs` asks for each access-log entry)."""
+
+    def __init__(self, windows: Sequence[PhaseWindow]) -> None:
+        self._ordered = sorted(windows, key=lambda w: w.start)
+        self._starts = [w.start for w in self._ordered]
+
+    def __call__(self, t: float) -> str | None:
+        pos = bisect.bisect_right(self._starts, t) - 1
+        if pos >= 0 and t <= self._ordered[pos].end:
+            return self._ordered[pos].name
+        return None

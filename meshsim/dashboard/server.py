@@ -157,27 +157,33 @@ async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
 
-async def _state(request: web.Request) -> web.Response:
-    t = _t(request)
-    hub = request.app[_HUB]
-    await hub.ready.wait()
+async def _frame_at(request: web.Request) -> dict[str, Any] | None:
+    """The state at `?t=` (read from the run directory), or None for now: the
+    hub's latest frame, once the first refresh has made one."""
+    t = _t(request)  # a bad `t` is a 400 before any waiting
+    await request.app[_HUB].ready.wait()
     if t is None:
-        return web.Response(text=hub.latest, content_type="application/json")
+        return None
     state = request.app[_STATE]
-    frame = await asyncio.get_running_loop().run_in_executor(None, state.state, t)
+    frame: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(None, state.state, t)
+    return frame
+
+
+async def _state(request: web.Request) -> web.Response:
+    frame = await _frame_at(request)
+    if frame is None:
+        return web.Response(text=request.app[_HUB].latest, content_type="application/json")
     return web.json_response(frame)
 
 
 async def _view(request: web.Request) -> web.Response:
-    t = _t(request)
-    hub = request.app[_HUB]
-    await hub.ready.wait()
-    if t is None:
-        return web.Response(text=hub.view, content_type="application/json")
-    state = request.app[_STATE]
+    frame = await _frame_at(request)
+    if frame is None:
+        return web.Response(text=request.app[_HUB].view, content_type="application/json")
     loop = asyncio.get_running_loop()
-    frame = await loop.run_in_executor(None, state.state, t)
-    return web.json_response(await loop.run_in_executor(None, _pictures, state, frame))
+    return web.json_response(
+        await loop.run_in_executor(None, _pictures, request.app[_STATE], frame)
+    )
 
 
 def _pictures(state: RunState, frame: dict[str, Any]) -> dict[str, Any]:

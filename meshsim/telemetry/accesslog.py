@@ -34,7 +34,7 @@ from meshsim.errors import UsageError
 from meshsim.rundir import ACCESS_LOG_DIRECTIONS, RunDir
 from meshsim.telemetry.authz import PLAINTEXT, caller
 from meshsim.telemetry.runfiles import instance_addresses, read_plan
-from meshsim.timeline import PhaseWindow, phase_of, phase_windows
+from meshsim.timeline import PhaseLookup, phase_windows
 
 DIRECTIONS = ACCESS_LOG_DIRECTIONS
 # Envoy's %RESPONSE_FLAGS% short names, as Envoy writes them (CORE_RESPONSE_FLAGS in
@@ -148,7 +148,7 @@ def parse_line(
 def read_access_logs(run_dir: Path) -> list[AccessLogEntry]:
     """Every entry of the run's access logs, by time, each with its phase."""
     run_dir = Path(run_dir)
-    windows = phase_windows(run_dir)
+    phase_of = PhaseLookup(phase_windows(run_dir))
     addresses = instance_addresses(run_dir)
     out = []
     for path, proxy, direction in RunDir(run_dir).access_logs():
@@ -159,7 +159,7 @@ def read_access_logs(run_dir: Path) -> list[AccessLogEntry]:
                 continue  # a partial last line of a killed Envoy
             entry = parse_line(raw, proxy, direction, addresses) if isinstance(raw, dict) else None
             if entry is not None:
-                out.append(_with_phase(entry, windows))
+                out.append(_with_phase(entry, phase_of))
     out.sort(key=lambda e: e.t)
     return out
 
@@ -176,8 +176,8 @@ def compress_access_logs(rd: RunDir) -> int:
     return written
 
 
-def _with_phase(entry: AccessLogEntry, windows: Sequence[PhaseWindow]) -> AccessLogEntry:
-    phase = phase_of(entry.t, windows)
+def _with_phase(entry: AccessLogEntry, phase_of: PhaseLookup) -> AccessLogEntry:
+    phase = phase_of(entry.t)
     if phase is None:
         return entry
     # replace, not asdict: asdict deep-copies every field and was 70 % of

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from meshsim import rundata
 from meshsim.rundir import RunDir
-from meshsim.timeline import phase_of, phase_windows
+from meshsim.timeline import PhaseLookup, phase_windows
 
 SLOWEST = 10  # traces per phase whose critical paths the report sums
 
@@ -403,8 +403,9 @@ def traces_by_phase(run_dir: Path) -> dict[str, list[Trace]]:
     phase order; traces outside every phase (start-up, drain) are left out."""
     windows = phase_windows(run_dir)
     out: dict[str, list[Trace]] = {w.name: [] for w in sorted(windows, key=lambda w: w.start)}
+    phase_of = PhaseLookup(windows)
     for trace in assemble(read_spans(RunDir(run_dir).traces)):
-        phase = phase_of(trace.start_us / 1e6, windows)
+        phase = phase_of(trace.start_us / 1e6)
         if phase is not None:
             out[phase].append(trace)
     return out

@@ -88,6 +88,20 @@ async def test_the_page_and_its_pictures(client: TestClient) -> None:  # type: i
     assert (await client.get("/static/missing.js")).status == 404
 
 
+async def test_state_and_view_read_the_same_frame(client: TestClient) -> None:  # type: ignore[type-arg]
+    """/api/state and /api/view share how they read `t`: the same 400s, the
+    hub's latest frame without it, the replayed one with it."""
+    for api in ("/api/state", "/api/view"):
+        bad = await client.get(f"{api}?t=soon")
+        assert bad.status == 400 and "seconds" in await bad.text(), api
+        assert (await client.get(f"{api}?t=inf")).status == 400, api
+    now = await (await client.get("/api/state")).json()
+    assert (await (await client.get("/api/view")).json())["t"] == now["t"]
+    assert (await (await client.get("/api/view?t=")).json())["t"] == now["t"]
+    assert (await (await client.get("/api/state?t=7")).json())["t"] == 7.0
+    assert (await (await client.get("/api/view?t=7")).json())["t"] == 7.0
+
+
 def test_meshsim_dashboard_refuses_what_is_not_a_run_directory(tmp_path: Path) -> None:
     done = meshsim("dashboard", str(tmp_path), "--no-open", timeout=60)
     assert done.returncode == 2

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import bisect
+import random
+
 import pytest
 
 from meshsim.load.records import RequestRecord
 from meshsim.report.windows import assign_to_phases
-from meshsim.timeline import PhaseEvent, PhaseWindow, build_timeline
+from meshsim.timeline import PhaseEvent, PhaseLookup, PhaseWindow, build_timeline, phase_of
 from tests.report.runs import T0, phase_events, request
 
 
@@ -85,3 +88,32 @@ def test_assign_requests_to_phase_windows() -> None:
     # At the boundary a request belongs to the phase that starts there; a
     # request at the very end of the last phase still belongs to it.
     assert [r.t - T0 for r in in_b] == pytest.approx([11.0, 16.0])
+
+
+def _phase_of_as_before(t: float, windows: list[PhaseWindow]) -> str | None:
+    """phase_of as it was before PhaseLookup: the windows sorted on every call."""
+    ordered = sorted(windows, key=lambda w: w.start)
+    pos = bisect.bisect_right([w.start for w in ordered], t) - 1
+    if pos >= 0 and t <= ordered[pos].end:
+        return ordered[pos].name
+    return None
+
+
+def test_phase_lookup_answers_as_phase_of_did() -> None:
+    """Sorting once (PhaseLookup, what `meshsim logs` and `traces` use) gives
+    the same phase for every time: before, inside, at shared and overlapping
+    boundaries, in gaps and after, with the windows given in any order."""
+    rng = random.Random(21)
+    for _ in range(200):
+        windows, start = [], 100.0
+        for i in range(rng.randint(0, 6)):
+            start += rng.choice([0.0, 0.5, 3.0])  # 0: two phases start together
+            end = start + rng.choice([0.0, 1.0, 2.5, 4.0])  # overlaps the next, or a gap
+            windows.append(PhaseWindow(f"p{i}", i, start, end, "completed"))
+            start = end if rng.random() < 0.5 else start + 1.0
+        rng.shuffle(windows)
+        lookup = PhaseLookup(windows)
+        times = [99.0, 1e9] + [w.start for w in windows] + [w.end for w in windows]
+        times += [rng.uniform(99.0, start + 2.0) for _ in range(20)]
+        for t in times:
+            assert lookup(t) == _phase_of_as_before(t, windows) == phase_of(t, windows)
