@@ -284,7 +284,11 @@ class _TrafficBuilder:
         self.requests += 1
         if not ok:
             self.failures += 1
-        if bucket is not None:  # LatencyRecorder.record_at, inline: once per builder per request
+        # LatencyRecorder.record_at, inline: it runs once per builder per request
+        # (4 a request). Calling record_at instead measured 1.24 s against 1.17 s
+        # of CPU (medians of 10 alternated builds of 200,000 records, same
+        # report.json), ~5 % of the build, so the copy stays.
+        if bucket is not None:
             recorder = self.recorder
             dense = recorder._dense
             if dense is not None:

@@ -8,6 +8,8 @@ from hdrh.histogram import HdrHistogram
 from meshsim.load.records import RequestRecord
 from meshsim.report.stats import (
     LatencyRecorder,
+    _TrafficBuilder,
+    bucket_of,
     counts_index,
     phase_stats,
     split_instance,
@@ -183,3 +185,28 @@ def test_latency_recorder_gives_hdrhistogram_s_percentiles(seed: int) -> None:
         (half if i % 2 else other).record(v)
     half.merge(other)
     assert half.percentiles(wanted) == recorder.percentiles(wanted)
+
+
+def test_traffic_builder_records_as_record_at_does() -> None:
+    """_TrafficBuilder.record keeps an inline copy of LatencyRecorder.record_at
+    (for speed): both give the same histogram, sparse and after densifying,
+    with the same count, sum and max, and leave requests not sent out of it."""
+    rng = random.Random(7)
+    builder, recorder = _TrafficBuilder(), LatencyRecorder()
+    for n in range(4_000):  # several hundred distinct buckets: past _SPARSE_MAX
+        latency = int(rng.lognormvariate(9, 1.5))
+        bucket = None if n % 97 == 0 else bucket_of(latency)
+        builder.record(bucket, latency, ok=n % 13 != 0)
+        if bucket is not None:
+            recorder.record_at(bucket, latency)
+        if n in (10, 3_999):
+            mine = builder.recorder
+            assert (mine._dense is None) == (n == 10)
+            assert mine._items() == recorder._items()
+            assert (mine.count, mine._sum_us, mine._max_us) == (
+                recorder.count,
+                recorder._sum_us,
+                recorder._max_us,
+            )
+            assert mine.summary() == recorder.summary()
+    assert builder.requests == 4_000 and builder.failures == len(range(0, 4_000, 13))
