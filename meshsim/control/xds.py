@@ -70,11 +70,21 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
 
 def route_config_names(listeners: list[dict[str, Any]]) -> list[str]:
     """The route configurations the listeners' HTTP connection managers ask for."""
-    return [
-        node["rds"]["route_config_name"]
-        for node in _walk(listeners)
-        if isinstance(node.get("rds"), dict) and "route_config_name" in node["rds"]
-    ]
+    return _names(listeners)[0]
+
+
+def _names(resources: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The route configurations and the SDS secrets `resources` name, in one
+    walk (the consistency check walks every listener of every proxy)."""
+    routes: list[str] = []
+    secrets: list[str] = []
+    for node in _walk(resources):
+        rds = node.get("rds")
+        if isinstance(rds, dict) and "route_config_name" in rds:
+            routes.append(rds["route_config_name"])
+        if "sds_config" in node and isinstance(node.get("name"), str):
+            secrets.append(node["name"])
+    return routes, secrets
 
 
 def route_clusters(route_config: dict[str, Any]) -> list[str]:
@@ -133,14 +143,14 @@ class Snapshot:
 
         for name, cfg in self.proxies.items():
             clusters = {c["name"] for c in cfg.clusters}
-            for route in route_config_names(cfg.listeners):
+            routes, named = _names(cfg.listeners)
+            for route in routes:
                 if route not in cfg.routes:
                     out.append(f"{name}: a listener names route configuration {route!r}")
             for rc_name, rc in cfg.routes.items():
                 for cluster in once(routed, rc, route_clusters):
                     if cluster not in clusters and cluster not in self.unresolved:
                         out.append(f"{name}: route configuration {rc_name!r} names {cluster!r}")
-            named = secret_names(cfg.listeners)
             for c in cfg.clusters:
                 named += once(secrets, c, lambda n: secret_names([n]))
             for secret in named:
