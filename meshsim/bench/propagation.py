@@ -10,7 +10,9 @@ version minus the moment the change was handed to the control plane; its
 resolution is one request interval (2.5 ms at 400 rps). The same first
 request is also timed from the moment the control plane sent the client
 sidecar its new route configuration on its ADS stream: Envoy's own part,
-without the control plane's compile and bookkeeping. Every request of the
+without the control plane's compile and bookkeeping; and the control plane's
+part, from the change handed over to those routes sent, splits a slow trial
+between the two. Every request of the
 stream counts toward "failed during changes".
 """
 
@@ -62,6 +64,7 @@ class PropagationTrial:
     converged_ms: float | None  # last request after the change still answered by the old one
     acked_ms: float
     from_sent_ms: float | None = None  # first_ms counted from the RDS response sent instead
+    to_sent_ms: float | None = None  # change handed over → client's RDS sent (control plane)
 
 
 @dataclass
@@ -73,6 +76,7 @@ class PropagationResult:
     first_ms: dict[str, float] = field(default_factory=dict)  # summary over trials
     acked_ms: dict[str, float] = field(default_factory=dict)
     from_sent_ms: dict[str, float] = field(default_factory=dict)  # Envoy's part
+    to_sent_ms: dict[str, float] = field(default_factory=dict)  # the control plane's part
     unobserved: int = 0
 
 
@@ -91,6 +95,7 @@ def analyse(changes: list[Change], records: list[Record], rate: float) -> Propag
         first = (new[0].t_send - ch.t_write) * 1000 if new else None
         converged = (old[-1].t_send - ch.t_write) * 1000 if old else 0.0
         from_sent = (new[0].t_send - ch.t_sent) * 1000 if new and ch.t_sent else None
+        to_sent = (ch.t_sent - ch.t_write) * 1000 if ch.t_sent else None
         trials.append(
             PropagationTrial(
                 ch.to,
@@ -98,10 +103,12 @@ def analyse(changes: list[Change], records: list[Record], rate: float) -> Propag
                 round(converged, 2) if new else None,
                 round(ch.acked_ms, 2),
                 round(from_sent, 2) if from_sent is not None else None,
+                round(to_sent, 2) if to_sent is not None else None,
             )
         )
     seen = [t.first_ms for t in trials if t.first_ms is not None]
     envoy_part = [t.from_sent_ms for t in trials if t.from_sent_ms is not None]
+    control_part = [t.to_sent_ms for t in trials if t.to_sent_ms is not None]
     failed = sum(1 for r in records if r.status == 0 or r.status >= 400)
     return PropagationResult(
         rate=rate,
@@ -111,6 +118,7 @@ def analyse(changes: list[Change], records: list[Record], rate: float) -> Propag
         first_ms=summary(seen) if seen else {},
         acked_ms=summary([t.acked_ms for t in trials]) if trials else {},
         from_sent_ms=summary(envoy_part) if envoy_part else {},
+        to_sent_ms=summary(control_part) if control_part else {},
         unobserved=len(trials) - len(seen),
     )
 

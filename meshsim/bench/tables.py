@@ -119,7 +119,7 @@ def propagation_table(result: BenchResult) -> Table | None:
     prop = result.propagation
     if prop is None:
         return None
-    f, a, e = prop.first_ms, prop.acked_ms, prop.from_sent_ms
+    f, a, e, c = prop.first_ms, prop.acked_ms, prop.from_sent_ms, prop.to_sent_ms
     rows = [
         [
             str(len(prop.trials)),
@@ -128,6 +128,7 @@ def propagation_table(result: BenchResult) -> Table | None:
             _ms(f.get("p99")),
             _ms(f.get("max")),
             _ms(e.get("median")),
+            f"{_ms(c.get('median'))} / {_ms(c.get('max'))}",
             _ms(a.get("median")),
             f"{prop.requests:,}",
             str(prop.failed),
@@ -140,6 +141,7 @@ def propagation_table(result: BenchResult) -> Table | None:
         "p99 ms",
         "max ms",
         "from routes sent (median) ms",
+        "routes sent after (median / max) ms",
         "push acked (median) ms",
         "requests",
         "failed",

@@ -89,7 +89,7 @@ async def test_static_resolver_maps_service_names_to_ports() -> None:
 
 
 def test_propagation_analysis() -> None:
-    changes = [Change("v2", 10.0, 30.0), Change("v1", 11.0, 30.0)]
+    changes = [Change("v2", 10.0, 30.0, t_sent=10.030), Change("v1", 11.0, 30.0)]
     recs = [Record(9.99 + k * 0.0025, 500, 200, None) for k in range(800)]
     for r in recs:
         t = r.t_send
@@ -100,6 +100,10 @@ def test_propagation_analysis() -> None:
     assert res.trials[0].first_ms == pytest.approx(40, abs=3)
     assert res.trials[1].first_ms == pytest.approx(50, abs=3)
     assert res.failed == 1 and res.unobserved == 0
+    # the first trial split: 30 ms until the client's routes were sent, ~10 ms Envoy's
+    assert res.trials[0].to_sent_ms == pytest.approx(30, abs=0.1)
+    assert res.trials[0].from_sent_ms == pytest.approx(10, abs=3)
+    assert res.trials[1].to_sent_ms is None and res.to_sent_ms["max"] == pytest.approx(30, abs=0.1)
 
 
 def test_propagation_needs_a_live_stream() -> None:
