@@ -565,40 +565,65 @@ class Runner:
         hist = HdrHistogram(1, 60_000_000, 3)
         requests = failures = 0
         next_progress = phase_start
-        while True:
-            now = time.monotonic()
-            if settle_at is not None and now >= settle_at and now < planned_end:
-                settle_at = None
-                await self._settled(mesh, phase, index, settle)
-            while actions and now - phase_start >= (actions[0].at or 0.0) * scale:
-                await self._act(mesh, phase, actions.pop(0))
-            for rec in tail.poll():
-                requests += 1
-                failures += 0 if rec.ok else 1
-                hist.record_value(max(1, rec.latency_us))
-            self._check_alive(mesh, load)
-            done = now >= planned_end and not actions
-            # The last update comes at the phase's end, so that the line the
-            # console prints for the phase counts everything read until then.
-            if now >= next_progress or done:
-                elapsed = now - phase_start
-                self.events.progress(
-                    Progress(
-                        phase.name,
-                        index,
-                        elapsed,
-                        planned,
-                        requests,
-                        failures,
-                        requests / elapsed if elapsed > 0.5 else 0.0,
-                        hist.get_value_at_percentile(99) / 1000 if requests else None,
+        # Actions run beside the phase's clock, one after the other: one that
+        # takes seconds (a container's restart on a busy Docker engine, then
+        # the app's start) neither delays the settle point nor stops the
+        # records being read; the phase ends once every action is done.
+        acting: asyncio.Task[None] | None = None
+        try:
+            while True:
+                now = time.monotonic()
+                if settle_at is not None and now >= settle_at and now < planned_end:
+                    settle_at = None
+                    await self._settled(mesh, phase, index, settle)
+                if acting is not None and acting.done():
+                    finished = acting
+                    acting = None
+                    finished.result()  # an action's MeshError stops the run, as before
+                due = 0
+                while due < len(actions) and now - phase_start >= (actions[due].at or 0.0) * scale:
+                    due += 1
+                if acting is None and due:
+                    acting = asyncio.ensure_future(self._act_in_turn(mesh, phase, actions[:due]))
+                    del actions[:due]
+                for rec in tail.poll():
+                    requests += 1
+                    failures += 0 if rec.ok else 1
+                    hist.record_value(max(1, rec.latency_us))
+                self._check_alive(mesh, load)
+                done = now >= planned_end and not actions and acting is None
+                # The last update comes at the phase's end, so that the line the
+                # console prints for the phase counts everything read until then.
+                if now >= next_progress or done:
+                    elapsed = now - phase_start
+                    self.events.progress(
+                        Progress(
+                            phase.name,
+                            index,
+                            elapsed,
+                            planned,
+                            requests,
+                            failures,
+                            requests / elapsed if elapsed > 0.5 else 0.0,
+                            hist.get_value_at_percentile(99) / 1000 if requests else None,
+                        )
                     )
-                )
-                next_progress = now + PROGRESS_EVERY_S
-            if done:
-                return
-            wake = planned_end if settle_at is None else min(planned_end, settle_at)
-            await asyncio.sleep(min(0.1, max(0.0, wake - now)))
+                    next_progress = now + PROGRESS_EVERY_S
+                if done:
+                    return
+                wake = planned_end if settle_at is None else min(planned_end, settle_at)
+                if now >= planned_end and acting is not None:
+                    await asyncio.wait([acting], timeout=0.1)  # the phase waits for its actions
+                else:
+                    await asyncio.sleep(min(0.1, max(0.0, wake - now)))
+        finally:
+            if acting is not None and not acting.done():  # the phase was interrupted
+                acting.cancel()
+                await asyncio.gather(acting, return_exceptions=True)
+
+    async def _act_in_turn(self, mesh: Mesh, phase: Phase, actions: list[Action]) -> None:
+        for action in actions:
+            await self._act(mesh, phase, action)
 
     async def _act(self, mesh: Mesh, phase: Phase, action: Action) -> None:
         """Call the runtime, then record what a caller of each app sees

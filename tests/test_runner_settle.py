@@ -139,3 +139,46 @@ async def test_the_settle_point_is_logged_and_snapshotted(
         ("settled", "crash", "0.2"),
         ("settled", "recovered", "0.1"),
     ]
+
+
+SLOW_ACTION = """name: slow-action
+phases:
+  - name: restarted
+    duration: 3s
+    settle: 1s
+    actions: [{kill: product-v1-0}]
+"""
+
+
+async def test_a_slow_action_neither_holds_the_settle_point_nor_cuts_the_phase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chaos action that takes longer than its phase (a container's restart
+    on a busy Docker engine, then the app's start: 5-11 s measured at load
+    12-25 against 1.5-4 s phases) runs beside the phase's clock: the settle
+    point is still taken when due (before, it was skipped, and the phase's
+    settled edges were judged on nothing), and the phase ends once the action
+    is done, its event in the phase."""
+    import asyncio
+
+    monkeypatch.setattr(runner_module, "EdgeRecorder", FakeEdges)
+
+    class SlowRuntime(FakeRuntime):
+        async def kill(self, instance: str) -> None:
+            await asyncio.sleep(0.6)  # twice the phase, scaled
+
+    path = tmp_path / "slow.yaml"
+    path.write_text(SLOW_ACTION)
+    mesh = fake_mesh(tmp_path)
+    mesh.runtime = SlowRuntime()
+    runner = Runner(path, RunOptions(time_scale=0.1, telemetry=False), EventBus([Events()]))
+    timeline = Timeline(tmp_path / "phases.jsonl")
+    await runner._phases(mesh, timeline, None)
+    timeline.close()
+
+    lines = [json.loads(x) for x in (tmp_path / "phases.jsonl").read_text().splitlines()]
+    at = {e["event"]: e["t"] for e in lines}
+    assert [e["event"] for e in lines] == ["phase_start", "phase_settled", "action", "phase_end"]
+    assert at["phase_settled"] - at["phase_start"] < 0.1 + 0.4  # due at 0.1 s, not after the action
+    assert at["phase_end"] - at["phase_start"] >= 0.6  # waited for the action
+    assert FakeEdges.calls == [("begin", ""), ("settled", "restarted"), ("phase_done", "restarted")]
