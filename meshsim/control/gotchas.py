@@ -23,12 +23,14 @@ def gotcha_warnings(plan: MeshPlan, state: PolicyState) -> list[str]:
     # Hosts the gateway sends calls to as a whole service (no subset): a sidecar
     # VirtualService's split or fault does not reach those calls. A gateway route
     # that names subsets has been split on purpose, so it is not a surprise.
-    gateway_targets: dict[str, str] = {}
+    gateway_targets: dict[str, tuple[str, str]] = {}
     for vs in state.gateway_virtual_services():
+        bound_to = next((g for g in vs.spec.gateways if g != "mesh"), GATEWAY_NAME)
         for http in vs.spec.http:
             for d in http.route:
                 if d.destination.subset is None:
-                    gateway_targets.setdefault(short_host(d.destination.host), origin(vs))
+                    target = (origin(vs), gateway_name(bound_to))
+                    gateway_targets.setdefault(short_host(d.destination.host), target)
     claimed: dict[str, str] = {}
     for vs in state.virtual_services():
         if vs.spec.gateways and "mesh" not in vs.spec.gateways:
@@ -43,16 +45,24 @@ def gotcha_warnings(plan: MeshPlan, state: PolicyState) -> list[str]:
                 continue
             claimed[host] = origin(vs)
             if host in gateway_targets:
+                route, gateway = gateway_targets[host]
                 out.append(
                     f"{origin(vs)} routes calls to {host} made by sidecars "
-                    f"(e.g. order → {host}) only: the ingress gateway's calls to {host} follow "
-                    f"{gateway_targets[host]}, bound to meshsim-gateway. To "
-                    "split or fault those too, bind a VirtualService to meshsim-gateway"
+                    f"(e.g. {_a_caller(plan, host)} → {host}) only: the ingress gateway's "
+                    f"calls to {host} follow {route}, bound to {gateway}. To "
+                    f"split or fault those too, bind a VirtualService to {gateway}"
                 )
     out += _unbound_warnings(state)
     out += _unknown_host_warnings(plan, state)
     out += _ejection_warnings(plan, state)
     return out
+
+
+def _a_caller(plan: MeshPlan, host: str) -> str:
+    """A service that calls `host` in the declared graph, for an example
+    (the shop's order calls all the others)."""
+    callers = [name for name, svc in plan.app.services.items() if host in svc.calls]
+    return callers[0] if callers else "order" if plan.app.builtin else "a service"
 
 
 def _unbound_warnings(state: PolicyState) -> list[str]:
