@@ -9,7 +9,7 @@ the 7 s delay jason's page comes back after about 6 s (productpage gives up
 on reviews first), and under the 0.5 s timeout after about 1 s (productpage
 tries reviews twice), both still HTTP 200. (The same tasks with the shop's
 hosts: test_istio_tasks.py.) Fault delays are not time-scaled, so
-fault-injection runs as written (26 s of phases); request-timeouts is
+fault-injection runs as written (30 s of phases); request-timeouts is
 shortened as far as its settles still outlast a 2 s call in flight.
 """
 
