@@ -41,6 +41,7 @@ from meshsim.control.ca import INGRESS_IDENTITY
 from meshsim.control.plan import INGRESS_NAME
 from meshsim.control.writer import atomic_write
 from meshsim.rundir import RunDir
+from meshsim.telemetry.runfiles import read_plan
 from meshsim.timeline import phase_windows
 
 PLAINTEXT = "plaintext"
@@ -60,12 +61,16 @@ class InboundRequest:
     plaintext: bool
 
 
-def caller(principal: str | None) -> str:
-    """A principal as a caller's name: the service account, `ingress`, or `plaintext`."""
+def caller(principal: str | None, services: dict[str, str] | None = None) -> str:
+    """A principal as a caller's name: the service whose identity it is (in
+    `services`, identity → service), else the service account, `ingress`, or
+    `plaintext`."""
     if not principal or principal == "-":
         return PLAINTEXT
     if principal == INGRESS_IDENTITY:
         return INGRESS
+    if services and principal in services:
+        return services[principal]
     m = _SERVICE_ACCOUNT.match(principal)
     return m.group(1) if m else principal
 
@@ -77,6 +82,10 @@ def _service_version(instance: str) -> tuple[str, str]:
 
 
 def read_inbound_logs(logs_dir: Path) -> list[InboundRequest]:
+    # A service's account may not be its name (Bookinfo's productpage runs as
+    # bookinfo-productpage): name callers by service, as edges.json does.
+    plan = read_plan(logs_dir.parent)
+    services = {svc.identity: name for name, svc in plan.app.services.items()} if plan else {}
     out = []
     for path, proxy, direction in RunDir(logs_dir.parent).access_logs():
         if direction != "inbound":
@@ -96,7 +105,7 @@ def read_inbound_logs(logs_dir: Path) -> list[InboundRequest]:
             out.append(
                 InboundRequest(
                     t=t,
-                    source=caller(principal),
+                    source=caller(principal, services),
                     principal=principal,
                     destination=destination,
                     destination_version=version,

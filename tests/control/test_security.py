@@ -743,6 +743,10 @@ def test_callers_by_principal() -> None:
     assert caller("spiffe://cluster.local/ns/default/sa/order") == "order"
     assert caller(INGRESS_IDENTITY) == "istio-ingressgateway"
     assert caller(None) == caller("-") == "plaintext"
+    # a service whose account is not its name (Bookinfo's): named by its service
+    sa = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"
+    assert caller(sa, {sa: "productpage"}) == "productpage"
+    assert caller(sa) == "bookinfo-productpage"
 
 
 def test_denials_are_merged_into_the_edges_once() -> None:
