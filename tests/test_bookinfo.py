@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,3 +142,17 @@ def test_productpage_degrades_and_tries_reviews_twice(monkeypatch: pytest.Monkey
     calls = [path for path, _ in _Proxy.seen]
     assert calls.count("http://reviews:9080/reviews/0") == 2
     assert all(h.get("x-request-id") == "r1" for _, h in _Proxy.seen)
+
+
+def test_the_api_answers_with_the_status_behind_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unlike the page: what the authorization task's expectations read."""
+    app = _load_app()
+    _Proxy.answers = {"details": (403, {}), "reviews": (200, {"reviews": []})}
+    with _serve(_Proxy) as proxy, _serve(_role(app, "productpage")) as page:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy}")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            _get(page, "/api/v1/products/0")
+        denied.value.close()
+        assert denied.value.code == 403
+        assert _get(page, "/api/v1/products/0/reviews")[0] == 200

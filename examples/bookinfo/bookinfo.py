@@ -86,6 +86,7 @@ class Call:
                 served_by = resp.headers.get("x-meshsim-served-by", "").split(";")[0]
                 return cls(resp.status, json.loads(resp.read() or b"{}"), served_by)
         except urllib.error.HTTPError as err:
+            err.close()
             return cls(err.code, None)
         except (OSError, ValueError):  # timeout, refused, reset, not JSON
             return cls(0, None)
@@ -124,7 +125,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         route = ROUTES[self.role]
         for prefix, handler in route:
-            if path == prefix or (prefix.endswith("/") and path.startswith(prefix)):
+            if path == prefix or (
+                prefix != "/" and prefix.endswith("/") and path.startswith(prefix)
+            ):
                 handler(self, path)
                 return
         self.answer(404, {"error": f"{self.role} has no {path}"})
@@ -133,25 +136,30 @@ class Handler(BaseHTTPRequestHandler):
 # --- productpage ------------------------------------------------------------
 
 
-def _details(h: Handler) -> dict[str, Any]:
+def _details(h: Handler) -> tuple[int, dict[str, Any]]:
+    """details' status (500 when it did not answer) and the details, or an error."""
     call = Call.get(f"http://details:9080/details/{PRODUCT_ID}", h.forwarded(), DETAILS_TIMEOUT_S)
     if call.status == 200 and call.body is not None:
-        return call.body
-    return {"error": "Sorry, product details are currently unavailable for this book."}
+        return 200, call.body
+    error = "Sorry, product details are currently unavailable for this book."
+    return call.status or 500, {"error": error}
 
 
-def _reviews(h: Handler) -> tuple[dict[str, Any], str]:
-    """Reviews and the instance that served them; tried twice as Bookinfo's page does."""
+def _reviews(h: Handler) -> tuple[int, dict[str, Any], str]:
+    """reviews' status, the reviews (or an error) and the instance that served
+    them; tried twice as Bookinfo's page does."""
     for _ in range(REVIEWS_TRIES):
         url = f"http://reviews:9080/reviews/{PRODUCT_ID}"
         call = Call.get(url, h.forwarded(), REVIEWS_TIMEOUT_S)
         if call.status == 200 and call.body is not None:
-            return call.body, call.served_by
-    return {"error": "Sorry, product reviews are currently unavailable for this book."}, ""
+            return 200, call.body, call.served_by
+    error = "Sorry, product reviews are currently unavailable for this book."
+    return call.status or 500, {"error": error}, ""
 
 
 def product_page(h: Handler, _path: str) -> None:
-    details, (reviews, served_by) = _details(h), _reviews(h)
+    """The page is 200 whatever its parts say, as Bookinfo's is."""
+    (_, details), (_, reviews, served_by) = _details(h), _reviews(h)
     lines = [
         "<html><head><title>Simple Bookstore App</title></head><body>",
         "<h1>The Comedy of Errors</h1>",
@@ -186,20 +194,20 @@ def products(h: Handler, _path: str) -> None:
 
 
 def product_api(h: Handler, path: str) -> None:
-    """/api/v1/products/0, /api/v1/products/0/reviews, /api/v1/products/0/ratings."""
+    """/api/v1/products/0, /api/v1/products/0/reviews, /api/v1/products/0/ratings:
+    unlike the page, the API answers with the status of the service behind it
+    (a 403 from details is a 403 here), as Bookinfo's does."""
     parts = path.rstrip("/").split("/")[4:]
     if parts[:1] != [str(PRODUCT_ID)]:
         h.answer(404, {"error": "Product not found"})
     elif len(parts) == 1:
-        h.answer(200, _details(h))
+        h.answer(*_details(h))
     elif parts[1:] == ["reviews"]:
-        reviews, _ = _reviews(h)
-        h.answer(502 if "error" in reviews else 200, reviews)
+        status, reviews, _ = _reviews(h)
+        h.answer(status, reviews)
     elif parts[1:] == ["ratings"]:
         call = Call.get(f"http://ratings:9080/ratings/{PRODUCT_ID}", h.forwarded(), 3.0)
-        h.answer(
-            200 if call.body else 502, call.body or {"error": "Sorry, ratings are unavailable"}
-        )
+        h.answer(call.status or 500, call.body or {"error": "Sorry, ratings are unavailable"})
     else:
         h.answer(404, {"error": f"no {path}"})
 
