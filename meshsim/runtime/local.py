@@ -1,5 +1,9 @@
 """The local runtime: each app instance and each Envoy is a process on loopback.
 
+The sample shop's instances are forked from a server that imported their
+modules once (`meshsim.runtime.local_fork`): still one process each, with its
+own pid, session and log. A team's own commands and every Envoy are exec'ed.
+
 Every child starts in its own session, so a Ctrl-C in the terminal reaches
 meshsim alone and meshsim decides the order of shutdown. Each child is
 written to the mesh record (pid + start time) as soon as it starts, so a
@@ -25,6 +29,7 @@ from meshsim.runtime.commands import PROXY_ENV, envoy_argv, mesh_env
 
 # Where Envoy's binary was found before commands.py existed: still importable from here.
 from meshsim.runtime.commands import envoy_binary as envoy_binary
+from meshsim.runtime.local_fork import ForkedProcess, ForkServer, fork_server_enabled
 from meshsim.runtime.registry import MeshRecord, ProcessRecord, process_create_time, terminate
 from meshsim.shop import SHOP_APP
 
@@ -35,7 +40,9 @@ class _Child:
     argv: list[str]
     env: dict[str, str]
     cwd: str | None = None
-    proc: asyncio.subprocess.Process | None = None
+    proc: asyncio.subprocess.Process | ForkedProcess | None = None
+    # The shop's module, when the fork server may start this child.
+    module: str | None = None
     expected_exit: bool = False
 
 
@@ -50,6 +57,7 @@ class LocalRuntime(Runtime):
         self.record = record
         self._children: dict[str, _Child] = {}
         self.app: Application = SHOP_APP
+        self._forks: ForkServer | None = None
 
     async def prepare(self, plan: MeshPlan, events: RunEventHandler | None = None) -> MeshPlan:
         """Every instance needs a command here (an `image` alone is for Docker)."""
@@ -62,14 +70,43 @@ class LocalRuntime(Runtime):
                     "a command (an image alone needs --runtime docker)",
                     field=f"mesh.services.{inst.service}.command",
                 )
+        modules = sorted({m for i in plan.instances if (m := self._forkable(i)) is not None})
+        if modules and fork_server_enabled():
+            # It imports while the control plane issues certificates and compiles.
+            self._forks = await ForkServer.start(
+                modules, self._base_env(), self.logs / "fork-server.log"
+            )
         return plan
+
+    def _forkable(self, inst: Instance) -> str | None:
+        """The shop's module of `inst` when a fork of the server is the same as
+        `python -m module`: no env of its own (PYTHON* variables act at the
+        interpreter's start only, so those instances are exec'ed)."""
+        service = self.app.services.get(inst.service)
+        if service is None or service.module is None or service.env_of(inst.version):
+            return None
+        return service.module
+
+    @staticmethod
+    def _base_env() -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k not in PROXY_ENV}
 
     # ------------------------------------------------------------ processes
 
     async def _spawn(self, child: _Child) -> None:
+        if child.module is not None and self._forks is not None and self._forks.alive:
+            child.proc = await self._forks.spawn(child.module, child.env, child.cwd, child.info.log)
+        else:
+            child.proc = await self._exec(child)
+        child.info.pid = child.proc.pid
+        child.info.state = "running"
+        child.expected_exit = False
+        self._register(child)
+
+    async def _exec(self, child: _Child) -> asyncio.subprocess.Process:
         log = open(child.info.log, "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
-            child.proc = await asyncio.create_subprocess_exec(
+            return await asyncio.create_subprocess_exec(
                 *child.argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
@@ -92,10 +129,6 @@ class LocalRuntime(Runtime):
             ) from exc
         finally:
             log.close()
-        child.info.pid = child.proc.pid
-        child.info.state = "running"
-        child.expected_exit = False
-        self._register(child)
 
     def _register(self, child: _Child) -> None:
         assert child.proc is not None
@@ -116,7 +149,7 @@ class LocalRuntime(Runtime):
         """The parent's environment without its proxies, the service's own `env`
         (its version's on top), then what the mesh decides: the port, the names,
         and the sidecar as the HTTP proxy."""
-        env = {k: v for k, v in os.environ.items() if k not in PROXY_ENV}
+        env = self._base_env()
         # The commands of meshsim's own environment (uvicorn beside this python)
         # are found after the user's PATH, even when it is not activated.
         here = str(Path(sys.executable).parent)
@@ -143,6 +176,7 @@ class LocalRuntime(Runtime):
             service.argv(inst.version, inst.app_port, sys.executable),
             self._app_env(inst),
             self.app.workdir,
+            module=self._forkable(inst),
         )
         sidecar = _Child(
             ComponentInfo(
@@ -153,7 +187,7 @@ class LocalRuntime(Runtime):
                 self.files.envoy_log(inst.name),
             ),
             envoy_argv(bootstrap),
-            {k: v for k, v in os.environ.items() if k not in PROXY_ENV},
+            self._base_env(),
         )
         self._children[app.info.name] = app
         self._children[sidecar.info.name] = sidecar
@@ -166,7 +200,7 @@ class LocalRuntime(Runtime):
                 ingress.name, "ingress", ingress.name, None, self.files.envoy_log(ingress.name)
             ),
             envoy_argv(bootstrap),
-            {k: v for k, v in os.environ.items() if k not in PROXY_ENV},
+            self._base_env(),
         )
         self._children[child.info.name] = child
         await self._spawn(child)
@@ -238,3 +272,12 @@ class LocalRuntime(Runtime):
                 except TimeoutError:
                     pass
             child.info.state = "exited"
+        await self._close_forks()
+
+    async def detach(self) -> None:
+        await self._close_forks()
+
+    async def _close_forks(self) -> None:
+        if self._forks is not None:
+            await self._forks.close()
+            self._forks = None
