@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import psutil
 
 import meshsim.mesh
 from meshsim.control.plan import build_plan
+from meshsim.events import RunEventHandler
 from meshsim.mesh import Mesh
 
 SHOP = {"user": {"v1": 1}, "product": {"v1": 1, "v2": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}
@@ -81,6 +83,17 @@ def tree_cpu(me: psutil.Process) -> dict[str, float]:
     return out
 
 
+class Steps(RunEventHandler):
+    """When each of `Mesh.start()`'s steps began, in seconds from the call."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.at: dict[str, float] = {}
+
+    def step(self, message: str) -> None:
+        self.at[" ".join(message.split()[:3])] = round(time.perf_counter() - self.t0, 2)
+
+
 async def one(size: int) -> dict[str, Any]:
     me = psutil.Process()
     plan = build_plan(services(size), ingress_port=0)
@@ -89,7 +102,8 @@ async def one(size: int) -> dict[str, Any]:
         cpu0 = cpu_s(me)
         mesh = Mesh(plan, Path(tmp) / "run")
         try:
-            ready_s = await mesh.start()
+            steps = Steps()
+            ready_s = await mesh.start(steps)
             by_kind = tree_cpu(me)
             by_kind["meshsim"] -= cpu0
         finally:
@@ -98,6 +112,7 @@ async def one(size: int) -> dict[str, Any]:
         "instances": len(plan.instances),
         "load_avg_1m": round(load, 1),
         "ready_s": round(ready_s, 2),
+        "steps_s": steps.at,
         "cpu_s_tree": round(sum(by_kind.values()), 2),
         "cpu_s": {k: round(v, 2) for k, v in sorted(by_kind.items())},
     }

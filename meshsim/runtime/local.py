@@ -6,8 +6,9 @@ own pid, session and log. A team's own commands and every Envoy are exec'ed.
 
 Every child starts in its own session, so a Ctrl-C in the terminal reaches
 meshsim alone and meshsim decides the order of shutdown. Each child is
-written to the mesh record (pid + start time) as soon as it starts, so a
-run killed with SIGKILL can be cleaned up by `meshsim down`.
+written to the mesh record (pid + start time) as soon as it starts (an
+instance's sidecar and app in one save), so a run killed with SIGKILL can be
+cleaned up by `meshsim down`.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class LocalRuntime(Runtime):
 
     # ------------------------------------------------------------ processes
 
-    async def _spawn(self, child: _Child) -> None:
+    async def _spawn(self, child: _Child, save: bool = True) -> None:
         if child.module is not None and self._forks is not None and self._forks.alive:
             child.proc = await self._forks.spawn(child.module, child.env, child.cwd, child.info.log)
         else:
@@ -101,7 +102,7 @@ class LocalRuntime(Runtime):
         child.info.pid = child.proc.pid
         child.info.state = "running"
         child.expected_exit = False
-        self._register(child)
+        self._register(child, save)
 
     async def _exec(self, child: _Child) -> asyncio.subprocess.Process:
         log = open(child.info.log, "ab")  # noqa: SIM115 - handed to the child, closed below
@@ -130,7 +131,7 @@ class LocalRuntime(Runtime):
         finally:
             log.close()
 
-    def _register(self, child: _Child) -> None:
+    def _register(self, child: _Child, save: bool) -> None:
         assert child.proc is not None
         self.record.processes = [p for p in self.record.processes if p.name != child.info.name]
         self.record.processes.append(
@@ -143,7 +144,8 @@ class LocalRuntime(Runtime):
                 instance=child.info.instance,
             )
         )
-        self.record.save()
+        if save:
+            self.record.save()
 
     def _app_env(self, inst: Instance) -> dict[str, str]:
         """The parent's environment without its proxies, the service's own `env`
@@ -191,8 +193,11 @@ class LocalRuntime(Runtime):
         )
         self._children[app.info.name] = app
         self._children[sidecar.info.name] = sidecar
-        await self._spawn(sidecar)
-        await self._spawn(app)
+        try:
+            await self._spawn(sidecar, save=False)
+            await self._spawn(app, save=False)
+        finally:
+            self.record.save()
 
     async def start_ingress(self, ingress: Ingress, bootstrap: Path) -> None:
         child = _Child(
