@@ -163,6 +163,8 @@ async def _child(
         for comp in mesh.runtime.components():
             kind = "app" if comp.kind == "app" else "envoy"
             cpu[kind] = cpu.get(kind, 0.0) + _cpu_seconds(comp.pid)
+        for pid in mesh.runtime.app_helpers():  # the fork server's imports
+            cpu["app"] = cpu.get("app", 0.0) + _cpu_seconds(pid)
         reply = {"t_ready": t_ready, "start_s": start_s, "cpu_s": cpu}
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()

@@ -51,6 +51,11 @@ class Runtime(ABC):
         reach). Loopback for local processes; the Docker runtime's differs."""
         return ("127.0.0.1", "127.0.0.1")
 
+    def app_helpers(self) -> list[int]:
+        """Pids of processes the runtime runs for the apps besides the
+        components (the local fork server): their CPU is the apps' cost."""
+        return []
+
     async def detach(self) -> None:
         """Let go of a mesh that stays running (`--keep`) without stopping it."""
         return None

@@ -279,6 +279,9 @@ class LocalRuntime(Runtime):
             child.info.state = "exited"
         await self._close_forks()
 
+    def app_helpers(self) -> list[int]:
+        return [self._forks.pid] if self._forks is not None else []
+
     async def detach(self) -> None:
         await self._close_forks()
 

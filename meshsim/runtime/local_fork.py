@@ -84,6 +84,10 @@ class ForkServer:
         return cls(proc, log)
 
     @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
     def alive(self) -> bool:
         return self._proc.returncode is None and not self._reader.done()
 
