@@ -5,6 +5,7 @@ still differ, and a change reaches only the proxies and types it changes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,8 @@ async def test_a_change_to_one_service_moves_only_its_proxies_routes(tmp_path: P
     await cp.serve("127.0.0.1", "127.0.0.1")
     try:
         cp.write_initial()
+        files = sorted((tmp_path / "xds").glob("*/[clr]ds*.json"))
+        written = {f: f.read_text() for f in files}
         before = {p: {t: cp.ads.version(p, t) for t, _ in STEPS} for p in PLAN.proxies}
         unchanged = await cp.push()
         assert unchanged.changed == []  # nothing new: nobody gets anything
@@ -94,3 +97,10 @@ async def test_a_change_to_one_service_moves_only_its_proxies_routes(tmp_path: P
     assert result.changed == ["order-v1-0"]
     moved = {(p, t) for p in PLAN.proxies for t, _ in STEPS if after[p][t] != before[p][t]}
     assert moved == {("order-v1-0", T_ROUTE)}  # its inbound RBAC: no CDS, no LDS
+    # the record for `meshsim config`: only that file rewritten, with what was served
+    rewritten = [f for f in files if f.read_text() != written[f]]
+    assert [f.relative_to(tmp_path / "xds").as_posix() for f in rewritten] == [
+        "order-v1-0/rds_inbound.json"
+    ]
+    record = json.loads(rewritten[0].read_text())
+    assert record["resources"] == [cp.configs["order-v1-0"].routes[ROUTE_INBOUND]]
