@@ -15,7 +15,9 @@ Nothing here starts anything: runtimes read it.
 
 from __future__ import annotations
 
+import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,15 +27,48 @@ APP_ROUTE_NAME = "app"
 PORT_PLACEHOLDER = "{port}"
 # SPIFFE trust domain of every workload identity (Istio's default)
 TRUST_DOMAIN = "cluster.local"
+# The pod fields an instance's environment can carry, as Kubernetes' downward
+# API `fieldRef` sets them, and what each is in meshsim: its name, its address.
+POD_FIELDS = ("metadata.name", "status.podIP")
+# `$$` (an escaped `$`) or `$(NAME)`, scanned left to right as Kubernetes does.
+_REFERENCE = re.compile(r"\$(?:\$|\(([^)]*)\))")
+
+
+def expand_references(text: str, env: Mapping[str, str]) -> str:
+    """`text` with `$(NAME)` replaced by `env[NAME]`, as Kubernetes expands a
+    container's `command`, `args` and `env[].value`: a name not in `env` is
+    left as written, `$$` is a literal `$` (so `$$(NAME)` stays `$(NAME)`),
+    any other `$` is kept.
+
+    >>> expand_references("--id=$(POD_NAME) $$(HOME) $(NOPE)", {"POD_NAME": "web-v1-0"})
+    '--id=web-v1-0 $(HOME) $(NOPE)'
+    """
+
+    # Hand-written: Kubernetes' expansion lives in Go (k8s.io/kubernetes
+    # third_party/forked/golang/expansion) and no maintained Python package
+    # implements its syntax; os.path.expandvars and string.Template use `${}`.
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "$"
+        return env.get(name, match.group(0))
+
+    return _REFERENCE.sub(one, text)
 
 
 @dataclass(frozen=True)
 class VersionRun:
-    """What one version of a service changes: its own command, image and env."""
+    """What one version of a service changes: its own command, image and env;
+    and, for its image, what Kubernetes calls the container's `command`
+    (`entrypoint`) and `args`, and the env set from pod fields."""
 
     command: tuple[str, ...] | None = None
     image: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    entrypoint: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    # variable -> one of POD_FIELDS
+    env_fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +121,29 @@ class AppService:
         run = self.versions.get(version)
         return {**self.env, **(run.env if run is not None else {})}
 
+    def instance_env(self, version: str, instance: str, address: str) -> dict[str, str]:
+        """`env_of(version)` plus the variables the version sets from pod
+        fields (`env_fields`): the instance's name, its address."""
+        run = self.versions.get(version)
+        fields = {"metadata.name": instance, "status.podIP": address}
+        own = {k: fields[f] for k, f in (run.env_fields if run is not None else {}).items()}
+        return {**self.env_of(version), **own}
+
+    def image_argv(
+        self, version: str, env: Mapping[str, str]
+    ) -> tuple[list[str] | None, list[str] | None]:
+        """The version's `entrypoint` and `args` for its image (None: the
+        image's own ENTRYPOINT, CMD), `$(NAME)` expanded from `env`, the
+        container's environment, as Kubernetes expands them."""
+        run = self.versions.get(version)
+        if run is None:
+            return None, None
+
+        def expanded(words: tuple[str, ...] | None) -> list[str] | None:
+            return None if words is None else [expand_references(w, env) for w in words]
+
+        return expanded(run.entrypoint), expanded(run.args)
+
     def argv(self, version: str, port: int, python: str = "python") -> list[str]:
         """The command line of an instance listening on `port`: `{port}` in any
         argument is replaced; the shop's module runs with `python`."""
@@ -118,6 +176,9 @@ class AppService:
                     "command": list(r.command) if r.command is not None else None,
                     "image": r.image,
                     "env": dict(r.env),
+                    "entrypoint": list(r.entrypoint) if r.entrypoint is not None else None,
+                    "args": list(r.args) if r.args is not None else None,
+                    "env_fields": dict(r.env_fields),
                 }
                 for v, r in self.versions.items()
             },
@@ -130,6 +191,9 @@ class AppService:
                 tuple(r["command"]) if r.get("command") is not None else None,
                 r.get("image"),
                 dict(r.get("env") or {}),
+                tuple(r["entrypoint"]) if r.get("entrypoint") is not None else None,
+                tuple(r["args"]) if r.get("args") is not None else None,
+                dict(r.get("env_fields") or {}),
             )
             for v, r in (raw.get("versions") or {"v1": {}}).items()
         }

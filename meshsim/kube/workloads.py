@@ -103,18 +103,30 @@ def _service(
         image, command = _image(service, version, registry)
         env = {**service.env_of(version), "PORT": str(port), "HOST": "0.0.0.0"}
         env |= {"SERVICE_NAME": name, "SERVICE_VERSION": version}
+        run = service.versions.get(version)
+        fields = {"INSTANCE_NAME": "metadata.name", **(run.env_fields if run else {})}
+        # Kubernetes expands $(NAME) in a value and reads $$ as $: escaped, a
+        # value reaches the app as meshsim gives it.
+        values = [{"name": k, "value": v.replace("$", "$$")} for k, v in env.items()]
         container: dict[str, Any] = {
             "name": name,
             "image": image,
             "ports": [{"name": "http", "containerPort": port}],
-            "env": [{"name": k, "value": v} for k, v in env.items()]
+            "env": values
             + [
-                {"name": "INSTANCE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+                {"name": k, "valueFrom": {"fieldRef": {"fieldPath": f}}}
+                for k, f in fields.items()
+                if k not in env
             ],
         }
         if command:
             container["command"] = command
             container["imagePullPolicy"] = "IfNotPresent"
+        # As given: the cluster expands their $(NAME) as meshsim does.
+        if run is not None and run.entrypoint is not None:
+            container["command"] = list(run.entrypoint)
+        if run is not None and run.args is not None:
+            container["args"] = list(run.args)
         if service.health:
             container["readinessProbe"] = {"httpGet": {"path": service.health, "port": port}}
         else:

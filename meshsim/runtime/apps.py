@@ -24,7 +24,7 @@ def app_env(ctx: pods.RunContext, inst: Instance) -> dict[str, str]:
     decides, as for the local runtime: the port, the names, the sidecar as
     the HTTP proxy."""
     service = ctx.app.services.get(inst.service)
-    env = dict(service.env_of(inst.version)) if service is not None else {}
+    env = service.instance_env(inst.version, inst.name, inst.host) if service is not None else {}
     # Listen on every address of the pod (or on 127.0.0.1): the sidecar
     # reaches the app on loopback, and the pod's rules refuse its port to
     # anyone outside the pod.
@@ -47,10 +47,13 @@ def app_spec(ctx: pods.RunContext, inst: Instance) -> dict[str, Any]:
       base image plus a Python with aiohttp), in the scenario's directory,
       mounted at the same path, as your uid;
     - an `image`: that image as it is built (its user, its working directory,
-      its entrypoint and command). A `command` beside an `image` is the local
-      runtime's (as in docs/scenarios.md: `command` for local, `image` for
-      Docker, either or both), so it is not used here. Its output is read
-      from Docker by the runtime (the image need not have a shell).
+      its entrypoint and command), except that the version's `entrypoint` and
+      `args` replace its ENTRYPOINT and CMD as a Kubernetes container's
+      `command` and `args` do (Docker, like the kubelet, then drops the
+      image's CMD unless `args` gives one). A `command` beside an `image` is
+      the local runtime's (as in docs/scenarios.md: `command` for local,
+      `image` for Docker, either or both), so it is not used here. Its output
+      is read from Docker by the runtime (the image need not have a shell).
 
     The first two append their output to logs/<instance>.app.log themselves,
     as with the local runtime."""
@@ -65,6 +68,11 @@ def app_spec(ctx: pods.RunContext, inst: Instance) -> dict[str, Any]:
     image = own_image(ctx, inst)
     if image is not None:
         spec["image"] = image
+        entrypoint, args = service.image_argv(inst.version, spec["environment"])
+        if entrypoint is not None:
+            spec["entrypoint"] = entrypoint
+        if args is not None:
+            spec["command"] = args
         return spec
     argv = service.argv(inst.version, inst.app_port)
     log = ctx.files.app_log(inst.name)

@@ -278,12 +278,21 @@ def _app_container(app: Application, inst: Instance, app_image: str) -> dict[str
     `env`, then what the mesh decides (port, names, the sidecar as HTTP proxy)."""
     service = app.services[inst.service]
     environment = {
-        **service.env_of(inst.version),
+        # No address is known before compose starts the pod: status.podIP is
+        # the pod's DNS name, which resolves to it.
+        **service.instance_env(inst.version, inst.name, inst.host),
         **mesh_env(inst, listen="127.0.0.1", proxy_host="127.0.0.1"),
     }
     image = service.image_of(inst.version)
     if image is not None:
-        return {"image": image, "environment": environment}
+        out: dict[str, Any] = {"image": image, "environment": environment}
+        entrypoint, args = service.image_argv(inst.version, environment)
+        # Compose reads `$` in its file as its own interpolation: `$$` is a `$`.
+        if entrypoint is not None:
+            out["entrypoint"] = [w.replace("$", "$$") for w in entrypoint]
+        if args is not None:
+            out["command"] = [w.replace("$", "$$") for w in args]
+        return out
     spec: dict[str, Any] = {
         "image": app_image,
         "command": service.argv(inst.version, inst.app_port),

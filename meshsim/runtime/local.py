@@ -160,7 +160,7 @@ class LocalRuntime(Runtime):
             env["PATH"] = os.pathsep.join([*path, here])
         service = self.app.services.get(inst.service)
         if service is not None:
-            env.update(service.env_of(inst.version))
+            env.update(service.instance_env(inst.version, inst.name, inst.host))
         env.update(mesh_env(inst, listen=inst.host))
         return env
 

@@ -36,7 +36,14 @@ def resolve_application(scenario: Scenario, base_dir: Path | None = None) -> App
             calls=tuple(spec.calls),
             expose=exposed.get(name),
             versions={
-                version: VersionRun(tuple(v.command) if v.command else None, v.image, dict(v.env))
+                version: VersionRun(
+                    tuple(v.command) if v.command else None,
+                    v.image,
+                    dict(v.env),
+                    tuple(v.entrypoint) if v.entrypoint is not None else None,
+                    tuple(v.args) if v.args is not None else None,
+                    dict(v.env_fields),
+                )
                 for version, v in spec.versions.items()
             },
             port=spec.port,
@@ -109,7 +116,16 @@ def own_service_problems(scenario: Scenario) -> list[tuple[YamlPath, str]]:
             )
         if not spec.versions:
             problems.append(((*path, "versions"), "must list at least one version, e.g. {v1: {}}"))
-        for version in spec.versions:
+        for version, v in spec.versions.items():
+            if (v.entrypoint or v.args) and not (v.image or spec.image):
+                key = "entrypoint" if v.entrypoint else "args"
+                problems.append(
+                    (
+                        (*path, "versions", version, key),
+                        f"replaces an image's ENTRYPOINT or CMD, and {name} {version} has no "
+                        "image; a `command` is how a service without one starts",
+                    )
+                )
             if not re.fullmatch(VERSION_PATTERN, version):
                 problems.append(
                     (

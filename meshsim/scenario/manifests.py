@@ -11,7 +11,8 @@ Istio's conventions map each object onto the own-services model
 | `replicas` | the version's replicas |
 | container `image` | the version's image (built here, never pulled) |
 | Service `port` → `targetPort` | `service_port` → `port` (the container port the app listens on) |
-| container `env[].value` | the version's env; `valueFrom`/`envFrom` refused by name |
+| container `env`, `envFrom` | the version's env (meshsim.scenario.manifest_env) |
+| container `command`, `args` | the version's `entrypoint`, `args` (ENTRYPOINT, CMD) |
 | `readinessProbe.httpGet.path` | `health` (a `tcpSocket` probe is meshsim's default check) |
 | `serviceAccountName`, `metadata.namespace` | the SPIFFE identity `spiffe://cluster.local/ns/<ns>/sa/<sa>` |
 | Istio and Gateway API objects | the policies in force from the first phase |
@@ -31,6 +32,7 @@ from typing import Any
 from meshsim.errors import ScenarioError
 from meshsim.scenario.istio import check_resource
 from meshsim.scenario.k8s_objects import K8sObject, schema_problem
+from meshsim.scenario.manifest_env import SOURCE_KINDS, Sources, container_env
 from meshsim.scenario.yamlpos import YamlPath, split_path
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
@@ -39,7 +41,7 @@ QUIET_KINDS = ("ServiceAccount", "Namespace")
 # What each level honours; any other field present is warned.
 WORKLOAD_SPEC = {"replicas", "selector", "template", "serviceName"}
 POD_SPEC = {"containers", "serviceAccountName", "serviceAccount"}
-CONTAINER = {"name", "image", "ports", "env", "readinessProbe", "imagePullPolicy"}
+CONTAINER = {"name", "image", "ports", "env", "envFrom", "command", "args", "readinessProbe", "imagePullPolicy"}  # fmt: skip
 SERVICE_SPEC = {"selector", "ports", "type", "clusterIP", "clusterIPs"}
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -67,6 +69,7 @@ class ManifestApp:
     warnings: list[str] = field(default_factory=list)
     outside: str | None = None
     origins: dict[str, K8sObject] = field(default_factory=dict)
+    sources: Sources = field(default_factory=Sources)
 
     def warn(self, obj: K8sObject, path: YamlPath, message: str) -> None:
         text = f"{obj.where(path)}: {obj.key}: {message}"
@@ -93,6 +96,8 @@ def map_manifests(objects: list[K8sObject]) -> ManifestApp:
                 workloads.append(workload)
         elif obj.kind == "Service" and obj.api_version == "v1":
             services.append(obj)
+        elif obj.kind in SOURCE_KINDS and obj.api_version == "v1":
+            out.sources.add(obj)  # read where a container's env names it
         elif obj.kind not in QUIET_KINDS:
             out.warn(
                 obj,
@@ -105,6 +110,9 @@ def map_manifests(objects: list[K8sObject]) -> ManifestApp:
     for w in workloads:
         if w.claimed_by is None:
             _unclaimed(w, out)
+    for key, obj in out.sources.objects.items():
+        if key not in out.sources.used:
+            out.warn(obj, (), f"{obj.kind} is not honoured: meshsim reads ConfigMaps and Secrets only where a container's env or envFrom names them")  # fmt: skip
     return out
 
 
@@ -256,26 +264,11 @@ def _container(
     entry: dict[str, Any],
     out: ManifestApp,
 ) -> None:
-    _warn_fields(out, obj, path, c, CONTAINER | {"command", "args"}, "meshsim runs the image as built")  # fmt: skip
-    for key, docker in (("command", "ENTRYPOINT"), ("args", "CMD")):
-        if key in c:  # said apart: the run would start something else than the cluster does
-            shown = repr(c[key])[:200]
-            out.warn(obj, (*path, key), f"not honoured: meshsim runs the image's own {docker}, not {shown}; to run what the cluster runs, make it the image's {docker} (Dockerfile)")  # fmt: skip
+    _warn_fields(out, obj, path, c, CONTAINER, "meshsim runs the image as built")
     if c.get("imagePullPolicy") == "Always":
         out.warn(obj, (*path, "imagePullPolicy"), "Always: meshsim never pulls; it runs the image built here")  # fmt: skip
     version["image"] = str(c["image"]) if c.get("image") else _no_image(obj, path)
-    env: dict[str, str] = {}
-    for j, var in enumerate(c.get("env") or []):
-        name = str(var.get("name"))
-        if "valueFrom" in var:
-            source = next(iter(var["valueFrom"] or {"?": 0}))
-            out.warn(obj, (*path, "env", j, "valueFrom"), f"{name} is refused ({source}): meshsim has no Secrets, ConfigMaps or downward API; give it a value")  # fmt: skip
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            env[name] = str(var.get("value", ""))
-        else:
-            out.warn(obj, (*path, "env", j, "name"), f"{name!r} is not a variable name meshsim passes on")  # fmt: skip
-    if env:
-        version["env"] = env
+    container_env(obj, path, c, version, out.sources, out.warn)
     probe = c.get("readinessProbe")
     if isinstance(probe, dict):
         _probe(obj, (*path, "readinessProbe"), probe, c, entry, out)

@@ -8,7 +8,7 @@ How they resolve into an application lives in `meshsim.scenario.application`.
 from __future__ import annotations
 
 import shlex
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
@@ -64,6 +64,27 @@ class VersionSpec(Strict):
     )
     image: str | None = Field(
         None, min_length=1, description="This version's image (Docker runtime)."
+    )
+    entrypoint: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Replaces the image's ENTRYPOINT (Docker runtime), as a Kubernetes "
+        "container's `command`; the image's CMD is then not used unless `args` gives one. "
+        "$(NAME) is expanded from the instance's environment, $$ is a literal $.",
+    )
+    args: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Replaces the image's CMD (Docker runtime), as a Kubernetes container's "
+        "`args`; $(NAME) expanded as in `entrypoint`.",
+    )
+    env_fields: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
+        Literal["metadata.name", "status.podIP"],
+    ] = Field(
+        default_factory=dict,
+        description="Variables set from the instance as Kubernetes' downward API sets them "
+        "from the pod: metadata.name (the instance's name), status.podIP (its address).",
     )
 
 

@@ -96,8 +96,9 @@ def test_the_export_reads_back_through_mesh_manifests(tmp_path: Path) -> None:
             assert back.image_of(version) == service.image_of(version)
             # the mesh's own variables ride along; the service's env is kept
             assert service.env_of(version).items() <= back.env_of(version).items()
-    # The downward-API INSTANCE_NAME is refused by name, as any valueFrom.
-    assert any("INSTANCE_NAME is refused (fieldRef)" in n for n in again.notes)
+            # The downward-API INSTANCE_NAME comes back as the pod field it is.
+            assert two.services[name].instance_env(version, "x-0", "10.0.0.9")["INSTANCE_NAME"] == "x-0"  # fmt: skip
+    assert not any("INSTANCE_NAME" in n for n in again.notes), again.notes
 
 
 def test_the_cli_writes_the_export(tmp_path: Path) -> None:

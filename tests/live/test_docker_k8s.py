@@ -2,7 +2,8 @@
 k8s-user-service example (FastAPI images built from its Dockerfiles, two
 Deployments and a Service per service, the namespace's PeerAuthentication
 STRICT and an AuthorizationPolicy on a service account) passes its canary +
-STRICT drill; and an image the manifests name that is not built here is
+STRICT drill, user-service v2 started by its manifest's own `command` and
+`args` (not the image's CMD); and an image the manifests name that is not built here is
 exit 3 naming the service, never pulled.
 
 Skips like tests/live/test_docker.py without an engine. The images are built
@@ -72,6 +73,12 @@ def test_manifests_pass_a_canary_and_strict_drill(
     # directory's scenario reads back without the manifests.
     plan = json.loads((run_dir / "plan.json").read_text())
     assert {i["app_port"] for i in plan["instances"]} == {8000}
+    # user-service v2's Deployment gives `command` and `args` (log level
+    # $(LOG_LEVEL) = info): they replaced the image's CMD (log level warning),
+    # expanded; uvicorn would have refused "$(LOG_LEVEL)" as a level.
+    logs = run_dir / "logs"
+    assert "Uvicorn running on" in (logs / "user-service-v2-0.app.log").read_text()
+    assert "Uvicorn running on" not in (logs / "user-service-v1-0.app.log").read_text()
     assert "manifests:" not in (run_dir / "scenario.yaml").read_text()
     assert not leftovers(engine)
 

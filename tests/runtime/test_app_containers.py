@@ -42,8 +42,8 @@ phases:
 """
 
 
-def _setup(tmp_path: Path) -> tuple[RunContext, MeshPlan]:
-    (tmp_path / "own.yaml").write_text(OWN)
+def _setup(tmp_path: Path, text: str = OWN) -> tuple[RunContext, MeshPlan]:
+    (tmp_path / "own.yaml").write_text(text)
     scenario = load_scenario(tmp_path / "own.yaml")
     app = resolve_application(scenario)
     plan = build_plan(resolve_mesh(scenario), 0, app)
@@ -85,6 +85,27 @@ def test_a_versions_image_replaces_the_services_and_its_command_is_for_local(
     # the command beside an image is the local runtime's: the image runs as built
     assert "command" not in spec and "entrypoint" not in spec
     assert spec["environment"]["PRICES_VERSION"] == "v2"
+
+
+def test_entrypoint_and_args_replace_the_images_expanded_from_its_env(tmp_path: Path) -> None:
+    """A Kubernetes container's `command` and `args` (mesh.manifests maps them
+    here): Docker gets them as entrypoint and command, $(NAME) expanded from
+    the container's environment, pod fields included, $$ kept as a $."""
+    v3 = """        v3:
+          image: acme/prices:2
+          entrypoint: [/bin/prices, "--name=$(POD)"]
+          args: [--ip, "$(IP)", --port, "$(PORT)", "$$(PORT)", "$(NOPE)"]
+          env_fields: {POD: metadata.name, IP: status.podIP}
+"""
+    text = OWN.replace("    quotes:\n", v3 + "    quotes:\n")
+    ctx, plan = _setup(tmp_path, text)
+    inst = plan.instance("prices-v3-0")
+    spec = apps.app_spec(ctx, inst)
+    assert spec["image"] == "acme/prices:2"
+    assert spec["entrypoint"] == ["/bin/prices", "--name=prices-v3-0"]
+    assert spec["command"] == ["--ip", inst.host, "--port", "8080", "$(PORT)", "$(NOPE)"]
+    assert spec["environment"]["POD"] == "prices-v3-0"
+    assert spec["environment"]["IP"] == inst.host and inst.host.startswith("172.18.0.")  # the pod's
 
 
 def test_a_command_runs_in_the_app_image_in_the_scenarios_directory(tmp_path: Path) -> None:

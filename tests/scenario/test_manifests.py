@@ -66,7 +66,12 @@ def test_the_example_maps_exactly_as_the_issue_lists() -> None:
     assert users.port == 8000 and users.service_port is None  # Service 80 -> 8000
     assert users.health == "/healthz"
     assert users.image_of("v1") == users.image_of("v2") == "k8s-example/user-service:1"
-    assert users.env_of("v2") == {"VERSION": "v2"}
+    assert users.env_of("v2") == {"VERSION": "v2", "LOG_LEVEL": "info"}
+    # v2's own command line replaces the image's CMD, $(LOG_LEVEL) expanded at start
+    assert users.image_argv("v1", users.env_of("v1")) == (None, None)
+    entrypoint, args = users.image_argv("v2", users.env_of("v2"))
+    assert entrypoint == ["python3", "-m", "uvicorn"] and args is not None
+    assert args[args.index("--log-level") + 1] == "info"
     assert users.identity == "spiffe://cluster.local/ns/default/sa/user-service"
     front = app.services["frontend"]
     assert front.port == 8000  # a named targetPort, resolved from the container's ports
@@ -116,8 +121,10 @@ def test_replicas_versions_env_and_what_is_refused(tmp_path: Path) -> None:
     assert web.identity == "spiffe://cluster.local/ns/default/sa/default"  # Kubernetes' default
     notes = "\n".join(scenario.notes)
     for field in (
-        "env[1].valueFrom: Deployment/web-v3: DB_PASSWORD is refused (secretKeyRef)",
-        "containers[0].envFrom: Deployment/web-v3: not honoured",
+        "env[1].valueFrom.secretKeyRef: Deployment/web-v3: DB_PASSWORD is not set: Secret db "
+        "is not among the manifests",
+        "containers[0].envFrom[0].configMapRef: Deployment/web-v3: ConfigMap cfg is not among "
+        "the manifests",
         "containers[0].readinessProbe.exec: Deployment/web-v3: not honoured",
         "containers[0].livenessProbe: Deployment/web-v3: not honoured",
         "containers[0].volumeMounts: Deployment/web-v3: not honoured",
@@ -218,24 +225,32 @@ def test_the_expanded_copy_reads_back_without_the_manifests(tmp_path: Path) -> N
     assert again.phases == scenario.phases
 
 
-def test_command_and_args_are_warned_naming_what_is_not_run(tmp_path: Path) -> None:
-    """The image runs as built: the warning says which program the cluster
-    would start that the run does not, and how to make the image start it."""
+def test_command_and_args_replace_the_images_entrypoint_and_cmd(tmp_path: Path) -> None:
+    """As on a cluster: `command` is the version's entrypoint, `args` its
+    args, kept as written (the runtime expands $(NAME) at start), and
+    neither is warned."""
     extra = """
           command: [uvicorn]
-          args: ["main:app", --port, "8000"]"""
+          args: ["main:app", --port, "$(PORT)", "--id=$$(HOME)"]"""
     scenario = load_scenario(_write(tmp_path, _deployment("web-v1", extra, ", version: v1")))
-    notes = "\n".join(scenario.notes)
-    assert (
-        "app.yaml:14: spec.template.spec.containers[0].command: Deployment/web-v1: not honoured: "
-        "meshsim runs the image's own ENTRYPOINT, not ['uvicorn']; to run what the cluster "
-        "runs, make it the image's ENTRYPOINT (Dockerfile)" in notes
-    ), notes
-    assert (
-        "app.yaml:15: spec.template.spec.containers[0].args: Deployment/web-v1: not honoured: "
-        "meshsim runs the image's own CMD, not ['main:app', '--port', '8000']" in notes
-    ), notes
-    assert sum("command" in n or ".args" in n for n in scenario.notes) == 2
+    version = scenario.mesh.services["web"].versions["v1"]
+    assert version.entrypoint == ["uvicorn"]
+    assert version.args == ["main:app", "--port", "$(PORT)", "--id=$$(HOME)"]
+    assert not [n for n in scenario.notes if "command" in n or ".args" in n], scenario.notes
+    web = resolve_application(scenario).services["web"]
+    assert web.image_argv("v1", {"PORT": "8000", "HOME": "/root"}) == (
+        ["uvicorn"],
+        ["main:app", "--port", "8000", "--id=$(HOME)"],
+    )
+
+
+def test_args_alone_keep_the_images_entrypoint(tmp_path: Path) -> None:
+    extra = """
+          command: []
+          args: [--verbose]"""
+    scenario = load_scenario(_write(tmp_path, _deployment("web-v1", extra, ", version: v1")))
+    web = resolve_application(scenario).services["web"]
+    assert web.image_argv("v1", {}) == (None, ["--verbose"])  # [] is Kubernetes' "not given"
 
 
 def test_metadata_that_is_a_list_is_exit_2_naming_it(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ mesh:
       env: {LOG_LEVEL: info}
       versions:
         v1: {env: {PRICES_VERSION: v1}}
-        v2: {env: {PRICES_VERSION: v2, PRICE_FACTOR: "2"}, image: acme/prices:1.5, replicas: 2}
+        v2: {env: {PRICES_VERSION: v2, PRICE_FACTOR: "2"}, image: acme/prices:1.5, replicas: 2, args: [--fast], env_fields: {POD: metadata.name}}
     quotes:
       command: ["uvicorn", "quotes:app", "--port", "{port}"]
       health: /healthz
@@ -90,6 +90,7 @@ def test_the_plan_carries_the_application_through_plan_json(tmp_path: Path) -> N
     plan = build_plan(resolve_mesh(scenario), 0, resolve_application(scenario))
     again = MeshPlan.from_dict(plan.to_dict())
     assert again.app == plan.app
+    assert again.app.services["prices"].versions["v2"].env_fields == {"POD": "metadata.name"}
     assert isinstance(again.app, Application) and not again.app.builtin
     # The shop round-trips as the built-in application itself.
     shop = build_plan({"user": {"v1": 1}}, 0)
@@ -147,6 +148,13 @@ def test_mixing_a_shop_service_into_own_services_is_an_error() -> None:
         (("edge(quotes->prices)", "edge(quotes->nope)"), "unknown service 'nope' in edge"),
         (("journey(quote)", "journey(browse)"), "unknown journey 'browse'"),
         (('command: ["python3", "prices.py"]', "command: []"), "must not be empty"),
+        (
+            (
+                "      calls: [prices]",
+                "      versions: {v1: {entrypoint: [run]}}\n      calls: [prices]",
+            ),
+            "replaces an image's ENTRYPOINT or CMD, and quotes v1 has no image",
+        ),
     ],
 )
 def test_own_service_errors(change: tuple[str, str], message: str) -> None:
