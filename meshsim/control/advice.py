@@ -18,6 +18,8 @@ from meshsim.scenario.application import resolve_application
 from meshsim.scenario.expect import LATENCY_METRICS
 from meshsim.scenario.istio import IstioError, parse_resource, resource_warnings
 from meshsim.scenario.model import JOURNEYS, Scenario, resolve_mesh
+from meshsim.scenario.places import place_of
+from meshsim.scenario.yamlpos import split_path
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
@@ -33,7 +35,11 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
             except IstioError:
                 continue
             for path, message in resource_warnings(resource):
-                out.append(f"phases[{i}].apply[{j}].{path} ({resource.key}): {message}")
+                if scenario.places is not None:
+                    where = scenario.places.where(i, j, split_path(path))
+                else:
+                    where = f"phases[{i}].apply[{j}].{path}"
+                out.append(f"{where} ({resource.key}): {message}")
     return out + _idle_load_warnings(scenario) + _settle_warnings(scenario)
 
 
@@ -102,6 +108,7 @@ def compile_warnings(scenario: Scenario) -> list[str]:
     # faster, which keeps `meshsim validate` quick at the scenario caps.
     lean = build_plan({s: dict.fromkeys(v, 1) for s, v in mesh.items()}, 0, app)
     phases_of: dict[str, list[str]] = {}
+    first_of: dict[str, int] = {}
     found: list[str] | None = None
     try:
         for step in iter_phases(scenario, plan.app):
@@ -114,9 +121,13 @@ def compile_warnings(scenario: Scenario) -> list[str]:
                 found = list(said) + gotcha_warnings(plan, state)
             for warning in dict.fromkeys(found):
                 phases_of.setdefault(warning, []).append(step.phase.name)
+                first_of.setdefault(warning, step.index)
     except IstioError:  # a resource that does not parse: validation says so
         return []
-    return [
-        f"phase{'s' if len(names) > 1 else ''} {', '.join(names)}: {warning}"
-        for warning, names in phases_of.items()
-    ]
+    out = []
+    for warning, names in phases_of.items():
+        text = f"phase{'s' if len(names) > 1 else ''} {', '.join(names)}: {warning}"
+        # where the first phase it holds in has the resource it names from
+        where = place_of(scenario, first_of[warning], warning)
+        out.append(text if where is None else f"{where}: {text}")
+    return out

@@ -15,6 +15,7 @@ from meshsim.errors import ScenarioError
 from meshsim.scenario.k8s_objects import K8sObject, read_manifests
 from meshsim.scenario.manifests import check_policy, map_manifests
 from meshsim.scenario.model import MAX_PER_PHASE, Scenario
+from meshsim.scenario.places import ResourcePlaces
 from meshsim.scenario.services import ServiceSpec
 from meshsim.scenario.yamlpos import Located
 
@@ -82,6 +83,7 @@ def with_manifests(scenario: Scenario, doc: Located | None, file: str) -> Scenar
     first = scenario.phases[0]
     own = {_key(raw) for raw in first.apply}
     added: list[dict[str, Any]] = []
+    kept: list[K8sObject] = []  # the objects of `added`, for their places
     for obj in found.policies:
         problem = check_policy(obj)
         if problem is not None and problem.field == "kind":
@@ -96,6 +98,7 @@ def with_manifests(scenario: Scenario, doc: Located | None, file: str) -> Scenar
             )
             continue
         added.append(obj.data)
+        kept.append(obj)
     if len(first.apply) + len(added) > MAX_PER_PHASE:
         raise error(
             ("phases", 0, "apply"),
@@ -107,6 +110,9 @@ def with_manifests(scenario: Scenario, doc: Located | None, file: str) -> Scenar
         update={"mesh": mesh.model_copy(update={"services": services}), "phases": phases}
     )
     merged._notes = tuple(notes)
+    if doc is not None:
+        origins = {len(first.apply) + k: obj for k, obj in enumerate(kept)}
+        merged._places = ResourcePlaces(file, doc, origins)
     return merged
 
 

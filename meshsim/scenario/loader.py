@@ -31,6 +31,7 @@ from meshsim.scenario.model import (
     resolve_mesh,
     resolve_target,
 )
+from meshsim.scenario.places import ResourcePlaces
 from meshsim.scenario.words import from_pydantic, kind_of
 from meshsim.scenario.yamlpos import Located, YamlPath, decode, parse_yaml, render_path, split_path
 from meshsim.shop import GATEWAY_NAME, SHOP
@@ -118,6 +119,8 @@ def load_scenario_text(
         scenario.located_at(base_dir)
     if scenario.mesh.manifests or scenario.mesh.expose is not None:
         scenario = with_manifests(scenario, doc, file)
+    if scenario.places is None:
+        scenario._places = ResourcePlaces(file, doc)
     _raise(check_scenario(scenario, doc=doc, file=file, check_files=check_files))
     return scenario
 

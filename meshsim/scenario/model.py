@@ -25,6 +25,7 @@ from pydantic import (
 
 from meshsim.scenario.expect import Expectation, parse_expectation, parse_rate
 from meshsim.scenario.jwt import CohortJwt
+from meshsim.scenario.places import ResourcePlaces
 from meshsim.scenario.services import SERVICE_NAME_PATTERN, ServiceSpec
 from meshsim.scenario.services import Strict as _Strict
 from meshsim.shop import SHOP
@@ -686,11 +687,19 @@ class Scenario(_Strict):
     # What `mesh.manifests` could not honour, each naming its manifest's
     # file:line and field (meshsim.scenario.from_manifests).
     _notes: tuple[str, ...] = PrivateAttr(())
+    # Where its `apply` entries were written (meshsim.scenario.places), for
+    # warnings that name file:line; None when not read from YAML.
+    _places: ResourcePlaces | None = PrivateAttr(None)
 
     @property
     def notes(self) -> tuple[str, ...]:
         """Warnings about the scenario's inputs that are not errors."""
         return self._notes
+
+    @property
+    def places(self) -> ResourcePlaces | None:
+        """Where its resources were written, when it was read from YAML."""
+        return self._places
 
     @property
     def base_dir(self) -> Path:

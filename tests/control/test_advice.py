@@ -40,13 +40,17 @@ def test_a_route_to_a_misspelled_host_or_an_undefined_subset_is_warned_once_per_
     warnings = compile_warnings(load_scenario_text(text))
     host = [w for w in warnings if "'prodct'" in w]
     assert host == [
+        "<string>:4: phases[1].apply[0].spec.http[0]: "  # where the resource is written
         "phases broken, still-broken: VirtualService/product http[0]: destination host "
         "'prodct' is not a service in this mesh (did you mean 'product'?); Envoy has no "
         "cluster for it and answers 503 for these requests"
     ]
     subset = [w for w in warnings if "'v3'" in w]
     assert len(subset) == 1
-    assert subset[0].startswith("phases broken, still-broken, fixed: VirtualService/user http[0]")
+    assert subset[0].startswith(
+        "<string>:4: phases[1].apply[1].spec.http[0]: "
+        "phases broken, still-broken, fixed: VirtualService/user http[0]"
+    )
     assert "not defined by any DestinationRule" in subset[0]
 
 

@@ -368,7 +368,7 @@ def test_deprecated_integer_percent_is_accepted_with_a_scenario_warning() -> Non
     assert percentage == {"numerator": 30, "denominator": "HUNDRED"}
     text = "name: x\nphases:\n  - name: a\n    duration: 1s\n    apply:\n      - " + json.dumps(raw)
     (warning,) = scenario_warnings(load_scenario_text(text))
-    assert warning.startswith("phases[0].apply[0].spec.http[0].fault.delay.percent")
+    assert warning.startswith("<string>:6: phases[0].apply[0].spec.http[0].fault.delay.percent")
     assert "percentage: {value: 30}" in warning
 
 
