@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from meshsim.scenario.gateway_api import GATEWAY_API_FIELDS, GATEWAY_API_KINDS
+from meshsim.scenario.gateway_ports import gateway_port_warnings
 from meshsim.scenario.istio_base import NETWORKING, Resource, _duration, _Istio
 from meshsim.scenario.istio_fields import ISTIO_FIELDS
 from meshsim.scenario.istio_jwt import JWT_KINDS
@@ -580,6 +581,8 @@ def resource_warnings(resource: Resource) -> list[tuple[str, str]]:
     Shown to the user as scenario warnings; never an error.
     """
     out = _deprecated_warnings(resource)
+    if isinstance(resource, Gateway):
+        return out + gateway_port_warnings(resource.spec.servers)
     if not isinstance(resource, VirtualService):
         return out
     has_fault = False

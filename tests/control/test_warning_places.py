@@ -120,3 +120,42 @@ def test_removed_and_unnamed_resources_have_no_place(tmp_path: Path) -> None:
     assert place_of(scenario, 1, "VirtualService/product: x").startswith(f"{path}:8: ")  # type: ignore[union-attr]
     assert place_of(scenario, 2, "VirtualService/product: x") is None  # removed by then
     assert place_of(scenario, 1, "a warning about no resource") is None
+
+
+GATEWAY = """\
+name: ports
+phases:
+  - name: a
+    duration: 5s
+    apply:
+      - apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata: {name: shop-gateway}
+        spec:
+          selector: {istio: ingressgateway}
+          servers:
+            - port: {number: 8080, name: http, protocol: HTTP}
+              hosts: ["*"]
+            - port:
+                number: 9080
+                name: https
+                protocol: HTTPS
+              hosts: ["*"]
+"""
+
+
+def test_a_gateway_port_the_ingress_does_not_serve_is_warned_at_its_line(tmp_path: Path) -> None:
+    """The ingress has one HTTP listener (the run's ingress port, for the
+    ingress Service's 80 → 8080): 8080 is it, 9080 and HTTPS are said."""
+    file, warnings = _load(tmp_path, GATEWAY)
+    ports = [w for w in warnings if "Gateway/shop-gateway" in w]
+    assert ports == [
+        f"{file}:15: phases[0].apply[0].spec.servers[1].port.number (Gateway/shop-gateway): "
+        "9080: meshsim's ingress has one listener, at the run's ingress port, standing for "
+        "the ingress Service's port 80 (target port 8080); this server's hosts are served "
+        "there, not on 9080. On a cluster the default istio-ingressgateway Service exposes no "
+        "port 9080 (istioctl analyze IST0162): use 80 or 8080",
+        f"{file}:17: phases[0].apply[0].spec.servers[1].port.protocol (Gateway/shop-gateway): "
+        "HTTPS: meshsim's ingress speaks plain HTTP; this server's hosts are served over HTTP "
+        "at the run's ingress port",
+    ], warnings
