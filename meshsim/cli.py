@@ -206,7 +206,8 @@ def validate(
     failed = 0
     for scenario in scenarios:
         try:
-            s = load_scenario(resolve_scenario(scenario))
+            path = resolve_scenario(scenario)
+            s = load_scenario(path)
             # what `meshsim explain` and a run would warn about, phase by phase
             warnings = scenario_warnings(s) + compile_warnings(s)
         except MeshsimError as exc:
@@ -214,7 +215,9 @@ def validate(
             failed += 1
             continue
         for warning in warnings:
-            console.print_warning(f"{scenario}: {warning}")
+            # one placed in this very file (file:line) names it already
+            placed = warning.startswith(f"{path}:")
+            console.print_warning(warning if placed else f"{scenario}: {warning}")
         total = sum(p.duration for p in s.phases)
         console.print_info(
             f"{scenario}: OK — scenario {s.name!r}, {len(s.phases)} "

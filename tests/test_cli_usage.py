@@ -89,7 +89,11 @@ def test_validate_warns_what_explain_flags_and_still_exits_0(tmp_path: Path) -> 
     proc = _meshsim("validate", str(drill))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout + proc.stderr
-    assert f"{drill}: phase canary: VirtualService/product http[0]: destination host " in out
+    # the file:line and field of the resource, as errors name theirs
+    assert (
+        f"{drill}:11: phases[0].apply[0].spec.http[0]: phase canary: VirtualService/product "
+        "http[0]: destination host " in out
+    )
     assert f"{drill}: phases[0].expect (canary): load.users is 0" in out
     assert f"{drill}: OK" in out
 

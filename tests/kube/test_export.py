@@ -94,6 +94,9 @@ def test_the_export_reads_back_through_mesh_manifests(tmp_path: Path) -> None:
         )  # fmt: skip
         for version in service.versions:
             assert back.image_of(version) == service.image_of(version)
+            # a container's command and args go out and come back as given
+            assert back.versions[version].entrypoint == service.versions[version].entrypoint
+            assert back.versions[version].args == service.versions[version].args
             # the mesh's own variables ride along; the service's env is kept
             assert service.env_of(version).items() <= back.env_of(version).items()
             # The downward-API INSTANCE_NAME comes back as the pod field it is.
