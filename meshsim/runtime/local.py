@@ -84,7 +84,11 @@ class LocalRuntime(Runtime):
         `python -m module`: no env of its own (PYTHON* variables act at the
         interpreter's start only, so those instances are exec'ed)."""
         service = self.app.services.get(inst.service)
-        if service is None or service.module is None or service.env_of(inst.version):
+        if (
+            service is None
+            or service.module is None
+            or service.instance_env(inst.version, inst.name, inst.host)
+        ):
             return None
         return service.module
 
