@@ -7,14 +7,61 @@ neither listed by the developer's `meshsim status` nor stopped by their
 `meshsim down`. On top of that every test gets its own MESHSIM_HOME, so a
 test's `meshsim down` or leftover cleanup can never touch a mesh that another
 test (or a module-scoped fixture) is running.
+
+The suite runs on two pytest-xdist workers (`addopts` in pyproject.toml), and
+live meshes never overlap. Every slow test joins one xdist group, handed out
+first, so they run in collection order on one worker while the unit tests share
+the other; and each slow test holds a lock file shared by the workers from
+setup to teardown, so even a scheduler that stopped grouping (pytest-xdist#1386)
+could only make them wait, never run side by side. A worker lowers its CPU
+priority for unit tests, so a mesh's timing never waits on a unit test's CPU.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fcntl
+import os
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+
+LIVE_GROUP = "live"
+UNIT_NICENESS = 10  # CFS gives a nice-0 thread about 9x the CPU of a nice-10 one
+_BASE_NICENESS = os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def _on_worker() -> bool:
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's hook reads the group into the node id
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group(LIVE_GROUP))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    if not _on_worker() or not item.get_closest_marker("slow"):
+        return (yield)
+    # xdist gives each worker the basetemp pytest-N/popen-gwK: they share the parent
+    lock = Path(item.config.option.basetemp).parent / "live-tests.lock"
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # released when the file closes
+        return (yield)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not _on_worker():  # a plain `pytest -n0` leaves the shell's priority alone
+        return
+    wanted = _BASE_NICENESS if item.get_closest_marker("slow") else UNIT_NICENESS
+    if os.getpriority(os.PRIO_PROCESS, 0) != wanted:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, wanted)
+        except PermissionError:
+            pass  # lowering it back needs root; the live group runs first anyway
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,7 +1,7 @@
 """Zero trust on a laptop, live: real Envoys, real certificates, real clients.
 
 One test per Done-when item of issue 4, plus Istio's authorization order
-checked against Envoy itself. Figures are printed (`pytest -s`) for the notes.
+checked against Envoy itself. Figures are printed (`pytest -n0 -s`) for the notes.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ more exact than Locust). Where a rate is checked it is over at least 1,000
 requests. Calls "into product" are made exactly as order makes them: through
 order's sidecar, used as an HTTP proxy.
 
-The measured figures are printed (`pytest -s`) for the closing note of issue 8.
+The measured figures are printed (`pytest -n0 -s`) for the closing note of issue 8.
 """
 
 from __future__ import annotations
