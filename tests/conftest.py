@@ -13,8 +13,9 @@ live meshes never overlap. Every slow test joins one xdist group, handed out
 first, so they run in collection order on one worker while the unit tests share
 the other; and each slow test holds a lock file shared by the workers from
 setup to teardown, so even a scheduler that stopped grouping (pytest-xdist#1386)
-could only make them wait, never run side by side. A worker lowers its CPU
-priority for unit tests, so a mesh's timing never waits on a unit test's CPU.
+could only make them wait, never run side by side. When the session has live
+tests, a worker lowers its CPU priority for unit tests, so a mesh's timing
+never waits on a unit test's CPU.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pytest
 LIVE_GROUP = "live"
 UNIT_NICENESS = 10  # CFS gives a nice-0 thread about 9x the CPU of a nice-10 one
 _BASE_NICENESS = os.getpriority(os.PRIO_PROCESS, 0)
+_LIVE_IN_SESSION = pytest.StashKey[bool]()
 
 
 def _on_worker() -> bool:
@@ -53,9 +55,17 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
         return (yield)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Every worker collects the whole session: it knows whether a live test may
+    # run beside its unit tests. Without one (`-m "not slow"`) nothing is niced.
+    session.config.stash[_LIVE_IN_SESSION] = any(
+        i.get_closest_marker("slow") for i in session.items
+    )
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if not _on_worker():  # a plain `pytest -n0` leaves the shell's priority alone
-        return
+    if not _on_worker() or not item.config.stash.get(_LIVE_IN_SESSION, False):
+        return  # a plain `pytest -n0` leaves the shell's priority alone
     wanted = _BASE_NICENESS if item.get_closest_marker("slow") else UNIT_NICENESS
     if os.getpriority(os.PRIO_PROCESS, 0) != wanted:
         try:
