@@ -11,21 +11,19 @@ import pytest
 from meshsim import rundata
 from meshsim.load.records import record_files
 from meshsim.rundir import RunDir
-from meshsim.runner import RunOptions, run
+from meshsim.runner import RunResult
 from tests.live.helpers import meshsim
 
 pytestmark = pytest.mark.slow
 
-SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
-
-def test_a_run_directory_is_compressed_and_every_reader_reads_it(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    result = run(
-        SCENARIOS / "fault-abort.yaml",
-        RunOptions(ingress_port=0, time_scale=0.4, run_dir=run_dir),
-    )
-    assert result.status == "completed", result.error
+def test_a_run_directory_is_compressed_and_every_reader_reads_it(
+    fault_abort_run: RunResult, tmp_path: Path
+) -> None:
+    """On the fault-abort run test_observability reads too (tests/live/conftest.py);
+    the reports are rendered again elsewhere, so the shared run stays as it ran."""
+    result = fault_abort_run
+    run_dir = result.run_dir
     rd = RunDir(run_dir)
     # records, traces and access logs in their compressed form only
     files = record_files(rd.records)
@@ -42,7 +40,8 @@ def test_a_run_directory_is_compressed_and_every_reader_reads_it(tmp_path: Path)
     report = json.loads(rd.report_file("report.json").read_text(encoding="utf-8"))
     assert report["trace_keeping"]["seen"] == kept["seen"]
     # every reader, on the compressed run
-    done = meshsim("report", str(run_dir))  # the same verdict as the run's own
+    # the same verdict as the run's own
+    done = meshsim("report", str(run_dir), "--out", str(tmp_path / "report"))
     assert done.returncode == result.exit_code, done.stderr
     assert f"traces kept: {kept['kept']:,} of {kept['seen']:,}" in done.stdout
     done = meshsim("traces", str(run_dir), "--phase", "abort-20", "--limit", "2")

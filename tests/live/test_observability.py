@@ -41,12 +41,12 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-def test_fault_abort_edge_error_rate_matches_locust(tmp_path: Path) -> None:
+def test_fault_abort_edge_error_rate_matches_locust(fault_abort_run: RunResult) -> None:
     """Envoy's counters on order → product against the orders Locust saw fail
     (one product call per order): within 2 percentage points. The access
-    logs name every aborted call with Envoy's FI flag."""
-    run_dir = tmp_path / "run"
-    _run(SCENARIOS / "fault-abort.yaml", run_dir, 0.4)
+    logs name every aborted call with Envoy's FI flag. The run is the one
+    test_bounded_disk reads too (tests/live/conftest.py)."""
+    run_dir = fault_abort_run.run_dir
     phase = _phase(run_dir, "abort-20")
     (edge,) = [e for e in phase["edges"] if (e["source"], e["destination"]) == ("order", "product")]
     journey = phase["journeys"]["place_order"]
