@@ -10,6 +10,7 @@ RUN_DIR/dashboard-screenshots/).
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import time
 import urllib.request
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from meshsim.runner import RunResult
 from tests.live.browser import (
     artefact_dir,
     chromium_page,
@@ -102,13 +104,13 @@ def check_replay(run_dir: Path, page: Page, ran: list[str]) -> dict[str, Any]:
     return final
 
 
-def test_replay_of_a_finished_library_run(tmp_path: Path, page: Page) -> None:
+def test_replay_of_a_finished_library_run(
+    fault_abort_run: RunResult, tmp_path: Path, page: Page
+) -> None:
+    """A copy of the finished fault-abort run that other live tests read
+    (tests/live/conftest.py): the replay's screenshots and log go beside the copy."""
     run_dir = artefact_dir(tmp_path, "dashboard-replay-finished") / "run"
-    log = run_dir.parent / "meshsim-up.log"
-    args = ["up", str(LIBRARY), "--ingress-port", "0", "--time-scale", SCALE]
-    with meshsim_background([*args, "--run-dir", str(run_dir)], log) as proc:
-        # exit 0, or 1 if an expectation missed at this time scale: a finished run either way
-        assert proc.wait(timeout=180) in (0, 1), log.read_text()
+    shutil.copytree(fault_abort_run.run_dir, run_dir)
     report = json.loads((run_dir / "report.json").read_text())
     final = check_replay(run_dir, page, PHASES)
     verdicts = {p["name"]: p["status"] for p in final["phases"]}
