@@ -188,6 +188,7 @@ class Mesh:
         self.record.status = "running"
         self.record.save()
         await self._wait_ready(events)
+        await self.control.recorded()  # `meshsim config` reads them once the mesh is up
         return time.perf_counter() - t0
 
     async def _start_telemetry(self, events: RunEventHandler) -> None:

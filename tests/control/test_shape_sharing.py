@@ -84,6 +84,7 @@ async def test_a_change_to_one_service_moves_only_its_proxies_routes(tmp_path: P
     await cp.serve("127.0.0.1", "127.0.0.1")
     try:
         cp.write_initial()
+        await cp.recorded()
         files = sorted((tmp_path / "xds").glob("*/[clr]ds*.json"))
         written = {f: f.read_text() for f in files}
         before = {p: {t: cp.ads.version(p, t) for t, _ in STEPS} for p in PLAN.proxies}
