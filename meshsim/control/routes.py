@@ -12,6 +12,7 @@ are an input, set on its virtual hosts as the route is built.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +72,9 @@ def outbound_routes(ctx: RouteContext) -> dict[str, Any]:
     vhosts = []
     for service in plan.services:
         vs = state.mesh_virtual_service(service)
-        routes = _vs_routes(vs, ctx) if vs else [_default_route(service)]
+        own_port = _service_port(plan, service)[0]
+        ports = (SERVICE_PORT,) if own_port is None else (SERVICE_PORT, own_port)
+        routes = _vs_routes(vs, ctx, ports) if vs else [_default_route(service)]
         vhosts.append(
             {
                 "name": f"{fqdn(service)}:{SERVICE_PORT}",
@@ -116,7 +119,7 @@ def ingress_routes(ctx: RouteContext, rbac: dict[str, Any]) -> dict[str, Any]:
                 # named after the HTTPRoute(s) it came from, if any (`explain` says so)
                 "name": f"gateway:{vs.metadata.annotations.get(FROM_ANNOTATION, vs.metadata.name)}",
                 "domains": domains,
-                "routes": _vs_routes(vs, ctx),
+                "routes": _vs_routes(vs, ctx, ctx.state.ingress_ports(vs)),
             }
         )
     if "*" not in seen:
@@ -241,8 +244,11 @@ def _cluster_name(dest: Destination, ctx: RouteContext, where: str) -> str:
     return e.outbound_cluster_name(service, dest.subset or "")
 
 
-def _vs_routes(vs: VirtualService, ctx: RouteContext) -> list[dict[str, Any]]:
-    """One Envoy route per match of each http route, as istiod's translateRoute."""
+def _vs_routes(
+    vs: VirtualService, ctx: RouteContext, ports: Collection[int]
+) -> list[dict[str, Any]]:
+    """One Envoy route per match of each http route, as istiod's translateRoute;
+    a match on a `port` applies where `ports` are served."""
     routes: list[dict[str, Any]] = []
     # Istio compiles an HTTPRoute's PathPrefix as a path-element prefix
     gw = gateway_match if made_by_httproute(vs) else (lambda m: m)
@@ -250,7 +256,7 @@ def _vs_routes(vs: VirtualService, ctx: RouteContext) -> list[dict[str, Any]]:
         where = traffic.where(vs, i, http)
         if not http.route:  # a redirect or a direct response: no upstream at all
             for j, m in enumerate(http.match or [None]):
-                match = gw(traffic.route_match(m))
+                match = gw(traffic.route_match(m, ports))
                 if match is not None:
                     name = http.name or f"{vs.metadata.name}.{i}"
                     routes.append(
@@ -306,7 +312,7 @@ def _vs_routes(vs: VirtualService, ctx: RouteContext) -> list[dict[str, Any]]:
             ]
         fault = traffic.caller_fault(vs, http)
         for j, m in enumerate(http.match or [None]):
-            match = gw(traffic.route_match(m))
+            match = gw(traffic.route_match(m, ports))
             if match is None:
                 continue
             name = http.name or f"{vs.metadata.name}.{i}"

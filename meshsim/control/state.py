@@ -179,6 +179,20 @@ class PolicyState:
         ]
         return [h for h in vs.spec.hosts if any(_hosts_meet(a, h) for a in accepted)]
 
+    def ingress_ports(self, vs: VirtualService) -> frozenset[int]:
+        """The port numbers of the servers of the Gateways `vs` is bound to:
+        what an http `match[].port` of `vs` meets at the ingress (Istio
+        compares it with the server's port; meshsim serves every server at
+        its one ingress listener)."""
+        bound = self.ingress_gateways()
+        return frozenset(
+            int(server.port["number"])
+            for g in vs.spec.gateways
+            if gateway_name(g) in bound
+            for server in bound[gateway_name(g)].spec.servers
+            if isinstance(server.port.get("number"), int)
+        )
+
 
 def gateway_name(ref: str) -> str:
     """A VirtualService's `gateways` entry as the name of a Gateway in meshsim's

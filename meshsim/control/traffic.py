@@ -9,6 +9,7 @@ docs/istio-support.md lists every field with the Envoy construct it becomes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from meshsim.control import envoy as e
@@ -263,12 +264,16 @@ def _header(name: str, m: StringMatch) -> dict[str, Any]:
     return {"name": name, "string_match": string_match(m)}
 
 
-def route_match(m: HTTPMatchRequest | None) -> dict[str, Any] | None:
-    """Istio's TranslateRouteMatch; None when the match can never apply here
-    (a `port` other than the one every shop service listens on)."""
+def route_match(
+    m: HTTPMatchRequest | None, ports: Collection[int] = (SERVICE_PORT,)
+) -> dict[str, Any] | None:
+    """Istio's TranslateRouteMatch; None when the match can never apply here:
+    a `port` none of `ports` (where the route is served: a service's port 80
+    and its own Service port at the sidecars, the bound Gateway's server
+    ports at the ingress)."""
     if m is None:
         return {"prefix": "/"}
-    if m.port is not None and m.port != SERVICE_PORT:
+    if m.port is not None and m.port not in ports:
         return None
     out: dict[str, Any] = {"prefix": "/"}
     if m.uri is not None:

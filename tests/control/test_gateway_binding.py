@@ -127,3 +127,69 @@ def test_an_httproute_to_another_gateway_is_a_warning_naming_it() -> None:
         "is meshsim-gateway); its routes apply nowhere" in cfg.warnings
     )
     assert vhost_names(cfg)[0] == "gateway:shop"
+
+
+def _with_port_match(port: int) -> dict[str, Any]:
+    raw = vs("bookinfo", ["bookinfo-gateway"])
+    raw["spec"]["http"][0]["match"][0]["port"] = port
+    return raw
+
+
+def test_a_match_on_the_gateway_servers_port_applies_at_the_ingress() -> None:
+    """Istio compares an ingress route's `match[].port` with the port of the
+    bound Gateway's server (bookinfo-gateway's 8080), not with the port
+    services listen on: 8080 matches, 80 never does there."""
+    routes: dict[int, list[str]] = {}
+    for port in (8080, 80):
+        cfg = compiled(
+            gateway("bookinfo-gateway", {"istio": "ingressgateway"}, ["*"]),
+            _with_port_match(port),
+            remove=("VirtualService/shop",),
+        )
+        vhost = next(v for v in cfg.routes["ingress"]["virtual_hosts"] if "bookinfo" in v["name"])
+        routes[port] = [r["match"].get("path", "") for r in vhost["routes"]]
+    assert routes == {8080: ["/x"], 80: []}
+
+
+def test_a_sidecar_match_on_a_services_own_port_applies() -> None:
+    """A team's service called on its own Service port (Bookinfo's 9080) is
+    routed like port 80 by the sidecars, so a `match[].port: 9080` applies;
+    another port still never matches."""
+    from meshsim.scenario import load_scenario_text
+
+    paths: dict[int, list[str]] = {}
+    for port in (9080, 9999):
+        scenario = load_scenario_text(
+            f"""
+name: own
+mesh:
+  services:
+    reviews: {{command: [x], service_port: 9080, expose: true}}
+    ratings: {{command: [x], service_port: 9080}}
+load: {{requests: [{{name: r, path: /}}]}}
+phases:
+  - name: p
+    duration: 5s
+    apply:
+      - apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {{name: ratings}}
+        spec:
+          hosts: [ratings]
+          http:
+            - match: [{{port: {port}, uri: {{prefix: /r}}}}]
+              route: [{{destination: {{host: ratings}}}}]
+"""
+        )
+        from meshsim.control.phases import iter_phases
+        from meshsim.scenario.application import resolve_application
+
+        app = resolve_application(scenario)
+        plan = build_plan({s: {"v1": 1} for s in app.services}, 0, app=app)
+        step = next(iter(iter_phases(scenario, plan.app)))
+        cfg = compile_mesh(plan, step.state, Paths("/xds"))["reviews-v1-0"]
+        vhost = next(
+            v for v in cfg.routes["outbound"]["virtual_hosts"] if v["name"].startswith("ratings")
+        )
+        paths[port] = [r["match"].get("prefix", "") for r in vhost["routes"]]
+    assert paths == {9080: ["/r"], 9999: []}
