@@ -6,7 +6,7 @@ Grammar (spaces are optional around every token)::
     scope       := endpoint | edge | version | journey | cohort
     metric      := error_rate | p50 | p90 | p95 | p99 | p999 | max | mean
                  | rps | requests | failures | share
-                 | retries | ejections | mirrored          (edge scope only)
+                 | retries | ejections | mirrored | denied (edge scope only)
     op          := "<" | "<=" | ">" | ">=" | "==" | "="
     value       := number [unit]
     tolerance   := ("±" | "+-" | "+/-") number [unit]      (only with "=" / "==")
@@ -17,8 +17,8 @@ Units:
   ``ms`` or ``s``; held in milliseconds.
 * rates (error_rate, share) take a percentage (``1%``) or a fraction from 0
   to 1 (``0.01``); held as a fraction.
-* counts (rps, requests, failures; the edge counters retries, ejections and
-  mirrored) are plain numbers.
+* counts (rps, requests, failures; the edge counters retries, ejections,
+  mirrored and denied) are plain numbers.
 
 Scopes narrow what is measured (without one, every request of the phase):
 
@@ -53,7 +53,7 @@ RATE_METRICS = ("error_rate", "share")
 # Envoy's own counters on a caller's edge: what a policy did that the
 # requests alone may not show (retries that hid a failure, an ejected host,
 # copies a mirror sent). Only with edge(...).
-EDGE_METRICS = ("retries", "ejections", "mirrored")
+EDGE_METRICS = ("retries", "ejections", "mirrored", "denied")
 COUNT_METRICS = ("rps", "requests", "failures", *EDGE_METRICS)
 METRICS = ("error_rate", *LATENCY_METRICS, "rps", "requests", "failures", "share", *EDGE_METRICS)
 SCOPES = ("endpoint", "edge", "version", "journey", "cohort")

@@ -42,7 +42,7 @@ from meshsim.control.plan import INGRESS_NAME
 from meshsim.control.writer import atomic_write
 from meshsim.rundir import RunDir
 from meshsim.telemetry.runfiles import read_plan
-from meshsim.timeline import phase_windows
+from meshsim.timeline import phase_windows, settled_window
 
 PLAINTEXT = "plaintext"
 INGRESS = INGRESS_NAME
@@ -117,78 +117,88 @@ def read_inbound_logs(logs_dir: Path) -> list[InboundRequest]:
 
 
 def authz_summary(run_dir: Path) -> dict[str, Any]:
-    """Allowed and denied requests per phase, caller and callee (see the module doc)."""
+    """Allowed and denied requests per phase, caller and callee (see the module
+    doc); `settled` counts, for each phase with a settle, from its settle point
+    on (where its settled edges start)."""
     windows = phase_windows(run_dir)
     requests = read_inbound_logs(RunDir(run_dir).logs)
-    phases: dict[str, list[dict[str, Any]]] = {}
+    phases = {w.name: _counts(requests, w.start, w.end) for w in windows}
+    settled = {}
     for window in windows:
-        counts: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for r in requests:
-            if not window.start <= r.t < window.end:
-                continue
-            key = (r.source, r.destination, r.destination_version)
-            entry = counts.setdefault(
-                key,
-                {
-                    "source": r.source,
-                    "source_principal": r.principal,
-                    "destination": r.destination,
-                    "destination_version": r.destination_version,
-                    "requests": 0,
-                    "allowed": 0,
-                    "denied": 0,
-                    "plaintext": 0,
-                    "denied_by": defaultdict(int),
-                },
-            )
-            entry["requests"] += 1
-            entry["plaintext"] += int(r.plaintext)
-            if r.denied_by is None:
-                entry["allowed"] += 1
-            else:
-                entry["denied"] += 1
-                entry["denied_by"][r.denied_by] += 1
-        phases[window.name] = [
-            {**e, "denied_by": dict(e["denied_by"])} for _, e in sorted(counts.items())
-        ]
-    return {"phases": phases}
+        part = settled_window(window)
+        if part is not None and part.start is not None:
+            settled[window.name] = _counts(requests, part.start, part.end)
+    return {"phases": phases, "settled": settled}
+
+
+def _counts(requests: list[InboundRequest], start: float, end: float) -> list[dict[str, Any]]:
+    counts: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in requests:
+        if not start <= r.t < end:
+            continue
+        key = (r.source, r.destination, r.destination_version)
+        entry = counts.setdefault(
+            key,
+            {
+                "source": r.source,
+                "source_principal": r.principal,
+                "destination": r.destination,
+                "destination_version": r.destination_version,
+                "requests": 0,
+                "allowed": 0,
+                "denied": 0,
+                "plaintext": 0,
+                "denied_by": defaultdict(int),
+            },
+        )
+        entry["requests"] += 1
+        entry["plaintext"] += int(r.plaintext)
+        if r.denied_by is None:
+            entry["allowed"] += 1
+        else:
+            entry["denied"] += 1
+            entry["denied_by"][r.denied_by] += 1
+    return [{**e, "denied_by": dict(e["denied_by"])} for _, e in sorted(counts.items())]
 
 
 def merge_into_edges(edges: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
-    """edges.json's data with `denied`/`denied_by` added to each edge (a new dict).
+    """edges.json's data with `denied`/`denied_by` added to each edge (a new
+    dict), in its `phases` and, from each settle point on, in its `settled`.
 
     Each authz entry goes to one edge of the same caller and callee: the one
     for its destination version if there is one, else the one for the
     service as a whole.
     """
     out: dict[str, Any] = json.loads(json.dumps(edges))
-    for phase, entries in summary.get("phases", {}).items():
-        phase_edges = out.get("phases", {}).get(phase)
-        if not isinstance(phase_edges, list):
-            continue
-        for edge in phase_edges:  # set, not added to: merging twice changes nothing
-            edge["denied"] = 0
-            edge["denied_by"] = {}
-        for entry in entries:
-            if not entry["denied"]:
-                continue
-            pair = [
-                e
-                for e in phase_edges
-                if e.get("source") == entry["source"]
-                and e.get("destination") == entry["destination"]
-            ]
-            exact = [
-                e for e in pair if e.get("destination_version") == entry["destination_version"]
-            ]
-            whole = [e for e in pair if e.get("destination_version") is None]
-            target = (exact or whole or pair or [None])[0]
-            if target is None:
-                continue
-            target["denied"] += entry["denied"]
-            for policy, n in entry["denied_by"].items():
-                target["denied_by"][policy] = target["denied_by"].get(policy, 0) + n
+    for key in ("phases", "settled"):  # whole phases, and from their settle points on
+        for phase, entries in summary.get(key, {}).items():
+            phase_edges = out.get(key, {}).get(phase)
+            if isinstance(phase_edges, list):
+                _merge_phase(phase_edges, entries)
     return out
+
+
+def _merge_phase(phase_edges: list[dict[str, Any]], entries: list[dict[str, Any]]) -> None:
+    """One phase's authz entries into its edges (`denied`, `denied_by`)."""
+    for edge in phase_edges:  # set, not added to: merging twice changes nothing
+        edge["denied"] = 0
+        edge["denied_by"] = {}
+    for entry in entries:
+        if not entry["denied"]:
+            continue
+        pair = [
+            e
+            for e in phase_edges
+            if e.get("source") == entry["source"] and e.get("destination") == entry["destination"]
+        ]
+        exact = [e for e in pair if e.get("destination_version") == entry["destination_version"]]
+        whole = [e for e in pair if e.get("destination_version") is None]
+        target = next(iter(exact or whole or pair), None)
+        if target is None:
+            continue
+        target["denied"] += entry["denied"]
+        for policy, n in entry["denied_by"].items():
+            target["denied_by"][policy] = target["denied_by"].get(policy, 0) + n
 
 
 def write_authz(run_dir: Path) -> Path:

@@ -828,3 +828,34 @@ def test_authz_summary_counts_per_phase_caller_and_callee(tmp_path: Path) -> Non
     assert locked["user"]["destination_version"] == "v2"
     assert locked["plaintext"]["plaintext"] == 1 and locked["plaintext"]["denied"] == 1
     assert locked["istio-ingressgateway"]["allowed"] == 1  # a 503 is not a denial
+
+
+def test_denials_after_a_settle_point_reach_the_settled_edges(tmp_path: Path) -> None:
+    """`edge(a->b).denied` in a phase with a settle is judged on the settled
+    edges: authz.json counts from the settle point too, and write_authz
+    merges those into edges.json's `settled` (a denial before it is left out)."""
+    (tmp_path / "logs").mkdir()
+    events = [
+        {"event": "run_start", "t": 100.0},
+        {"event": "phase_start", "t": 100.0, "phase": "locked", "index": 0, "settle_s": 2.0},
+        {"event": "phase_settled", "t": 102.0, "phase": "locked", "index": 0, "settle_s": 2.0},
+        {"event": "phase_end", "t": 110.0, "phase": "locked", "index": 0, "status": "completed"},
+        {"event": "run_end", "t": 111.0, "status": "completed"},
+    ]
+    (tmp_path / "phases.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    user, denied = workload_identity("user"), "rbac_access_denied_matched_policy[none]"
+    lines = [
+        {"t": t, "peer": user, "tls": "TLSv1.3", "code": 403, "details": denied}
+        for t in ("101.0", "103.0", "104.0")
+    ]
+    log = tmp_path / "logs" / "product-v1-0.inbound.jsonl"
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    edge = {"source": "user", "destination": "product", "destination_version": None}
+    (tmp_path / "edges.json").write_text(
+        json.dumps({"phases": {"locked": [dict(edge)]}, "settled": {"locked": [dict(edge)]}})
+    )
+    write_authz(tmp_path)
+    edges = json.loads((tmp_path / "edges.json").read_text())
+    assert edges["phases"]["locked"][0]["denied"] == 3
+    assert edges["settled"]["locked"][0]["denied"] == 2
+    assert json.loads((tmp_path / "authz.json").read_text())["settled"]["locked"][0]["denied"] == 2

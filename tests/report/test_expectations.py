@@ -273,3 +273,23 @@ def test_edge_counters_sum_over_the_destinations_versions(shop: PhaseStats) -> N
         {"source": "order", "destination": "user", "requests": 5}
     ]).passed  # fmt: skip
     assert check("edge(order->product).retries = 0", shop, None).observed is None
+
+
+def test_edge_denied_counts_authorization_refusals(shop: PhaseStats) -> None:
+    """`denied` comes from the callees' access logs (authz.json merged into the
+    edges); an edge without it was never counted: no data, never a 0 that
+    would pass `denied = 0` with telemetry off."""
+    edges = [
+        {"source": "user", "destination": "product", "destination_version": "v1",
+         "requests": 30, "errors": 0, "denied": 12, "denied_by": {"none": 12}},
+        {"source": "user", "destination": "product", "destination_version": "v2",
+         "requests": 30, "errors": 0, "denied": 18},
+    ]  # fmt: skip
+    denied = check("edge(user->product).denied > 25", shop, edges)
+    assert denied.passed and denied.observed == 30.0
+    assert not check("edge(user->product).denied = 0", shop, edges).passed
+    uncounted = check("edge(user->product).denied = 0", shop, [
+        {"source": "user", "destination": "product", "requests": 30, "errors": 0}
+    ])  # fmt: skip
+    assert not uncounted.passed and uncounted.observed is None
+    assert "access logs" in (uncounted.note or "")
