@@ -224,7 +224,10 @@ def _edge(
         return float(failures), None
     if metric == "denied" and any("denied" not in e for e in matching):
         # counted from the callees' inbound access logs at the end of the run
-        return None, "no denials counted: they come from the sidecars' access logs (telemetry)"
+        return (
+            None,
+            "no denials counted for this edge: they come from the callees' inbound access logs",
+        )
     if metric in EDGE_METRICS:
         return float(sum(_int(e.get(metric)) for e in matching)), None
     if metric == "rps":

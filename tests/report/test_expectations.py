@@ -278,7 +278,7 @@ def test_edge_counters_sum_over_the_destinations_versions(shop: PhaseStats) -> N
 def test_edge_denied_counts_authorization_refusals(shop: PhaseStats) -> None:
     """`denied` comes from the callees' access logs (authz.json merged into the
     edges); an edge without it was never counted: no data, never a 0 that
-    would pass `denied = 0` with telemetry off."""
+    would pass `denied = 0`."""
     edges = [
         {"source": "user", "destination": "product", "destination_version": "v1",
          "requests": 30, "errors": 0, "denied": 12, "denied_by": {"none": 12}},
