@@ -32,24 +32,13 @@ from typing import Any
 
 import psutil
 
+# the same meshes as ads_scale.py (5: the default shop), run from this directory
+from ads_scale import services
+
 import meshsim.mesh
 from meshsim.control.plan import build_plan
 from meshsim.events import RunEventHandler
 from meshsim.mesh import Mesh
-
-SHOP = {"user": {"v1": 1}, "product": {"v1": 1, "v2": 1}, "order": {"v1": 1}, "shipping": {"v1": 1}}
-
-
-def services(size: int) -> dict[str, dict[str, int]]:
-    if size == 5:
-        return SHOP
-    half = (size - 3) // 2
-    return {
-        "user": {"v1": 1},
-        "product": {"v1": half, "v2": size - 3 - half},
-        "order": {"v1": 1},
-        "shipping": {"v1": 1},
-    }
 
 
 def cpu_s(proc: psutil.Process) -> float:
