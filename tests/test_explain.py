@@ -151,3 +151,32 @@ def test_cli_explain_and_raw() -> None:
     per_filter = config["routes"]["inbound"]["virtual_hosts"][0]["typed_per_filter_config"]
     policies = per_filter["envoy.filters.http.rbac.allow"]["rbac"]["rules"]["policies"]
     assert list(policies) == ["ns[default]-policy[product-readers]-rule[0]"]
+
+
+def test_a_warning_names_the_file_and_line_of_the_resource_it_is_about(tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text(
+        "name: typo\n"
+        "phases:\n"
+        "  - name: warm\n"
+        "    duration: 5\n"
+        "  - name: v3\n"
+        "    duration: 5\n"
+        "    apply:\n"
+        "      - apiVersion: networking.istio.io/v1\n"
+        "        kind: VirtualService\n"
+        "        metadata: {name: product}\n"
+        "        spec:\n"
+        "          hosts: [product]\n"
+        "          http:\n"
+        "            - route:\n"
+        "                - destination: {host: product, subset: v3}\n"
+    )
+    (phase,) = explain(path, phase="v3").phases
+    subset = [w for w in phase.warnings if "subset 'v3'" in w]
+    # the line of the http[0] entry, as `meshsim validate` places it
+    assert subset == [
+        f"{path}:14: phases[1].apply[0].spec.http[0]: VirtualService/product http[0]: "
+        "subset 'v3' of product is not defined by any DestinationRule; "
+        "Istio answers 503 (no cluster) for these requests"
+    ]
