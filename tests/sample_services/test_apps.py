@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.typedefs import Handler, Middleware
 
+from meshsim.control.plan import free_ports
 from sample_services import common, order, product, shipping, user
 
 SERVICES: list[ModuleType] = [user, product, order, shipping]
@@ -146,7 +147,10 @@ def test_listen_address_from_environment() -> None:
 
 
 def test_runs_as_a_module_and_stops_cleanly_on_sigterm() -> None:
-    port = free_port()
+    # below the ephemeral range, as a mesh plans its ports (control/plan.py):
+    # until the app binds it, a connection of the live tests could take one
+    # the kernel handed out for port 0
+    (port,) = free_ports(1)
     env = {**os.environ, "PORT": str(port), "INSTANCE_NAME": "user-v1-5"}
     process = subprocess.Popen(
         [sys.executable, "-m", "sample_services.user"],
