@@ -79,11 +79,12 @@ async def test_route_change_takes_effect_live_without_failures(mesh: Mesh) -> No
 
     async def client(session: aiohttp.ClientSession) -> None:
         while not stop.is_set():
+            sent = time.monotonic()
             try:
                 async with session.get(mesh.ingress_url + "/products/3") as r:
                     if r.status != 200:
                         failures.append(f"HTTP {r.status}")
-                    versions.append((time.monotonic(), r.headers.get("x-version", "?")))
+                    versions.append((sent, time.monotonic(), r.headers.get("x-version", "?")))
             except aiohttp.ClientError as exc:
                 failures.append(repr(exc))
 
@@ -120,20 +121,27 @@ async def test_route_change_takes_effect_live_without_failures(mesh: Mesh) -> No
     async with aiohttp.ClientSession() as session:
         tasks = [asyncio.create_task(client(session)) for _ in range(4)]
         await asyncio.sleep(1.0)
-        assert versions and all(v == "v1" for _, v in versions[-10:])
+        assert versions and all(v == "v1" for _, _, v in versions[-10:])
         t0 = time.monotonic()
         mesh.control.state.apply([parse_resource(shop_v2)])
         result = await mesh.control.push()
+        acked = time.monotonic()  # every Envoy, the ingress included, has ACKed v2's route
         await asyncio.sleep(1.0)
         stop.set()
         await asyncio.gather(*tasks)
-    first_v2 = min(t for t, v in versions if v == "v2")
+    first_v2 = min(answered for _, answered, v in versions if v == "v2")
     took = first_v2 - t0
     print(
         f"push acknowledged in {result.took_s * 1000:.1f} ms; first v2 answer after {took * 1000:.1f} ms"
     )
     assert took < 1.0
     assert not failures, failures[:5]
-    # once switched, nothing goes to v1 any more
-    assert all(v == "v2" for t, v in versions if t > t0 + result.took_s + 0.1)
+    # Once switched, nothing goes to v1 any more: judged by when each request
+    # was sent, after the ACK. A request the ingress routed to v1 just before
+    # its ACK is answered whenever the app and this event loop get a core;
+    # judged by answer time with a 0.1 s grace (as before), one such answer
+    # fails the test on a loaded machine's scheduling alone.
+    late_v1 = [(round(s - acked, 4), v) for s, _, v in versions if s > acked and v != "v2"]
+    assert not late_v1, late_v1[:5]
+    assert sum(1 for s, _, _ in versions if s > acked) > 50
     assert len(versions) > 100
