@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
@@ -60,11 +61,17 @@ def test_baseline_passes_with_zero_failures(baseline: tuple[str, Path, Path]) ->
     assert report["verdict"] == "pass"
     assert sum(p["requests"] for p in report["phases"]) > 100
     assert sum(p["failures"] for p in report["phases"]) == 0
-    # phases line up with the plan (names, and durations within 0.5 s)
+    # phases line up with the plan: names, and each phase ends on the scaled
+    # schedule (within 0.5 s). The schedule, not each phase's length: the
+    # runner keeps phases on one clock from the first phase's start, and the
+    # edge counters it snapshots between two phases (0.03-0.7 s measured on
+    # the loaded machine) come out of the next phase's time.
     assert [p["name"] for p in report["phases"]] == ["warm-up", "steady"]
     planned_s = (5 * BASELINE_SCALE, 15 * BASELINE_SCALE)
-    for phase, planned in zip(report["phases"], planned_s, strict=True):
-        assert abs((phase["end_s"] - phase["start_s"]) - planned) < 0.5
+    first = report["phases"][0]["start_s"]
+    for phase, planned_end in zip(report["phases"], accumulate(planned_s), strict=True):
+        seen = (phase["name"], phase["start_s"], phase["end_s"], first, planned_end)
+        assert abs((phase["end_s"] - first) - planned_end) < 0.5, seen
 
 
 def test_meshsim_envoy_is_the_envoy_that_runs(baseline: tuple[str, Path, Path]) -> None:
