@@ -159,7 +159,7 @@ def up(
     scenario = resolve_scenario(scenario)
     from meshsim.analyze import error_findings
 
-    for finding in error_findings(scenario):  # said before the run, which goes ahead
+    for finding in error_findings(scenario, time_scale):  # said before the run, which goes ahead
         console.print_warning(f"meshsim analyze: {finding}")
     with console.ConsoleProgress() as progress:
         result = run(scenario, options, progress)
@@ -255,6 +255,13 @@ def analyze(
             help="Error when one ingress request can cause more attempts at a service.", min=1
         ),
     ] = 100,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            help="Read the phases as `meshsim up --time-scale` runs them: settles "
+            "shortened, fault delays not (MSA501)."
+        ),
+    ] = 1.0,
 ) -> None:
     """Read every phase's policies against the mesh and its call graph,
     without running anything: dangling references, retry amplification,
@@ -265,6 +272,7 @@ def analyze(
     Examples:  meshsim analyze scenarios/retries.yaml
                meshsim analyze canary --phase canary-10 --json
                meshsim analyze my-drill.yaml --strict --max-attempts-warn 10
+               meshsim analyze my-drill.yaml --time-scale 0.25   # as CI runs it
     """
     from meshsim import console
     from meshsim.analyze import Thresholds, analyze_file
@@ -272,11 +280,14 @@ def analyze(
 
     if max_attempts_error < max_attempts_warn:
         raise UsageError("--max-attempts-error must not be below --max-attempts-warn")
+    if time_scale <= 0:
+        raise UsageError("--time-scale must be greater than zero")
     result = analyze_file(
         resolve_scenario(scenario),
         phase=phase,
         thresholds=Thresholds(max_attempts_warn, max_attempts_error),
         strict=strict,
+        time_scale=time_scale,
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

@@ -313,6 +313,12 @@ def test_up_is_told_the_error_level_findings_only(tmp_path: Path) -> None:
     [line] = error_findings(path)
     assert "MSA101" in line and f"{path}:6" in line
     assert error_findings(ROOT / "scenarios" / "fault-abort.yaml") == []  # warnings only
+    # ...and a settle the run's time scale makes too short for a delay in
+    # flight: the run's own verdict may not hold
+    task = ROOT / "scenarios" / "istio-tasks" / "request-timeouts.yaml"
+    assert error_findings(task) == []
+    scaled = error_findings(task, 0.5)  # both phases that add the delay
+    assert len(scaled) == 2 and all("MSA501" in line for line in scaled)
     (tmp_path / "broken.yaml").write_text("name: x\n")
     assert error_findings(tmp_path / "broken.yaml") == []
 
@@ -356,3 +362,20 @@ def test_a_settle_shorter_than_a_delay_in_flight_is_found(tmp_path: Path) -> Non
     assert "MSA501" not in codes(_settled(tmp_path / "b", "2.5s", edge))
     assert "MSA501" not in codes(_settled(tmp_path / "c", "0s", edge))
     assert "MSA501" not in codes(_settled(tmp_path / "d", "1s", ["journey(place_order).p50 < 1s"]))
+
+
+def test_a_time_scale_shortens_the_settle_but_not_the_delay(tmp_path: Path) -> None:
+    """`--time-scale` scales a phase's settle; Envoy's fault delays stay as
+    written, so a settle long enough as written can be too short in a scaled
+    (CI) run, and the finding says what to write for that scale."""
+    edge = ["edge(order->shipping).error_rate < 1%"]
+    path = _settled(tmp_path, "3s", edge)
+    assert "MSA501" not in codes(path)
+    (found,) = analyze_file(path, time_scale=0.5).findings
+    assert found.code == "MSA501"
+    assert "settles 1.5s into the phase at --time-scale 0.5" in found.message
+    assert "settle at least 2.5s (write `settle: 5s` to run at --time-scale 0.5)" in found.message
+    assert "MSA501" not in [f.code for f in analyze_file(path, time_scale=0.9).findings]
+    cli = _meshsim("analyze", str(path), "--time-scale", "0.5")
+    assert cli.returncode == 0 and "at --time-scale 0.5" in cli.stderr + cli.stdout
+    assert _meshsim("analyze", str(path), "--time-scale", "0").returncode == 2

@@ -51,9 +51,11 @@ def analyze_file(
     phase: str | None = None,
     thresholds: Thresholds | None = None,
     strict: bool = False,
+    time_scale: float = 1.0,
 ) -> Analysis:
     """Analyze a scenario file. Bad input raises ScenarioError (exit 2), an
-    unknown `phase` UsageError."""
+    unknown `phase` UsageError. `time_scale` reads the phases as a run with
+    that `--time-scale` holds them (settles shortened, fault delays not)."""
     from meshsim.analyze import budgets, gotchas, references
     from meshsim.analyze.context import phase_views
     from meshsim.errors import UsageError
@@ -88,7 +90,7 @@ def analyze_file(
             + gotchas.ingress_missed(view)
             + gotchas.ejection(view)
             + gotchas.strict_legacy(view)
-            + gotchas.settle_short(view, before)
+            + gotchas.settle_short(view, before, time_scale)
         )
         for f in found:  # the same finding in several phases is said once, naming them
             merged.setdefault((f.code, f.resource, f.message, f.line), []).append(view.name)
@@ -99,12 +101,19 @@ def analyze_file(
     return out
 
 
-def error_findings(path: str | Path) -> list[str]:
-    """The error-level findings of a scenario, as text (what `up` prints
-    before it starts); none when the scenario does not load (the run says why)."""
+# Warnings `up` prints before a run too: the run's own verdict may not hold.
+RUN_WARNINGS = {"MSA501"}
+
+
+def error_findings(path: str | Path, time_scale: float = 1.0) -> list[str]:
+    """What `up` prints before it starts, as text: the error-level findings
+    of a scenario, and the warnings about the run's own verdict (a settle too
+    short for a delay in flight) at the run's `time_scale`; none when the
+    scenario does not load (the run says why)."""
     from meshsim.errors import MeshsimError
 
     try:
-        return [f.text() for f in analyze_file(path).findings if f.level == "error"]
+        found = analyze_file(path, time_scale=time_scale).findings
     except MeshsimError:
         return []
+    return [f.text() for f in found if f.level == "error" or f.code in RUN_WARNINGS]

@@ -147,20 +147,25 @@ def _delays(view: PhaseView) -> list[tuple[float, str, int | None]]:
     return found
 
 
-def settle_short(view: PhaseView, previous: PhaseView | None) -> list[Finding]:
+def settle_short(
+    view: PhaseView, previous: PhaseView | None, time_scale: float = 1.0
+) -> list[Finding]:
     """MSA501: a phase settles, so as to judge its edges without the change,
     before the calls in flight at the change can end. An edge's figures are Envoy's counters from the settle point
     (the phase's start without one), so they count calls by when they end; a
     fault delay in force at the change (this phase's or the one before's)
     longer than the settle lets a call that met the old setup end inside the
     judged window. (Journeys, cohorts and endpoints count calls by when they
-    were sent, so a settle leaves those calls out.)"""
+    were sent, so a settle leaves those calls out.)
+
+    `time_scale` shortens the settle as a run's `--time-scale` does, but not
+    the delay: Envoy's fault delays are not scaled."""
     from meshsim.scenario.expect import parse_expectation
 
     phase = view.scenario.phases[view.index]
     if not any(parse_expectation(text).scope == "edge" for text in phase.expect):
         return []
-    settle = view.scenario.settle_of(phase)
+    settle = view.scenario.settle_of(phase) * time_scale
     if settle <= 0:
         # no settle: the author judges the change with the phase; the few
         # calls it catches weigh little in a whole phase (and are meant)
@@ -176,10 +181,23 @@ def settle_short(view: PhaseView, previous: PhaseView | None) -> list[Finding]:
             "MSA501",
             view.name,
             key,
-            f"settles {settle:g}s into the phase, but a call in flight at the change can still meet this "
+            f"settles {settle:g}s into the phase{_at_scale(time_scale)}, but a call in flight at the change can still meet this "
             f"{delay:g}s delay and end inside the judged window, where its edge "
-            f"counts it with the phase; settle at least {delay + SETTLE_MARGIN_S:g}s",
+            f"counts it with the phase; settle at least {delay + SETTLE_MARGIN_S:g}s"
+            + _written(delay + SETTLE_MARGIN_S, time_scale),
             view.file,
             line,
         )
     ]
+
+
+def _at_scale(time_scale: float) -> str:
+    """How a message says the settle was scaled; nothing at scale 1."""
+    return "" if time_scale == 1 else f" at --time-scale {time_scale:g}"
+
+
+def _written(need_s: float, time_scale: float) -> str:
+    """What to write in the file for a settle of `need_s` at `time_scale`."""
+    if time_scale == 1:
+        return ""
+    return f" (write `settle: {need_s / time_scale:.3g}s` to run at --time-scale {time_scale:g})"
