@@ -63,7 +63,9 @@ def test_node_example_canary_then_fault_on_docker(
     engine: Any, node_image: str, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / f"own-{tmp_path.name[-24:]}"  # a run id no other test uses
-    # 50 s of phases at 0.6: the canary's 12 s give ~300 calls, enough for 20% ± 8%
+    # 50 s of phases at 0.6: the canary's 12 s give ~850 calls (887 in CI, 843
+    # at load 2), where 20% ± 8% is 5.8 SD and the fault's 30% ± 10% 6.4 SD;
+    # at a third of that rate (~280) they would be 3.3 and 3.7 SD (1e-3, 2e-4)
     result = up(NODE_EXAMPLE / "scenario.yaml", run_dir, scale=0.6)
     assert result.returncode == 0, result.stdout[-4000:]
     report = _report(run_dir)
