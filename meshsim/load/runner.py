@@ -23,12 +23,12 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from meshsim.control.plan import free_ports
 from meshsim.errors import MeshError, ScenarioError
 from meshsim.load.cohorts import COHORTS_ENV, encode_cohorts
 from meshsim.load.records import record_files
@@ -152,11 +152,11 @@ class LocustRunner:
 
     def _master_port(self) -> int:
         if self._port is None:
-            # The kernel picks a free port; Locust binds it a moment later
-            # (a race only with a process binding the same port in between).
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind(("127.0.0.1", 0))
-                self._port = int(sock.getsockname()[1])
+            # Locust binds it a second or two later, once imported: picked below
+            # the ephemeral range as a mesh's ports are (control/plan.py), since
+            # a port from bind(0) could meanwhile become the source port of any
+            # connection the mesh opens, and Locust would fail to start.
+            self._port = free_ports(1)[0]
         return self._port
 
     def environment(self) -> dict[str, str]:
