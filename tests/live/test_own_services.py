@@ -135,7 +135,7 @@ phases:
                 - {destination: {host: prices, subset: v2}, weight: 25}
     expect:
       - "error_rate < 1%"
-      - "version(prices:v2).share = 25% ± 6%"
+      - "version(prices:v2).share = 25% ± 7%"
       - "edge(quotes->prices).error_rate < 1%"
   - name: abort-20
     duration: 14s
@@ -198,8 +198,11 @@ def test_a_pair_of_stdlib_services_runs_a_canary_then_fault_drill(tmp_path: Path
     assert re.search(r"mesh ready in [0-9.]+s", out.stdout), out.stdout
     assert report["verdict"] == "pass" and report["ready_s"] > 0
     by = _expectations(report)
-    share = by["version(prices:v2).share = 25% ± 6%"]["observed"]
-    assert 0.19 <= share <= 0.31
+    # Envoy splits at random: of the ~750 calls the settled 12 s get (746 in a
+    # CI run) the v2 share is binomial, sd 1.6 points. ±6 points (3.8 sd) failed
+    # by chance in 1.4e-4 of runs; ±7 does in 1.2e-5 (6e-5 at 600 calls).
+    share = by["version(prices:v2).share = 25% ± 7%"]["observed"]
+    assert 0.18 <= share <= 0.32
     abort = by["edge(quotes->prices).error_rate = 20% ± 8%"]["observed"]
     assert 0.12 <= abort <= 0.28
     canary, fault = report["phases"]
