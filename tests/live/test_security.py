@@ -160,11 +160,18 @@ async def test_strict_refuses_plaintext_and_foreign_certs_and_mesh_traffic_is_tl
     # connections are pooled: the handshakes may predate the switch, and STRICT kept them
     assert order_side["cluster.outbound_80__product.ssl.handshake"] >= 1
     assert gateway["cluster.outbound_80__order.ssl.handshake"] >= 1
-    # and the callee saw who called, from the certificate
-    await asyncio.sleep(1.2)  # Envoy flushes access logs every second
-    log = (mesh.run_dir / "logs" / f"{product.name}.inbound.jsonl").read_text().splitlines()
-    seen = {(json.loads(line)["peer"], json.loads(line)["tls"]) for line in log}
-    assert ("spiffe://cluster.local/ns/default/sa/order", "TLSv1.2") in seen
+    # and the callee saw who called, from the certificate. Envoy flushes its
+    # access logs every second (--file-flush-interval-msec): wait for the
+    # lines rather than sleep 1.2 s, which left 0.2 s for a late flush
+    order_over_tls = ("spiffe://cluster.local/ns/default/sa/order", "TLSv1.2")
+    log = mesh.run_dir / "logs" / f"{product.name}.inbound.jsonl"
+    seen: set[tuple[str, str]] = set()
+    deadline = asyncio.get_running_loop().time() + 10
+    while order_over_tls not in seen and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+        lines = log.read_text().splitlines() if log.exists() else []
+        seen = {(json.loads(line)["peer"], json.loads(line)["tls"]) for line in lines}
+    assert order_over_tls in seen, seen
 
 
 def _plaintext_outcome(port: int) -> str:
