@@ -87,6 +87,8 @@ def check_targets(result: BenchResult) -> list[TargetCheck]:
         if prop.unobserved:
             check.measured += f", {prop.unobserved} changes not seen"
             check.met = False
+        if prop.untimed:  # the load stream paused there: said, not counted
+            check.measured += f", {prop.untimed} not timed (load paused)"
         if prop.failed:
             check.met = False
         out.append(check)

@@ -107,9 +107,18 @@ def test_propagation_analysis() -> None:
 
 
 def test_propagation_needs_a_live_stream() -> None:
+    # v2 answers, but the stream paused 10 s around the change: seen, not timed
     recs = [Record(20.0 + k * 0.0025, 500, 200, "v2") for k in range(10)]
     res = analyse([Change("v2", 10.0, 30.0)], recs, 400)
-    assert res.unobserved == 1 and res.trials[0].first_ms is None
+    assert res.untimed == 1 and res.unobserved == 0 and res.trials[0].first_ms is None
+    assert res.first_ms == {}
+
+
+def test_a_change_never_answered_is_unobserved() -> None:
+    # the stream flows through the change, but only v1 ever answers
+    recs = [Record(9.99 + k * 0.0025, 500, 200, "v1") for k in range(400)]
+    res = analyse([Change("v2", 10.0, 30.0)], recs, 400)
+    assert res.unobserved == 1 and res.untimed == 0 and res.trials[0].first_ms is None
 
 
 def _result(latencies_us: list[int]) -> SegmentResult:

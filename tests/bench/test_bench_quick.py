@@ -57,7 +57,10 @@ def test_quick_bench_measures_every_figure(tmp_path: Path) -> None:
 
     prop = data["propagation"]
     assert prop["trials"] and prop["requests"] > 0
-    assert prop["unobserved"] == 0 and prop["first_ms"]["p99"] > 0
+    # every change was answered by the new version; a pause of the load
+    # stream around one (a busy machine) leaves that one untimed, not failed
+    assert prop["unobserved"] == 0 and prop["untimed"] < len(prop["trials"])
+    assert prop["first_ms"]["p99"] > 0
 
     for when in ("idle", "load"):
         kinds = {p["kind"] for p in data["memory"][when]["processes"]}
