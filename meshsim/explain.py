@@ -27,7 +27,7 @@ from meshsim.control.xds import ROUTE_INBOUND, ROUTE_INGRESS, ROUTE_OUTBOUND, Pa
 from meshsim.errors import UsageError, check_phase
 from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 from meshsim.scenario.model import Scenario
-from meshsim.scenario.places import place_of
+from meshsim.scenario.places import placed
 
 # Where the compiled config says its files live; a placeholder, nothing is written.
 RUN_DIR = "$RUN_DIR"
@@ -145,7 +145,11 @@ def explain(
                     in_force=list(state.resources),
                     changed=step.changed,
                     sections=_group(plan, shown),
-                    warnings=_placed(s, index, {w for n in proxies for w in configs[n].warnings}),
+                    # each led by the file:line of the resource it names, as validate does
+                    warnings=[
+                        placed(s, index, w)
+                        for w in sorted({w for n in proxies for w in configs[n].warnings})
+                    ],
                     raw={n: _raw(configs[n]) for n in proxies},
                     unchanged_from=unchanged_from,
                     notes=[n for n in [bypass_note(state, plan)] if n is not None],
@@ -153,16 +157,6 @@ def explain(
             )
         previous = texts
     return Explanation(s.name, out)
-
-
-def _placed(scenario: Scenario, index: int, warnings: set[str]) -> list[str]:
-    """Each warning led by the `file:line: field` of the resource it names,
-    as `meshsim validate` prints it, so an editor can jump there."""
-    out = []
-    for warning in sorted(warnings):
-        where = place_of(scenario, index, warning)
-        out.append(warning if where is None else f"{where}: {warning}")
-    return out
 
 
 def _chosen(plan: MeshPlan, who: str) -> list[str]:

@@ -53,7 +53,7 @@ from meshsim.scenario import load_scenario, resolve_application, resolve_mesh
 from meshsim.scenario.from_manifests import expanded_text
 from meshsim.scenario.jwt import scenario_issuers
 from meshsim.scenario.model import Action, Phase, Scenario
-from meshsim.scenario.places import place_of
+from meshsim.scenario.places import placed
 from meshsim.telemetry.accesslog import compress_access_logs
 from meshsim.telemetry.authz import write_authz
 from meshsim.telemetry.logrotate import AccessLogRotator
@@ -538,8 +538,7 @@ class Runner:
             phase.name, resources=names, took_s=round(result.took_s, 4), effective_s=effective_s
         )
         for w in result.warnings:
-            where = place_of(self.scenario, step.index, w)  # the resource's file:line
-            self._warn(w if where is None else f"{where}: {w}", timeline)
+            self._warn(placed(self.scenario, step.index, w), timeline)  # the resource's file:line
         if effective_s > 1.0:
             self._warn(
                 f"phase {phase.name}: the policy change took {effective_s:.2f}s to reach every "

@@ -18,7 +18,7 @@ from meshsim.scenario.application import resolve_application
 from meshsim.scenario.expect import LATENCY_METRICS
 from meshsim.scenario.istio import IstioError, parse_resource, resource_warnings
 from meshsim.scenario.model import JOURNEYS, Scenario, resolve_mesh
-from meshsim.scenario.places import place_of
+from meshsim.scenario.places import placed
 from meshsim.scenario.yamlpos import split_path
 
 
@@ -128,6 +128,5 @@ def compile_warnings(scenario: Scenario) -> list[str]:
     for warning, names in phases_of.items():
         text = f"phase{'s' if len(names) > 1 else ''} {', '.join(names)}: {warning}"
         # where the first phase it holds in has the resource it names from
-        where = place_of(scenario, first_of[warning], warning)
-        out.append(text if where is None else f"{where}: {text}")
+        out.append(placed(scenario, first_of[warning], warning, text))
     return out

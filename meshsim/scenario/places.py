@@ -78,3 +78,12 @@ def place_of(scenario: Scenario, phase: int, warning: str) -> str | None:
         return None
     path = ("spec", *split_path(named["path"])) if named["path"] else ()
     return places.where(*at, path)
+
+
+def placed(scenario: Scenario, phase: int, warning: str, text: str | None = None) -> str:
+    """`text` (the warning itself by default) led by the `file:line: field`
+    of the resource `warning` names (`place_of`), as errors are; as it is
+    when it names none."""
+    where = place_of(scenario, phase, warning)
+    shown = warning if text is None else text
+    return shown if where is None else f"{where}: {shown}"
