@@ -157,9 +157,9 @@ def up(
         dashboard_port=dashboard_port,
     )
     scenario = resolve_scenario(scenario)
-    from meshsim.analyze import error_findings
+    from meshsim.analyze import run_findings
 
-    for finding in error_findings(scenario, time_scale):  # said before the run, which goes ahead
+    for finding in run_findings(scenario, time_scale):  # said before the run, which goes ahead
         console.print_warning(f"meshsim analyze: {finding}")
     with console.ConsoleProgress() as progress:
         result = run(scenario, options, progress)

@@ -305,22 +305,22 @@ def test_bad_input_is_a_scenario_error(tmp_path: Path) -> None:
         analyze_file(tmp_path / "x.yaml")
 
 
-def test_up_is_told_the_error_level_findings_only(tmp_path: Path) -> None:
+def test_up_is_told_the_errors_and_what_makes_its_verdict_unreliable(tmp_path: Path) -> None:
     """What `meshsim up` prints before it starts (and a file that does not load: nothing)."""
-    from meshsim.analyze import error_findings
+    from meshsim.analyze import run_findings
 
     path = scenario(tmp_path, [vs("product", [route_to("prodcut")])])
-    [line] = error_findings(path)
+    [line] = run_findings(path)
     assert "MSA101" in line and f"{path}:6" in line
-    assert error_findings(ROOT / "scenarios" / "fault-abort.yaml") == []  # warnings only
+    assert run_findings(ROOT / "scenarios" / "fault-abort.yaml") == []  # warnings only
     # ...and a settle the run's time scale makes too short for a delay in
     # flight: the run's own verdict may not hold
     task = ROOT / "scenarios" / "istio-tasks" / "request-timeouts.yaml"
-    assert error_findings(task) == []
-    scaled = error_findings(task, 0.5)  # both phases that add the delay
+    assert run_findings(task) == []
+    scaled = run_findings(task, 0.5)  # both phases that add the delay
     assert len(scaled) == 2 and all("MSA501" in line for line in scaled)
     (tmp_path / "broken.yaml").write_text("name: x\n")
-    assert error_findings(tmp_path / "broken.yaml") == []
+    assert run_findings(tmp_path / "broken.yaml") == []
 
 
 def _settled(tmp_path: Path, settle: str, expect: list[str], delay: str = "2s") -> Path:

@@ -105,7 +105,7 @@ def analyze_file(
 RUN_WARNINGS = {"MSA501"}
 
 
-def error_findings(path: str | Path, time_scale: float = 1.0) -> list[str]:
+def run_findings(path: str | Path, time_scale: float = 1.0) -> list[str]:
     """What `up` prints before it starts, as text: the error-level findings
     of a scenario, and the warnings about the run's own verdict (a settle too
     short for a delay in flight) at the run's `time_scale`; none when the
